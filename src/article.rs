@@ -1,0 +1,589 @@
+//! Articles as a publisher writes them: front matter, flags, validation. Pure; no I/O.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
+
+use crate::text::{is_valid_slug, slugify, stable_short_id, strip_non_feed_chars};
+use crate::{Error, Result};
+
+/// Longest accepted title, in characters.
+const MAX_TITLE_CHARS: usize = 500;
+/// Longest accepted tag name, in characters.
+const MAX_TAG_CHARS: usize = 100;
+/// Most tags one article may carry.
+const MAX_TAGS: usize = 30;
+/// Longest accepted summary, in characters.
+const MAX_SUMMARY_CHARS: usize = 2000;
+
+/// A moment as the author wrote it: RFC 3339 text with the author's offset, in whole seconds,
+/// plus the UTC epoch used for ordering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timestamp {
+    /// The instant, in the author's offset.
+    pub at: DateTime<FixedOffset>,
+}
+
+impl Timestamp {
+    /// Wraps an instant, dropping fractions of a second (feeds carry whole seconds).
+    pub fn new(at: DateTime<FixedOffset>) -> Timestamp {
+        let whole = at.timestamp();
+        let at = DateTime::from_timestamp(whole, 0)
+            .map(|utc| utc.with_timezone(at.offset()))
+            .unwrap_or(at);
+        Timestamp { at }
+    }
+
+    /// The current moment in UTC, in whole seconds.
+    pub fn from_utc(now: DateTime<Utc>) -> Timestamp {
+        Timestamp::new(now.fixed_offset())
+    }
+
+    /// Parses RFC 3339 with an offset, or a plain `YYYY-MM-DD` (midnight UTC).
+    /// Returns the reason in words when the text is neither.
+    pub fn parse(text: &str) -> std::result::Result<Timestamp, String> {
+        let text = text.trim();
+        if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+            return Ok(Timestamp::new(at));
+        }
+        // Accept the common "2026-09-14 08:30:00+02:00" spelling too: RFC 3339 allows a space.
+        if let Ok(at) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%:z") {
+            return Ok(Timestamp::new(at));
+        }
+        if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            if text.len() == 10 {
+                let midnight = date.and_hms_opt(0, 0, 0).map(|naive| naive.and_utc());
+                if let Some(at) = midnight {
+                    return Ok(Timestamp::new(at.fixed_offset()));
+                }
+            }
+        }
+        let looks_local = text.len() >= 19
+            && NaiveDate::parse_from_str(text.get(..10).unwrap_or(""), "%Y-%m-%d").is_ok()
+            && text.get(10..11).is_some_and(|t| t == "T" || t == " ")
+            && !text.ends_with('Z')
+            && !text[10..].contains(['+', '-']);
+        if looks_local {
+            return Err(format!(
+                "\"{text}\" has no time zone (add one, like 2026-09-14T08:30:00+02:00 or …Z)"
+            ));
+        }
+        Err(format!(
+            "\"{text}\" is not a date (use RFC 3339 or YYYY-MM-DD)"
+        ))
+    }
+
+    /// RFC 3339 in the author's offset, whole seconds (`2026-09-14T08:30:00+02:00`, `…Z` for UTC).
+    pub fn rfc3339(&self) -> String {
+        self.at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn epoch(&self) -> i64 {
+        self.at.timestamp()
+    }
+
+    /// RFC 822 as RSS wants it (`Mon, 14 Sep 2026 08:30:00 +0200`).
+    pub fn rfc2822(&self) -> String {
+        self.at.to_rfc2822()
+    }
+
+    /// The calendar date in the author's offset (`2026-09-14`).
+    pub fn date(&self) -> String {
+        self.at.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// A tag: the name the author wrote and its URL slug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    /// As written (`North Korea`).
+    pub name: String,
+    /// As used in URLs (`north-korea`).
+    pub slug: String,
+}
+
+impl Tag {
+    /// Validates a tag name and derives its slug.
+    pub fn parse(name: &str) -> std::result::Result<Tag, String> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("a tag is empty".to_string());
+        }
+        if name.chars().any(char::is_control) {
+            return Err(format!("tag {name:?} contains control characters"));
+        }
+        if name.chars().count() > MAX_TAG_CHARS {
+            return Err(format!("a tag is longer than {MAX_TAG_CHARS} characters"));
+        }
+        let slug = slugify(name).unwrap_or_else(|| stable_short_id("tag", name));
+        Ok(Tag {
+            name: name.to_string(),
+            slug,
+        })
+    }
+}
+
+/// Fields as given by front matter or flags; `None` means "not given".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields {
+    /// `title`
+    pub title: Option<String>,
+    /// `slug`
+    pub slug: Option<String>,
+    /// `published`, unparsed
+    pub published: Option<String>,
+    /// `updated`, unparsed
+    pub updated: Option<String>,
+    /// `author`
+    pub author: Option<String>,
+    /// `summary`
+    pub summary: Option<String>,
+    /// `tags`
+    pub tags: Option<Vec<String>>,
+}
+
+impl Fields {
+    /// Fields from `over` replace those in `self`.
+    pub fn overlay(mut self, over: &Fields) -> Fields {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f.clone(); } )* };
+        }
+        take!(title, slug, published, updated, author, summary, tags);
+        self
+    }
+}
+
+/// An input document split into its front matter fields and its Markdown body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The name used in messages (file path or `<stdin>`).
+    pub name: String,
+    /// Front matter fields (all `None` without front matter).
+    pub fields: Fields,
+    /// The body, exactly as written after the front matter.
+    pub body: String,
+}
+
+/// Decodes raw input bytes and splits front matter from the body.
+///
+/// Errors: empty input, invalid UTF-8, unterminated or invalid TOML, unknown keys, wrong types.
+pub fn parse_source(name: &str, bytes: &[u8]) -> Result<Source> {
+    if bytes.is_empty() {
+        return Err(Error::invalid(name, "input", "the input is empty"));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Error::invalid(
+            name,
+            "input",
+            format!(
+                "is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let mut lines = text.split_inclusive('\n');
+    let first = lines.next().unwrap_or("");
+    if first.trim_end_matches(['\r', '\n']) != "+++" {
+        return Ok(Source {
+            name: name.to_string(),
+            fields: Fields::default(),
+            body: text.to_string(),
+        });
+    }
+    let mut offset = first.len();
+    let front_start = offset;
+    let mut front_end = None;
+    for line in lines {
+        if line.trim_end_matches(['\r', '\n']) == "+++" {
+            front_end = Some((offset, offset + line.len()));
+            break;
+        }
+        offset += line.len();
+    }
+    let (front_end, body_start) = front_end.ok_or_else(|| {
+        Error::invalid(
+            name,
+            "front matter",
+            "is not terminated: no closing +++ line",
+        )
+    })?;
+    let fields = parse_front_matter(name, &text[front_start..front_end])?;
+    Ok(Source {
+        name: name.to_string(),
+        fields,
+        body: text[body_start..].to_string(),
+    })
+}
+
+const KNOWN_KEYS: &str = "title, slug, published, updated, author, summary, tags";
+
+fn parse_front_matter(name: &str, toml_text: &str) -> Result<Fields> {
+    let table: toml::Table = toml::from_str(toml_text).map_err(|e| {
+        let line = e.span().map(|s| {
+            toml_text[..s.start.min(toml_text.len())]
+                .matches('\n')
+                .count()
+                + 2
+        });
+        let message = e.message().trim().replace('\n', " ");
+        let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+        Error::invalid(
+            name,
+            "front matter",
+            format!("is not valid TOML: {message}{at}"),
+        )
+    })?;
+    let mut fields = Fields::default();
+    for (key, value) in &table {
+        match key.as_str() {
+            "title" => fields.title = Some(expect_string(name, "title", value)?),
+            "slug" => fields.slug = Some(expect_string(name, "slug", value)?),
+            "author" => fields.author = Some(expect_string(name, "author", value)?),
+            "summary" => fields.summary = Some(expect_string(name, "summary", value)?),
+            "published" => fields.published = Some(expect_date(name, "published", value)?),
+            "updated" => fields.updated = Some(expect_date(name, "updated", value)?),
+            "tags" => {
+                let toml::Value::Array(items) = value else {
+                    return Err(Error::invalid(
+                        name,
+                        "tags",
+                        format!("expected an array of strings, found {}", value.type_str()),
+                    ));
+                };
+                let tags = items
+                    .iter()
+                    .map(|item| match item {
+                        toml::Value::String(s) => Ok(s.clone()),
+                        other => Err(Error::invalid(
+                            name,
+                            "tags",
+                            format!(
+                                "expected an array of strings, found a {} in it",
+                                other.type_str()
+                            ),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                fields.tags = Some(tags);
+            }
+            other => {
+                return Err(Error::InvalidArticle {
+                    source_name: name.to_string(),
+                    field: "front matter",
+                    reason: format!("unknown key \"{other}\" (known keys: {KNOWN_KEYS})"),
+                })
+            }
+        }
+    }
+    Ok(fields)
+}
+
+fn expect_string(name: &str, field: &'static str, value: &toml::Value) -> Result<String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        other => Err(Error::invalid(
+            name,
+            field,
+            format!("expected a string, found {}", other.type_str()),
+        )),
+    }
+}
+
+/// Dates may be TOML strings or TOML date-times (`published = 2026-09-14T08:30:00+02:00`).
+fn expect_date(name: &str, field: &'static str, value: &toml::Value) -> Result<String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Datetime(d) => Ok(d.to_string()),
+        other => Err(Error::invalid(
+            name,
+            field,
+            format!("expected a date, found {}", other.type_str()),
+        )),
+    }
+}
+
+/// Limits that come from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// A validated article, ready to store. Every field has been checked; the body has had the
+/// characters XML cannot carry removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewArticle {
+    /// Where it came from, for messages.
+    pub source_name: String,
+    /// The headline, trimmed.
+    pub title: String,
+    /// The URL slug.
+    pub slug: String,
+    /// When it is (or will be) published.
+    pub published: Timestamp,
+    /// Last substantive change; equals `published` for a new article unless given.
+    pub updated: Timestamp,
+    /// The byline; `None` means the site's default author.
+    pub author: Option<String>,
+    /// The dek; `None` when the author gave none.
+    pub summary: Option<String>,
+    /// Tags in the author's order, without duplicates (by slug).
+    pub tags: Vec<Tag>,
+    /// The Markdown body.
+    pub body: String,
+}
+
+/// Validates merged `fields` and `body` into a [`NewArticle`].
+///
+/// `published` defaults to `now`; `updated` defaults to `published`. Errors name the source,
+/// the field and the problem.
+pub fn validate(
+    source_name: &str,
+    fields: &Fields,
+    body: &str,
+    now: DateTime<Utc>,
+    limits: Limits,
+) -> Result<NewArticle> {
+    let invalid = |field: &'static str, reason: String| Error::invalid(source_name, field, reason);
+
+    let title = match fields.title.as_deref().map(str::trim) {
+        None => {
+            return Err(invalid(
+                "title",
+                "is missing (add title = \"…\" to the front matter or pass --title)".into(),
+            ))
+        }
+        Some("") => return Err(invalid("title", "is blank".into())),
+        Some(t) => t,
+    };
+    if let Some(c) = title.chars().find(|c| c.is_control()) {
+        return Err(invalid(
+            "title",
+            format!("contains the control character U+{:04X}", c as u32),
+        ));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(invalid(
+            "title",
+            format!("is longer than {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+
+    let slug = match fields.slug.as_deref() {
+        Some(slug) => {
+            if !is_valid_slug(slug) {
+                return Err(invalid(
+                    "slug",
+                    format!(
+                        "{slug:?} is not a valid slug (use lowercase letters, digits and single hyphens, like geneva-talks, at most {} characters)",
+                        crate::text::MAX_SLUG_LEN
+                    ),
+                ));
+            }
+            slug.to_string()
+        }
+        None => slugify(title).unwrap_or_else(|| stable_short_id("article", title)),
+    };
+
+    let published = match fields.published.as_deref() {
+        Some(text) => Timestamp::parse(text).map_err(|reason| invalid("published", reason))?,
+        None => Timestamp::from_utc(now),
+    };
+    let updated = match fields.updated.as_deref() {
+        Some(text) => Timestamp::parse(text).map_err(|reason| invalid("updated", reason))?,
+        None => published.clone(),
+    };
+    if updated.epoch() < published.epoch() {
+        return Err(invalid(
+            "updated",
+            format!(
+                "{} is earlier than published ({})",
+                updated.rfc3339(),
+                published.rfc3339()
+            ),
+        ));
+    }
+
+    let author = match fields.author.as_deref().map(str::trim) {
+        None => None,
+        Some("") => {
+            return Err(invalid(
+                "author",
+                "is blank (leave it out to use the site's author)".into(),
+            ))
+        }
+        Some(a) if a.chars().any(char::is_control) => {
+            return Err(invalid("author", "contains control characters".into()))
+        }
+        Some(a) => Some(a.to_string()),
+    };
+
+    let summary = match fields.summary.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+            return Err(invalid("summary", "contains control characters".into()))
+        }
+        Some(s) if s.chars().count() > MAX_SUMMARY_CHARS => {
+            return Err(invalid(
+                "summary",
+                format!("is longer than {MAX_SUMMARY_CHARS} characters"),
+            ))
+        }
+        Some(s) => Some(s.to_string()),
+    };
+
+    let mut tags: Vec<Tag> = Vec::new();
+    for name in fields.tags.iter().flatten() {
+        let tag = Tag::parse(name).map_err(|reason| invalid("tags", reason))?;
+        if !tags.iter().any(|t| t.slug == tag.slug) {
+            tags.push(tag);
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(invalid("tags", format!("more than {MAX_TAGS} tags")));
+    }
+
+    if body.len() > limits.max_body_bytes {
+        return Err(invalid(
+            "body",
+            format!(
+                "is {} bytes, more than the limit of {} bytes (storage.max_article_bytes)",
+                body.len(),
+                limits.max_body_bytes
+            ),
+        ));
+    }
+    let body = strip_non_feed_chars(body);
+    if body.trim().is_empty() {
+        return Err(invalid(
+            "body",
+            "is empty (write the article after the front matter)".into(),
+        ));
+    }
+
+    Ok(NewArticle {
+        source_name: source_name.to_string(),
+        title: title.to_string(),
+        slug,
+        published,
+        updated,
+        author,
+        summary,
+        tags,
+        body: body.into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+    const LIMITS: Limits = Limits {
+        max_body_bytes: 1000,
+    };
+
+    fn parse(text: &str) -> Result<NewArticle> {
+        let source = parse_source("story.md", text.as_bytes())?;
+        validate("story.md", &source.fields, &source.body, now(), LIMITS)
+    }
+
+    fn message(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn front_matter_and_body() {
+        let a = parse("+++\ntitle = \"Talks resume\"\npublished = \"2026-09-14T08:30:00+02:00\"\ntags = [\"North Korea\", \"north korea\", \"Asia\"]\n+++\nGENEVA — Body.\n").unwrap();
+        assert_eq!(a.title, "Talks resume");
+        assert_eq!(a.slug, "talks-resume");
+        assert_eq!(a.published.rfc3339(), "2026-09-14T08:30:00+02:00");
+        assert_eq!(a.published.rfc2822(), "Mon, 14 Sep 2026 08:30:00 +0200");
+        assert_eq!(a.updated, a.published);
+        assert_eq!(
+            a.tags.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
+            ["north-korea", "asia"]
+        );
+        assert_eq!(a.body, "GENEVA — Body.\n");
+    }
+
+    #[test]
+    fn toml_native_dates_and_date_only() {
+        let a = parse("+++\ntitle = \"x\"\npublished = 2026-09-14T08:30:00.75+02:00\nupdated = 2026-09-15\n+++\nb").unwrap();
+        assert_eq!(a.published.rfc3339(), "2026-09-14T08:30:00+02:00");
+        assert_eq!(a.updated.rfc3339(), "2026-09-15T00:00:00Z");
+    }
+
+    #[test]
+    fn defaults_published_to_now() {
+        let a = parse("+++\ntitle = \"x\"\n+++\nb").unwrap();
+        assert_eq!(a.published.rfc3339(), "2026-11-28T12:00:00Z");
+    }
+
+    #[test]
+    fn refusals_name_field_and_problem() {
+        assert!(message("").contains("story.md: input: the input is empty"));
+        assert!(message("+++\ntitle = \"x\"\nbody").contains("front matter: is not terminated"));
+        assert!(message("+++\ntitle = \n+++\nb").contains("front matter: is not valid TOML"));
+        assert!(
+            message("+++\ntitle = \"x\"\ncolour = 1\n+++\nb").contains("unknown key \"colour\"")
+        );
+        assert!(
+            message("+++\ntitle = 5\n+++\nb").contains("title: expected a string, found integer")
+        );
+        assert!(
+            message("+++\ntitle = \"x\"\ntags = \"a\"\n+++\nb").contains("tags: expected an array")
+        );
+        assert!(message("+++\n+++\nb").contains("title: is missing"));
+        assert!(message("+++\ntitle = \"  \"\n+++\nb").contains("title: is blank"));
+        assert!(message("+++\ntitle = \"a\\u0000b\"\n+++\nb")
+            .contains("title: contains the control character U+0000"));
+        assert_eq!(
+            message("+++\ntitle = \"x\"\npublished = \"2025-13-45\"\n+++\nb"),
+            "story.md: published: \"2025-13-45\" is not a date (use RFC 3339 or YYYY-MM-DD)"
+        );
+        assert!(
+            message("+++\ntitle = \"x\"\npublished = \"2025-01-02T10:00:00\"\n+++\nb")
+                .contains("has no time zone")
+        );
+        assert!(message("+++\ntitle = \"x\"\nslug = \"../x\"\n+++\nb")
+            .contains("slug: \"../x\" is not a valid slug"));
+        assert!(message("+++\ntitle = \"x\"\nslug = \"a/b\"\n+++\nb").contains("slug:"));
+        assert!(message("+++\ntitle = \"x\"\n+++\n  \n").contains("body: is empty"));
+        assert!(
+            message(&format!("+++\ntitle = \"x\"\n+++\n{}", "a".repeat(1001)))
+                .contains("storage.max_article_bytes")
+        );
+        assert!(message(
+            "+++\ntitle = \"x\"\npublished = \"2026-02-02\"\nupdated = \"2026-02-01\"\n+++\nb"
+        )
+        .contains("updated:"));
+        let err = parse_source("f.md", b"\xff\xfe").unwrap_err().to_string();
+        assert!(err.contains("f.md: input: is not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn body_loses_only_characters_xml_cannot_carry() {
+        let a = parse("+++\ntitle = \"x\"\n+++\na\u{1}b “c” ]]> d\n").unwrap();
+        assert_eq!(a.body, "ab “c” ]]> d\n");
+    }
+
+    #[test]
+    fn no_front_matter_is_plain_body() {
+        let s = parse_source("s.txt", "Just text.\n+++\n".as_bytes()).unwrap();
+        assert_eq!(s.fields, Fields::default());
+        assert_eq!(s.body, "Just text.\n+++\n");
+    }
+
+    #[test]
+    fn titles_without_latin_letters_get_a_stable_slug() {
+        let a = parse("+++\ntitle = \"📈🎉\"\n+++\nb").unwrap();
+        let b = parse("+++\ntitle = \"📈🎉\"\n+++\nb").unwrap();
+        assert!(crate::text::is_valid_slug(&a.slug));
+        assert_eq!(a.slug, b.slug);
+    }
+}

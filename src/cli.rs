@@ -1,0 +1,403 @@
+//! Command-line interface: argument types and dispatch to the library.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+
+use crate::article::{parse_source, Fields, Source};
+use crate::config::Config;
+use crate::publish::{self, EditOutcome};
+use crate::store::articles::ArticleQueries;
+use crate::store::{Article, Store};
+use crate::Error;
+
+/// feedsvc: publish articles as RSS 2.0, Atom 1.0, JSON Feed 1.1 and HTML, and serve them.
+#[derive(Debug, Parser)]
+#[command(name = "feedsvc", version, about, long_about = None, after_help = "\
+Examples:
+  feedsvc serve                          start the server (creates the database on first run)
+  feedsvc add story.md                   publish an article (Markdown with +++ TOML front matter)
+  feedsvc add --title \"Talks resume\" --tag Diplomacy notes.txt
+  feedsvc list                           list articles, newest first")]
+pub struct Cli {
+    /// Configuration file. Paths inside it are relative to its directory.
+    #[arg(
+        long,
+        global = true,
+        env = "FEEDSVC_CONFIG",
+        default_value = "config.toml",
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish one or more articles; prints each article's URL.
+    #[command(after_help = "\
+Examples:
+  feedsvc add story.md
+  feedsvc add a.md b.md c.md             several files are one transaction: all or none
+  feedsvc add --title \"Talks resume in Geneva\" --tag Diplomacy --tag \"North Korea\" story.txt
+  cat story.md | feedsvc add -
+
+Front matter (TOML between two +++ lines; every key optional but title):
+  title, slug, published (RFC 3339 or YYYY-MM-DD), updated, author, summary, tags = [\"…\"]")]
+    Add {
+        /// Article files (Markdown with optional +++ front matter), or - for standard input.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        fields: FieldFlags,
+    },
+    /// Change an article; keeps its entry id, sets `updated` to now unless given.
+    #[command(after_help = "\
+Examples:
+  feedsvc edit geneva-talks story.md     replace the article with the file's content
+  feedsvc edit geneva-talks --title \"Geneva talks collapse\"
+  feedsvc edit geneva-talks --slug geneva-talks-collapse   the old URL then redirects (301)")]
+    Edit {
+        /// The article's current slug.
+        slug: String,
+        /// New content (front matter and body), or - for standard input. Without it only the
+        /// flags change.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        fields: FieldFlags,
+    },
+    /// Delete an article; its page answers 410 Gone and the Atom feed carries a tombstone.
+    #[command(after_help = "Example:\n  feedsvc delete geneva-talks")]
+    Delete {
+        /// The article's slug.
+        slug: String,
+    },
+    /// List articles, newest first: published date, slug, title.
+    #[command(after_help = "Examples:\n  feedsvc list\n  feedsvc list --json | jq '.[0].url'")]
+    List {
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one article's fields and body.
+    #[command(
+        after_help = "Examples:\n  feedsvc show geneva-talks\n  feedsvc show geneva-talks --json"
+    )]
+    Show {
+        /// The article's slug.
+        slug: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the site until SIGINT or SIGTERM.
+    #[command(after_help = "\
+Examples:
+  feedsvc serve
+  feedsvc serve --listen 0.0.0.0:8080
+  RUST_LOG=debug feedsvc serve
+
+On first start the database is created and the sample articles (storage.samples) are loaded.")]
+    Serve {
+        /// Address to listen on (default: server.listen from the configuration).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+}
+
+/// Flags that supply or override front-matter fields.
+#[derive(Debug, Args, Default)]
+pub struct FieldFlags {
+    /// Headline.
+    #[arg(long)]
+    title: Option<String>,
+    /// URL slug (lowercase letters, digits, single hyphens).
+    #[arg(long)]
+    slug: Option<String>,
+    /// Publication time: RFC 3339 with offset, or YYYY-MM-DD.
+    #[arg(long)]
+    published: Option<String>,
+    /// Last update time: RFC 3339 with offset, or YYYY-MM-DD.
+    #[arg(long)]
+    updated: Option<String>,
+    /// Byline (default: site.author).
+    #[arg(long)]
+    author: Option<String>,
+    /// Dek: one or two sentences shown under the headline and in feeds.
+    #[arg(long)]
+    summary: Option<String>,
+    /// A tag; repeat for several. Replaces the front matter's tags.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+}
+
+impl FieldFlags {
+    fn fields(&self) -> Fields {
+        Fields {
+            title: self.title.clone(),
+            slug: self.slug.clone(),
+            published: self.published.clone(),
+            updated: self.updated.clone(),
+            author: self.author.clone(),
+            summary: self.summary.clone(),
+            tags: (!self.tags.is_empty()).then(|| self.tags.clone()),
+        }
+    }
+}
+
+/// Runs the parsed command. Errors carry one line of explanation for the user.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = Config::load(&cli.config)?;
+    crate::init_logging(&cfg.server.log);
+    match cli.command {
+        Command::Add { files, fields } => add(&cfg, &files, &fields.fields()),
+        Command::Edit { slug, file, fields } => {
+            edit(&cfg, &slug, file.as_deref(), &fields.fields())
+        }
+        Command::Delete { slug } => {
+            let mut store = open(&cfg, false)?;
+            let deleted = publish::delete(&mut store, &cfg, &slug, Utc::now())
+                .map_err(|e| store.explain(e))?;
+            println!("deleted {} ({})", deleted.slug, deleted.title);
+            Ok(())
+        }
+        Command::List { json } => list(&cfg, json),
+        Command::Show { slug, json } => show(&cfg, &slug, json),
+        Command::Serve { listen } => serve(&cfg, listen.as_deref()),
+    }
+}
+
+fn open(cfg: &Config, create: bool) -> anyhow::Result<Store> {
+    Ok(Store::open(
+        &cfg.storage.database,
+        cfg.storage.busy_timeout,
+        create,
+    )?)
+}
+
+/// Reads a file (or standard input for `-`) into a [`Source`].
+fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {
+    let is_stdin = path.as_os_str() == "-";
+    let name = if is_stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    // Read one byte past the limit so an oversized file is refused without reading it all.
+    let limit = (max_bytes as u64).saturating_add(64 * 1024);
+    let mut bytes = Vec::new();
+    let result = if is_stdin {
+        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
+    } else {
+        if path.is_dir() {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                reason: "is a directory, not an article file".into(),
+            }
+            .into());
+        }
+        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes))
+    };
+    result.map_err(|e| Error::Read {
+        path: PathBuf::from(&name),
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (cannot read the file)".to_string()
+            }
+            _ => format!("cannot read: {e}"),
+        },
+    })?;
+    Ok(parse_source(&name, &bytes)?)
+}
+
+fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("standard input (-) can be given only once");
+    }
+    let sources = files
+        .iter()
+        .map(|f| read_source(f, cfg.storage.max_article_bytes))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let now = Utc::now();
+    let articles = publish::prepare(cfg, &sources, flags, now)?;
+    let mut store = open(cfg, true)?;
+    let urls = publish::add(&mut store, cfg, &articles, now).map_err(|e| store.explain(e))?;
+    let mut out = std::io::stdout().lock();
+    for (url, article) in urls.iter().zip(&articles) {
+        if article.published.epoch() > now.timestamp() {
+            writeln!(out, "{url} (scheduled for {})", article.published.rfc3339())?;
+        } else {
+            writeln!(out, "{url}")?;
+        }
+    }
+    Ok(())
+}
+
+fn edit(cfg: &Config, slug: &str, file: Option<&Path>, flags: &Fields) -> anyhow::Result<()> {
+    let source = file
+        .map(|f| read_source(f, cfg.storage.max_article_bytes))
+        .transpose()?;
+    let mut store = open(cfg, false)?;
+    match publish::edit(&mut store, cfg, slug, source.as_ref(), flags, Utc::now())
+        .map_err(|e| store.explain(e))?
+    {
+        EditOutcome::Changed(url) => println!("{url}"),
+        EditOutcome::Unchanged(url) => {
+            println!("{url}");
+            eprintln!("feedsvc: nothing changed; nothing was written");
+        }
+    }
+    Ok(())
+}
+
+fn article_json(cfg: &Config, a: &Article, with_body: bool) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "slug": a.slug,
+        "title": a.title,
+        "url": crate::render::article_url(cfg, &a.slug),
+        "id": a.entry_id,
+        "published": a.published.rfc3339(),
+        "updated": a.updated.rfc3339(),
+        "author": crate::render::author_of(cfg, a),
+        "summary": a.summary,
+        "tags": a.tags.iter().map(|t| &t.name).collect::<Vec<_>>(),
+        "scheduled": a.is_pending,
+    });
+    if with_body {
+        value["body_markdown"] = a.body_markdown.clone().into();
+        value["body_html"] = a.body_html.clone().into();
+    }
+    value
+}
+
+fn list(cfg: &Config, json: bool) -> anyhow::Result<()> {
+    if !cfg.storage.database.exists() {
+        // No database yet means no articles.
+        if json {
+            println!("[]");
+        }
+        return Ok(());
+    }
+    let store = open(cfg, false)?;
+    let articles = store.all_articles().map_err(|e| store.explain(e))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let values: Vec<_> = articles
+            .iter()
+            .map(|a| article_json(cfg, a, false))
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?;
+    } else {
+        for a in &articles {
+            let scheduled = if a.is_pending { "  (scheduled)" } else { "" };
+            writeln!(
+                out,
+                "{}  {}  {}{scheduled}",
+                a.published.date(),
+                a.slug,
+                a.title
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn show(cfg: &Config, slug: &str, json: bool) -> anyhow::Result<()> {
+    let store = open(cfg, false)?;
+    let article = store
+        .article_by_slug(slug)?
+        .ok_or_else(|| Error::NotFound {
+            slug: slug.to_string(),
+        })?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&article_json(cfg, &article, true))?
+        )?;
+        return Ok(());
+    }
+    writeln!(out, "title:     {}", article.title)?;
+    writeln!(out, "slug:      {}", article.slug)?;
+    writeln!(
+        out,
+        "url:       {}",
+        crate::render::article_url(cfg, &article.slug)
+    )?;
+    writeln!(out, "id:        {}", article.entry_id)?;
+    writeln!(
+        out,
+        "published: {}{}",
+        article.published.rfc3339(),
+        if article.is_pending {
+            " (scheduled)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out, "updated:   {}", article.updated.rfc3339())?;
+    writeln!(
+        out,
+        "author:    {}",
+        crate::render::author_of(cfg, &article)
+    )?;
+    if let Some(summary) = &article.summary {
+        writeln!(out, "summary:   {summary}")?;
+    }
+    let tags: Vec<&str> = article.tags.iter().map(|t| t.name.as_str()).collect();
+    writeln!(out, "tags:      {}", tags.join(", "))?;
+    writeln!(out)?;
+    write!(out, "{}", article.body_markdown)?;
+    Ok(())
+}
+
+fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
+    let is_new = !cfg.storage.database.exists();
+    let mut store = open(cfg, true)?;
+    let now = Utc::now();
+    if is_new {
+        if let Some(dir) = &cfg.storage.samples {
+            seed(&mut store, cfg, dir)
+                .with_context(|| format!("loading the sample articles from {}", dir.display()))?;
+        }
+    }
+    if publish::refresh_if_stale(&mut store, cfg, now).map_err(|e| store.explain(e))? {
+        tracing::info!("rendered the whole site (new version or configuration)");
+    }
+    publish::release_due(&mut store, cfg, now).map_err(|e| store.explain(e))?;
+    drop(store);
+    let listen = listen.unwrap_or(&cfg.server.listen);
+    crate::http::serve(cfg.clone(), listen)?;
+    Ok(())
+}
+
+/// Loads every `*.md` file of `dir` in one transaction.
+fn seed(store: &mut Store, cfg: &Config, dir: &Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    files.sort();
+    let sources = files
+        .iter()
+        .map(|f| read_source(f, cfg.storage.max_article_bytes))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let now = Utc::now();
+    let articles = publish::prepare(cfg, &sources, &Fields::default(), now)?;
+    publish::add(store, cfg, &articles, now)?;
+    tracing::info!(count = articles.len(), "loaded sample articles");
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! The configuration file (`config.toml`): parsed once at startup into a validated [`Config`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// The validated configuration every part of feedsvc receives by reference.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (for messages).
+    pub path: PathBuf,
+    /// Site identity.
+    pub site: Site,
+    /// Server settings.
+    pub server: Server,
+    /// Where the archive lives.
+    pub storage: Storage,
+    /// Feed sizes.
+    pub feeds: Feeds,
+}
+
+/// `[site]`: who publishes, and where.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Feed and page title.
+    pub title: String,
+    /// Public root URL, always ending in `/`; every link in feeds is absolute from it.
+    pub base_url: String,
+    /// The host part of `base_url`, used to mint `tag:` entry ids.
+    pub host: String,
+    /// One-line description of the site (feed subtitle, page description).
+    pub description: String,
+    /// Default author of articles that do not name one.
+    pub author: String,
+    /// Language tag of the site's content (`en`, `fr`, `zh-Hans` …).
+    pub language: String,
+}
+
+/// `[server]`: how `feedsvc serve` listens and answers.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Address to listen on (`--listen` overrides it).
+    pub listen: String,
+    /// `Cache-Control: max-age` of feeds, in seconds.
+    pub feed_max_age: u64,
+    /// `Cache-Control: max-age` of HTML pages, in seconds.
+    pub page_max_age: u64,
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
+    /// Connections served at once; further ones wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Default log filter (`RUST_LOG` overrides it).
+    pub log: String,
+}
+
+/// `[storage]`: the database and input limits.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// The SQLite database file (absolute, resolved against the config file's directory).
+    pub database: PathBuf,
+    /// Directory of sample articles loaded when the database is created by `serve`; `None` if unset.
+    pub samples: Option<PathBuf>,
+    /// Largest accepted article body, in bytes.
+    pub max_article_bytes: usize,
+    /// How long a publish waits for another writer before giving up.
+    pub busy_timeout: Duration,
+}
+
+/// `[feeds]`: what each feed carries.
+#[derive(Debug, Clone)]
+pub struct Feeds {
+    /// Entries in each subscription feed (site and tag feeds).
+    pub items: usize,
+    /// Articles per index or tag page.
+    pub page_size: usize,
+}
+
+/// The file as written: every key optional but `site.base_url`, unknown keys refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    site: RawSite,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    feeds: RawFeeds,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    #[serde(default = "default_title")]
+    title: String,
+    base_url: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "default_author")]
+    author: String,
+    #[serde(default = "default_language")]
+    language: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    listen: String,
+    feed_max_age: u64,
+    page_max_age: u64,
+    header_timeout_secs: u64,
+    max_connections: usize,
+    log: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStorage {
+    database: PathBuf,
+    samples: PathBuf,
+    max_article_bytes: usize,
+    busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawFeeds {
+    items: usize,
+    page_size: usize,
+}
+
+fn default_title() -> String {
+    "feedsvc".to_string()
+}
+fn default_author() -> String {
+    "Staff".to_string()
+}
+fn default_language() -> String {
+    "en".to_string()
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "127.0.0.1:8080".to_string(),
+            feed_max_age: 300,
+            page_max_age: 60,
+            header_timeout_secs: 10,
+            max_connections: 1024,
+            log: "info".to_string(),
+        }
+    }
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        RawStorage {
+            database: PathBuf::from("data/feedsvc.db"),
+            samples: PathBuf::new(),
+            max_article_bytes: 1024 * 1024,
+            busy_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for RawFeeds {
+    fn default() -> Self {
+        RawFeeds {
+            items: 20,
+            page_size: 20,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`. Errors name the file and the offending key.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            reason: format!("cannot read the configuration file: {e}"),
+        })?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Config::parse(&text, path, &dir)
+    }
+
+    /// Parses configuration text; relative paths are resolved against `dir`.
+    pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Config> {
+        let fail = |reason: String| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| fail(describe_toml_error(&e)))?;
+        let base = url::Url::parse(raw.site.base_url.trim()).map_err(|e| {
+            fail(format!(
+                "site.base_url: \"{}\" is not an absolute URL ({e})",
+                raw.site.base_url
+            ))
+        })?;
+        if base.scheme() != "http" && base.scheme() != "https" {
+            return Err(fail(format!(
+                "site.base_url: \"{}\" must start with http:// or https://",
+                raw.site.base_url
+            )));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(fail(format!(
+                "site.base_url: \"{}\" must not have a query or fragment",
+                raw.site.base_url
+            )));
+        }
+        let host = base
+            .host_str()
+            .ok_or_else(|| fail("site.base_url: the URL has no host".to_string()))?
+            .to_string();
+        let mut base_url = base.to_string();
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        if raw.site.title.trim().is_empty() {
+            return Err(fail("site.title: must not be empty".to_string()));
+        }
+        if raw.site.language.trim().is_empty()
+            || !raw
+                .site
+                .language
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(fail(format!(
+                "site.language: \"{}\" is not a language tag (like en or pt-BR)",
+                raw.site.language
+            )));
+        }
+        if raw.feeds.items == 0 || raw.feeds.items > 1000 {
+            return Err(fail(format!(
+                "feeds.items: {} must be between 1 and 1000",
+                raw.feeds.items
+            )));
+        }
+        if raw.feeds.page_size == 0 || raw.feeds.page_size > 1000 {
+            return Err(fail(format!(
+                "feeds.page_size: {} must be between 1 and 1000",
+                raw.feeds.page_size
+            )));
+        }
+        if raw.storage.max_article_bytes == 0 {
+            return Err(fail(
+                "storage.max_article_bytes: must be greater than 0".to_string(),
+            ));
+        }
+        if raw.server.max_connections == 0 {
+            return Err(fail(
+                "server.max_connections: must be greater than 0".to_string(),
+            ));
+        }
+        if raw.storage.database.as_os_str().is_empty() {
+            return Err(fail("storage.database: must not be empty".to_string()));
+        }
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            }
+        };
+        Ok(Config {
+            path: path.to_path_buf(),
+            site: Site {
+                title: raw.site.title.trim().to_string(),
+                base_url,
+                host,
+                description: raw.site.description.trim().to_string(),
+                author: raw.site.author.trim().to_string(),
+                language: raw.site.language.trim().to_string(),
+            },
+            server: Server {
+                listen: raw.server.listen,
+                feed_max_age: raw.server.feed_max_age,
+                page_max_age: raw.server.page_max_age,
+                header_timeout: Duration::from_secs(raw.server.header_timeout_secs.max(1)),
+                max_connections: raw.server.max_connections,
+                log: raw.server.log,
+            },
+            storage: Storage {
+                database: resolve(&raw.storage.database),
+                samples: if raw.storage.samples.as_os_str().is_empty() {
+                    None
+                } else {
+                    Some(resolve(&raw.storage.samples))
+                },
+                max_article_bytes: raw.storage.max_article_bytes,
+                busy_timeout: Duration::from_millis(raw.storage.busy_timeout_ms),
+            },
+            feeds: Feeds {
+                items: raw.feeds.items,
+                page_size: raw.feeds.page_size,
+            },
+        })
+    }
+
+    /// The absolute URL of a site path such as `articles/x` (no leading slash).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.site.base_url, path.trim_start_matches('/'))
+    }
+
+    /// The path part of `base_url` (`/` or `/news/`), which prefixes every route.
+    pub fn base_path(&self) -> &str {
+        let after_scheme = self
+            .site
+            .base_url
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or("");
+        after_scheme
+            .find('/')
+            .map(|i| &after_scheme[i..])
+            .unwrap_or("/")
+    }
+}
+
+/// One line from a TOML error: its message and where it happened.
+fn describe_toml_error(e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => format!("{message} (at byte {})", span.start),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("config.toml"), Path::new("/srv/site"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults_and_normalized_base_url() {
+        let c = parse("[site]\nbase_url = \"https://news.example.org/world\"\n").unwrap();
+        assert_eq!(c.site.base_url, "https://news.example.org/world/");
+        assert_eq!(c.site.host, "news.example.org");
+        assert_eq!(c.base_path(), "/world/");
+        assert_eq!(
+            c.url("articles/a"),
+            "https://news.example.org/world/articles/a"
+        );
+        assert_eq!(c.feeds.items, 20);
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.storage.database, Path::new("/srv/site/data/feedsvc.db"));
+        assert_eq!(c.storage.max_article_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("[site]\nbase_url = \"http://a/\"\ncolour = \"red\"\n").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn base_url_is_required_and_checked() {
+        assert!(parse("[site]\ntitle = \"x\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("base_url"));
+        let err = parse("[site]\nbase_url = \"not a url\"\n").unwrap_err();
+        assert!(err.to_string().contains("site.base_url"), "{err}");
+        let err = parse("[site]\nbase_url = \"ftp://a/\"\n").unwrap_err();
+        assert!(err.to_string().contains("http"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let err = parse("[site]\nbase_url = \"http://a/\"\n[feeds]\nitems = 0\n").unwrap_err();
+        assert!(err.to_string().contains("feeds.items"), "{err}");
+        let err = parse("[site]\nbase_url = \"http://a/\"\n[feeds]\nitems = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("items"), "{err}");
+    }
+}

@@ -1,0 +1,238 @@
+//! The server's view of the published documents: a bounded in-memory cache in front of the
+//! store, refreshed from `PRAGMA data_version` on every request so that what a publish commits
+//! is what the very next request sees.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+
+use super::respond::{http_date, Coding, Resource};
+use crate::config::Config;
+use crate::render::assets;
+use crate::store::{Document, Store};
+use crate::{Error, Result};
+
+/// Memory the cache may hold, in bytes of bodies.
+const BUDGET_BYTES: usize = 24 * 1024 * 1024;
+
+/// Published documents, as resources ready to answer with.
+pub struct Cache {
+    policy: Policy,
+    monitor: Mutex<Monitor>,
+    reader: Arc<Mutex<Store>>,
+    entries: RwLock<Entries>,
+    assets: HashMap<String, Arc<Resource>>,
+}
+
+/// `Cache-Control` values by kind of document.
+struct Policy {
+    feed: HeaderValue,
+    page: HeaderValue,
+    redirect: HeaderValue,
+    error: HeaderValue,
+    immutable: HeaderValue,
+}
+
+/// The long-lived connection that notices commits by other processes.
+struct Monitor {
+    store: Store,
+    data_version: i64,
+}
+
+#[derive(Default)]
+struct Entries {
+    /// The store generation the entries are valid for.
+    generation: i64,
+    /// `None` caches "no document at this path".
+    map: HashMap<String, Option<Arc<Resource>>>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Entries {
+    fn insert(&mut self, path: String, resource: Option<Arc<Resource>>) {
+        let size = path.len() + resource.as_ref().map_or(64, |r| r.size());
+        if let Some(old) = self.map.insert(path.clone(), resource) {
+            self.bytes -= path.len() + old.as_ref().map_or(64, |r| r.size());
+        } else {
+            self.order.push_back(path);
+        }
+        self.bytes += size;
+        while self.bytes > BUDGET_BYTES {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = self.map.remove(&oldest) {
+                self.bytes -= oldest.len() + old.as_ref().map_or(64, |r| r.size());
+            }
+        }
+    }
+
+    fn remove(&mut self, path: &str) {
+        if let Some(old) = self.map.remove(path) {
+            self.bytes -= path.len() + old.as_ref().map_or(64, |r| r.size());
+            self.order.retain(|p| p != path);
+        }
+    }
+}
+
+impl Cache {
+    /// Builds the cache over two connections: `monitor` watches for commits, `reader` loads.
+    pub fn new(cfg: &Config, monitor: Store, reader: Store) -> Result<Cache> {
+        let header = |text: String| {
+            HeaderValue::from_str(&text).map_err(|e| Error::Render {
+                what: "Cache-Control".to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let feed = cfg.server.feed_max_age;
+        let page = cfg.server.page_max_age;
+        let policy = Policy {
+            feed: header(format!(
+                "public, max-age={feed}, stale-while-revalidate={}",
+                feed * 2
+            ))?,
+            page: header(format!(
+                "public, max-age={page}, stale-while-revalidate={}",
+                page.max(60) * 5
+            ))?,
+            redirect: header("public, max-age=3600".to_string())?,
+            error: header("public, max-age=60".to_string())?,
+            immutable: header("public, max-age=31536000, immutable".to_string())?,
+        };
+        let data_version = monitor.data_version()?;
+        let generation = monitor.generation()?;
+        let assets = assets::documents()
+            .into_iter()
+            .map(|doc| {
+                let path = format!("{}{}", cfg.base_path(), doc.path.trim_start_matches('/'));
+                let resource = to_resource(&policy, &doc, true);
+                (path, Arc::new(resource))
+            })
+            .collect();
+        Ok(Cache {
+            policy,
+            monitor: Mutex::new(Monitor {
+                store: monitor,
+                data_version,
+            }),
+            reader: Arc::new(Mutex::new(reader)),
+            entries: RwLock::new(Entries {
+                generation,
+                ..Entries::default()
+            }),
+            assets,
+        })
+    }
+
+    /// The resource at `path`, or `None` when nothing is published there.
+    pub async fn lookup(&self, path: &str) -> Result<Option<Arc<Resource>>> {
+        if let Some(asset) = self.assets.get(path) {
+            return Ok(Some(asset.clone()));
+        }
+        self.refresh()?;
+        if let Some(hit) = self.entries.read().map_err(poisoned)?.map.get(path) {
+            return Ok(hit.clone());
+        }
+        let reader = self.reader.clone();
+        let owned = path.to_string();
+        let (generation, doc) = tokio::task::spawn_blocking(move || {
+            let store = reader.lock().map_err(poisoned)?;
+            store.document(&owned)
+        })
+        .await
+        .map_err(|e| Error::Render {
+            what: path.to_string(),
+            reason: format!("loading task failed: {e}"),
+        })??;
+        let resource = doc.map(|d| Arc::new(to_resource(&self.policy, &d, false)));
+        let mut entries = self.entries.write().map_err(poisoned)?;
+        // Only cache what is at least as new as what the cache knows; an older snapshot could
+        // otherwise outlive the refresh that invalidated it.
+        if generation >= entries.generation {
+            entries.insert(path.to_string(), resource.clone());
+        }
+        Ok(resource)
+    }
+
+    /// Drops entries that changed since the cache's generation. `PRAGMA data_version` reads
+    /// the WAL index in shared memory: no disk I/O, microseconds, so it runs on every request.
+    fn refresh(&self) -> Result<()> {
+        let mut monitor = self.monitor.lock().map_err(poisoned)?;
+        let version = monitor.store.data_version()?;
+        if version == monitor.data_version {
+            return Ok(());
+        }
+        let known = self.entries.read().map_err(poisoned)?.generation;
+        let (generation, paths) = monitor.store.changed_since(known)?;
+        let mut entries = self.entries.write().map_err(poisoned)?;
+        if paths.len() > entries.map.len() {
+            entries.map.clear();
+            entries.order.clear();
+            entries.bytes = 0;
+        } else {
+            for path in &paths {
+                entries.remove(path);
+            }
+        }
+        // Negative entries may have become documents.
+        let negatives: Vec<String> = entries
+            .map
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for path in negatives {
+            entries.remove(&path);
+        }
+        entries.generation = generation;
+        monitor.data_version = version;
+        Ok(())
+    }
+}
+
+fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
+    Error::Render {
+        what: "the document cache".to_string(),
+        reason: "a thread panicked while holding its lock".to_string(),
+    }
+}
+
+fn to_resource(policy: &Policy, doc: &Document, is_asset: bool) -> Resource {
+    let quoted = |suffix: &str| {
+        HeaderValue::from_str(&format!("\"{}{suffix}\"", doc.etag))
+            .unwrap_or(HeaderValue::from_static("\"0\""))
+    };
+    let mut variants = vec![(Coding::Identity, quoted(""), Bytes::from(doc.body.clone()))];
+    if let Some(br) = &doc.br {
+        variants.push((Coding::Brotli, quoted("-br"), Bytes::from(br.clone())));
+    }
+    if let Some(gz) = &doc.gzip {
+        variants.push((Coding::Gzip, quoted("-gz"), Bytes::from(gz.clone())));
+    }
+    let is_feed = doc.content_type.contains("xml") || doc.content_type.contains("json");
+    let cache_control = match doc.status {
+        _ if is_asset => policy.immutable.clone(),
+        200 if is_feed => policy.feed.clone(),
+        200 => policy.page.clone(),
+        301 => policy.redirect.clone(),
+        _ => policy.error.clone(),
+    };
+    Resource {
+        status: doc.status,
+        content_type: HeaderValue::from_str(&doc.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        location: doc
+            .location
+            .as_deref()
+            .and_then(|l| HeaderValue::from_str(l).ok()),
+        cache_control,
+        last_modified: doc.last_modified,
+        last_modified_header: (doc.last_modified > 0)
+            .then(|| HeaderValue::from_str(&http_date(doc.last_modified)).ok())
+            .flatten(),
+        variants,
+    }
+}

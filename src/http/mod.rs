@@ -1,0 +1,324 @@
+//! `feedsvc serve`: hyper on tokio, serving the documents the publisher stored. The HTTP layer
+//! only routes, negotiates and sets headers; bytes were rendered and compressed at publish time.
+
+pub mod cache;
+pub mod respond;
+pub mod routes;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::{Error, Result};
+use cache::Cache;
+use routes::{BadTarget, Route};
+
+/// Everything a request handler needs.
+pub struct State {
+    cfg: Config,
+    cache: Cache,
+}
+
+/// Serves until SIGINT or SIGTERM, then lets in-flight responses finish (up to 10 s).
+///
+/// Prints `feedsvc listening on http://ADDR/` on stdout once the socket is bound.
+pub fn serve(cfg: Config, listen: &str) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the async runtime", e))?;
+    runtime.block_on(run(cfg, listen))
+}
+
+async fn run(cfg: Config, listen: &str) -> Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::io(format!("cannot listen on {listen}"), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the bound address", e))?;
+    let monitor = Store::open(&cfg.storage.database, cfg.storage.busy_timeout, false)?;
+    let reader = Store::open(&cfg.storage.database, cfg.storage.busy_timeout, false)?;
+    let state = Arc::new(State {
+        cache: Cache::new(&cfg, monitor, reader)?,
+        cfg,
+    });
+    println!("feedsvc listening on http://{local}/");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tracing::info!(address = %local, database = %state.cfg.storage.database.display(), "serving");
+
+    tokio::spawn(schedule(state.clone()));
+
+    let permits = Arc::new(Semaphore::new(state.cfg.server.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let header_timeout = state.cfg.server.header_timeout;
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing responses in flight");
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("some connections were still open after 10 s");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+/// Publishes scheduled articles on time: sleeps until the next one is due (checking at least
+/// every few seconds for newly scheduled ones), then releases it.
+async fn schedule(state: Arc<State>) {
+    const RECHECK: Duration = Duration::from_secs(2);
+    let cfg = state.cfg.clone();
+    let mut writer: Option<Store> = None;
+    loop {
+        let cfg2 = cfg.clone();
+        let taken = writer.take();
+        let outcome =
+            tokio::task::spawn_blocking(move || -> (Option<Store>, Result<Option<i64>>) {
+                let mut store = match taken {
+                    Some(s) => s,
+                    None => {
+                        match Store::open(&cfg2.storage.database, cfg2.storage.busy_timeout, false)
+                        {
+                            Ok(s) => s,
+                            Err(e) => return (None, Err(e)),
+                        }
+                    }
+                };
+                let now = chrono::Utc::now();
+                let result =
+                    crate::publish::release_due(&mut store, &cfg2, now).and_then(|released| {
+                        if released > 0 {
+                            tracing::info!(released, "published scheduled articles");
+                        }
+                        use crate::store::articles::ArticleQueries;
+                        store.next_scheduled()
+                    });
+                (Some(store), result)
+            })
+            .await;
+        let wait = match outcome {
+            Ok((store, Ok(next))) => {
+                writer = store;
+                match next {
+                    Some(at) => {
+                        let now = chrono::Utc::now();
+                        let millis = (at * 1000 - now.timestamp_millis()).max(0) as u64;
+                        Duration::from_millis(millis).min(RECHECK)
+                    }
+                    None => RECHECK,
+                }
+            }
+            Ok((store, Err(e))) => {
+                writer = store;
+                tracing::error!(error = %e, "publishing scheduled articles failed");
+                Duration::from_secs(10)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the scheduler task failed");
+                Duration::from_secs(10)
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Answers one request and writes its access-log line.
+async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = answer(state, &req).await;
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("0")
+        .to_string();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info!(
+        target: "feedsvc::access",
+        %peer,
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        bytes = %bytes,
+        micros = started.elapsed().as_micros() as u64,
+        user_agent = %user_agent,
+    );
+    response
+}
+
+async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let is_head = req.method() == hyper::Method::HEAD;
+    if !routes::is_allowed(req.method()) {
+        let mut r = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed: this server only publishes (GET, HEAD).\n",
+            false,
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(routes::ALLOW));
+        return r;
+    }
+    let route = match routes::route(req.uri().path()) {
+        Ok(route) => route,
+        Err(BadTarget::TooLong) => {
+            return plain(StatusCode::URI_TOO_LONG, "URI too long.\n", is_head)
+        }
+        Err(BadTarget::Malformed) => {
+            return plain(StatusCode::BAD_REQUEST, "Bad request path.\n", is_head)
+        }
+    };
+    let path = match route {
+        Route::Health => return plain(StatusCode::OK, "ok\n", is_head),
+        Route::Document(path) => path,
+    };
+    match state.cache.lookup(&path).await {
+        Ok(Some(resource)) => build(respond::answer(&resource, req.headers(), is_head)),
+        Ok(None) => {
+            // /tags/x -> /tags/x/ and /articles/x/ -> /articles/x, when that exists.
+            let alternative = match path.strip_suffix('/') {
+                Some(stripped) if !stripped.is_empty() => stripped.to_string(),
+                _ => format!("{path}/"),
+            };
+            if let Ok(Some(_)) = state.cache.lookup(&alternative).await {
+                let location = state.cfg.url(&alternative);
+                let mut r = plain(StatusCode::MOVED_PERMANENTLY, "Moved.\n", is_head);
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                return r;
+            }
+            not_found(state, req, is_head).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, path = %path, "loading a document failed");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error; it has been logged.\n",
+                is_head,
+            )
+        }
+    }
+}
+
+async fn not_found(state: &State, req: &Request<Incoming>, is_head: bool) -> Response<Full<Bytes>> {
+    let page = format!("{}404", state.cfg.base_path());
+    match state.cache.lookup(&page).await {
+        Ok(Some(resource)) => {
+            let mut r = build(respond::answer(&resource, req.headers(), is_head));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        }
+        _ => plain(StatusCode::NOT_FOUND, "Not found.\n", is_head),
+    }
+}
+
+fn build(answer: respond::Answer) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.headers_mut() = answer.headers;
+    respond::add_security_headers(response.headers_mut());
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str, is_head: bool) -> Response<Full<Bytes>> {
+    let body = if is_head {
+        Bytes::new()
+    } else {
+        Bytes::from_static(text.as_bytes())
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    respond::add_security_headers(headers);
+    response
+}

@@ -1,0 +1,446 @@
+//! Pure HTTP decisions, unit tested without a socket: content-coding negotiation, conditional
+//! requests (RFC 9110 §13: `If-None-Match` beats `If-Modified-Since`), HTTP dates, and the
+//! response for one stored representation.
+
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hyper::header::{self, HeaderMap, HeaderValue};
+
+/// A content-coding we can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// No compression.
+    Identity,
+    /// gzip
+    Gzip,
+    /// brotli
+    Brotli,
+}
+
+impl Coding {
+    /// The `Content-Encoding` token.
+    pub fn token(self) -> &'static str {
+        match self {
+            Coding::Identity => "identity",
+            Coding::Gzip => "gzip",
+            Coding::Brotli => "br",
+        }
+    }
+}
+
+/// The q-value the `Accept-Encoding` header gives `coding` (RFC 9110 §12.5.3). Without the
+/// header every coding is acceptable but identity is preferred, which callers handle.
+fn quality(accept: &str, coding: &str) -> Option<f32> {
+    let mut star = None;
+    let mut exact = None;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        if name.is_empty() {
+            continue;
+        }
+        let mut q = 1.0f32;
+        for param in parts {
+            let param = param.trim();
+            if let Some(value) = param
+                .strip_prefix("q=")
+                .or_else(|| param.strip_prefix("Q="))
+            {
+                q = value.trim().parse::<f32>().unwrap_or(0.0).clamp(0.0, 1.0);
+            }
+        }
+        if name.eq_ignore_ascii_case(coding)
+            || (coding == "gzip" && name.eq_ignore_ascii_case("x-gzip"))
+        {
+            exact = Some(exact.map_or(q, |e: f32| e.max(q)));
+        } else if name == "*" {
+            star = Some(q);
+        }
+    }
+    exact.or(star)
+}
+
+/// Picks the coding to send given the request's `Accept-Encoding` and the variants we have.
+/// Returns `None` when the client refuses every coding we could send (answer 406).
+pub fn negotiate(accept: Option<&HeaderValue>, has_br: bool, has_gzip: bool) -> Option<Coding> {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        return Some(Coding::Identity);
+    };
+    let q = |name: &str| quality(accept, name);
+    let mut best: Option<(Coding, f32)> = None;
+    // Preference among equal q-values: br, then gzip, then identity.
+    for (coding, available) in [(Coding::Brotli, has_br), (Coding::Gzip, has_gzip)] {
+        if !available {
+            continue;
+        }
+        if let Some(qv) = q(coding.token()) {
+            if qv > 0.0 && best.is_none_or(|(_, b)| qv > b) {
+                best = Some((coding, qv));
+            }
+        }
+    }
+    // identity is acceptable unless refused explicitly (or by `*;q=0` without its own entry).
+    let identity_q = match quality(accept, "identity") {
+        Some(qv) => qv,
+        None => 0.001,
+    };
+    match best {
+        Some((coding, qv)) if qv >= identity_q => Some(coding),
+        _ if identity_q > 0.0 => Some(Coding::Identity),
+        Some((coding, _)) => Some(coding),
+        None => None,
+    }
+}
+
+/// True when the client's cached copy is current, so the answer is 304.
+///
+/// `If-None-Match` (weak comparison; `*`; any of a list) decides when present; otherwise
+/// `If-Modified-Since` compared at one-second resolution. `etags` are every entity tag of this
+/// resource's variants (their content is the same, only the coding differs).
+pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: i64) -> bool {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
+        let Ok(inm) = inm.to_str() else {
+            return false;
+        };
+        return inm.split(',').map(str::trim).any(|tag| {
+            if tag == "*" {
+                return true;
+            }
+            let opaque = tag.strip_prefix("W/").unwrap_or(tag);
+            etags.iter().any(|e| *e == opaque)
+        });
+    }
+    if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE) {
+        if let Some(since) = ims.to_str().ok().and_then(parse_http_date) {
+            return last_modified <= since;
+        }
+    }
+    false
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date(epoch: i64) -> String {
+    DateTime::<Utc>::from_timestamp(epoch, 0)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+/// Parses the three HTTP date formats RFC 9110 requires recipients to accept.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    let text = text.trim();
+    for format in [
+        "%a, %d %b %Y %H:%M:%S GMT",
+        "%A, %d-%b-%y %H:%M:%S GMT",
+        "%a %b %e %H:%M:%S %Y",
+    ] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(naive.and_utc().timestamp());
+        }
+    }
+    None
+}
+
+/// Headers and bodies of one resource, prepared once when it is loaded so that answering a
+/// request is a header check and a reference-counted copy.
+#[derive(Debug)]
+pub struct Resource {
+    /// Status of a full answer (200, 301, 404, 410).
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: HeaderValue,
+    /// `Location`, for redirects.
+    pub location: Option<HeaderValue>,
+    /// `Cache-Control`.
+    pub cache_control: HeaderValue,
+    /// `Last-Modified` as seconds, and as a header.
+    pub last_modified: i64,
+    /// The header form of `last_modified`; `None` when unknown (epoch 0).
+    pub last_modified_header: Option<HeaderValue>,
+    /// Each available variant: coding, quoted ETag, bytes.
+    pub variants: Vec<(Coding, HeaderValue, Bytes)>,
+}
+
+impl Resource {
+    /// Approximate memory held, for the cache budget.
+    pub fn size(&self) -> usize {
+        256 + self.variants.iter().map(|(_, _, b)| b.len()).sum::<usize>()
+    }
+
+    fn variant(&self, coding: Coding) -> Option<&(Coding, HeaderValue, Bytes)> {
+        self.variants.iter().find(|(c, _, _)| *c == coding)
+    }
+
+    /// True when more than one coding is available, so answers depend on `Accept-Encoding`.
+    pub fn is_negotiated(&self) -> bool {
+        self.variants.len() > 1
+    }
+}
+
+/// What to send for a GET or HEAD of `resource`.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body (empty for 304 and HEAD).
+    pub body: Bytes,
+}
+
+/// Decides the answer to a GET (or HEAD, when `is_head`) with `request` headers.
+pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer {
+    let mut headers = HeaderMap::new();
+    let accept = request.get(header::ACCEPT_ENCODING);
+    let coding = negotiate(
+        accept,
+        resource.variant(Coding::Brotli).is_some(),
+        resource.variant(Coding::Gzip).is_some(),
+    );
+    if resource.is_negotiated() {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    let Some(coding) = coding else {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        let body =
+            Bytes::from_static(b"None of the content-codings this resource has is acceptable.\n");
+        return Answer {
+            status: 406,
+            headers,
+            body: if is_head { Bytes::new() } else { body },
+        };
+    };
+    let Some((coding, etag, bytes)) = resource
+        .variant(coding)
+        .or_else(|| resource.variant(Coding::Identity))
+    else {
+        // Every resource has an identity variant; this is unreachable in practice.
+        return Answer {
+            status: 500,
+            headers,
+            body: Bytes::new(),
+        };
+    };
+    headers.insert(header::ETAG, etag.clone());
+    if let Some(lm) = &resource.last_modified_header {
+        headers.insert(header::LAST_MODIFIED, lm.clone());
+    }
+    headers.insert(header::CACHE_CONTROL, resource.cache_control.clone());
+    if let Some(location) = &resource.location {
+        headers.insert(header::LOCATION, location.clone());
+    }
+    let all_etags: Vec<&str> = resource
+        .variants
+        .iter()
+        .filter_map(|(_, e, _)| e.to_str().ok())
+        .collect();
+    let conditional_applies = resource.status == 200;
+    if conditional_applies && is_not_modified(request, &all_etags, resource.last_modified) {
+        return Answer {
+            status: 304,
+            headers,
+            body: Bytes::new(),
+        };
+    }
+    headers.insert(header::CONTENT_TYPE, resource.content_type.clone());
+    if *coding != Coding::Identity {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(coding.token()),
+        );
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Answer {
+        status: resource.status,
+        headers,
+        body: if is_head { Bytes::new() } else { bytes.clone() },
+    }
+}
+
+/// Adds the headers every response carries, and on HTML a policy that allows no script at all.
+pub fn add_security_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' https: http:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            ),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hv(s: &str) -> HeaderValue {
+        HeaderValue::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn negotiation_table() {
+        let cases: &[(Option<&str>, Option<Coding>)] = &[
+            (None, Some(Coding::Identity)),
+            (Some(""), Some(Coding::Identity)),
+            (Some("gzip"), Some(Coding::Gzip)),
+            (Some("gzip, deflate, br"), Some(Coding::Brotli)),
+            (Some("br;q=0, gzip"), Some(Coding::Gzip)),
+            (Some("br;q=0.5, gzip;q=0.8"), Some(Coding::Gzip)),
+            (Some("gzip;q=0"), Some(Coding::Identity)),
+            (Some("*"), Some(Coding::Brotli)),
+            (Some("*;q=0"), None),
+            (Some("identity;q=0"), None),
+            (Some("identity;q=0, gzip"), Some(Coding::Gzip)),
+            (Some("identity"), Some(Coding::Identity)),
+            (Some("deflate"), Some(Coding::Identity)),
+            (Some("x-gzip"), Some(Coding::Gzip)),
+            (Some("GZIP;Q=0.9"), Some(Coding::Gzip)),
+            (Some("gzip;q=0.5, identity;q=1"), Some(Coding::Identity)),
+        ];
+        for (accept, expected) in cases {
+            let value = accept.map(hv);
+            assert_eq!(
+                negotiate(value.as_ref(), true, true),
+                *expected,
+                "Accept-Encoding: {accept:?}"
+            );
+        }
+        assert_eq!(
+            negotiate(Some(&hv("br")), false, true),
+            Some(Coding::Identity)
+        );
+        assert_eq!(negotiate(Some(&hv("br, identity;q=0")), false, false), None);
+    }
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name.clone(), hv(value));
+        }
+        map
+    }
+
+    #[test]
+    fn conditional_table() {
+        let etags = ["\"abc\"", "\"abc-gz\""];
+        let lm = 1_000_000;
+        let date = http_date(lm);
+        let earlier = http_date(lm - 1);
+        let cases: Vec<(HeaderMap, bool)> = vec![
+            (headers(&[]), false),
+            (headers(&[(header::IF_NONE_MATCH, "\"abc\"")]), true),
+            (headers(&[(header::IF_NONE_MATCH, "W/\"abc\"")]), true),
+            (
+                headers(&[(header::IF_NONE_MATCH, "\"x\", \"abc-gz\"")]),
+                true,
+            ),
+            (headers(&[(header::IF_NONE_MATCH, "*")]), true),
+            (headers(&[(header::IF_NONE_MATCH, "\"x\"")]), false),
+            (headers(&[(header::IF_MODIFIED_SINCE, &date)]), true),
+            (headers(&[(header::IF_MODIFIED_SINCE, &earlier)]), false),
+            (headers(&[(header::IF_MODIFIED_SINCE, "garbage")]), false),
+            // If-None-Match wins over If-Modified-Since, both ways.
+            (
+                headers(&[
+                    (header::IF_NONE_MATCH, "\"x\""),
+                    (header::IF_MODIFIED_SINCE, &date),
+                ]),
+                false,
+            ),
+            (
+                headers(&[
+                    (header::IF_NONE_MATCH, "\"abc\""),
+                    (header::IF_MODIFIED_SINCE, &earlier),
+                ]),
+                true,
+            ),
+        ];
+        for (request, expected) in cases {
+            assert_eq!(
+                is_not_modified(&request, &etags, lm),
+                expected,
+                "{request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn http_dates_round_trip() {
+        assert_eq!(http_date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(784111777));
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    fn resource() -> Resource {
+        Resource {
+            status: 200,
+            content_type: hv("application/atom+xml; charset=utf-8"),
+            location: None,
+            cache_control: hv("public, max-age=300"),
+            last_modified: 1_000_000,
+            last_modified_header: Some(hv(&http_date(1_000_000))),
+            variants: vec![
+                (
+                    Coding::Identity,
+                    hv("\"h\""),
+                    Bytes::from_static(b"identity"),
+                ),
+                (Coding::Gzip, hv("\"h-gz\""), Bytes::from_static(b"gz")),
+            ],
+        }
+    }
+
+    #[test]
+    fn answers() {
+        let r = resource();
+        let a = answer(&r, &headers(&[(header::ACCEPT_ENCODING, "gzip")]), false);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.body, "gz");
+        assert_eq!(a.headers[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(a.headers[header::ETAG], "\"h-gz\"");
+        assert_eq!(a.headers[header::VARY], "Accept-Encoding");
+
+        let a = answer(&r, &headers(&[]), true);
+        assert_eq!(a.status, 200);
+        assert!(a.body.is_empty());
+        assert_eq!(a.headers[header::CONTENT_LENGTH], "8");
+        assert!(a.headers.get(header::CONTENT_ENCODING).is_none());
+
+        let a = answer(&r, &headers(&[(header::IF_NONE_MATCH, "\"h\"")]), false);
+        assert_eq!(a.status, 304);
+        assert!(a.body.is_empty());
+        for h in [
+            header::ETAG,
+            header::LAST_MODIFIED,
+            header::CACHE_CONTROL,
+            header::VARY,
+        ] {
+            assert!(a.headers.contains_key(&h), "304 lacks {h}");
+        }
+        assert!(!a.headers.contains_key(header::CONTENT_LENGTH));
+    }
+}

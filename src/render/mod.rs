@@ -1,0 +1,246 @@
+//! Rendering: Markdown, feeds and pages, from stored articles to bytes. Never touches SQLite
+//! or the network; `publish` decides what to render and stores the result.
+
+pub mod assets;
+pub mod atom;
+pub mod json;
+pub mod markdown;
+pub mod pages;
+pub mod rss;
+
+use std::io::Write;
+
+use crate::article::Timestamp;
+use crate::config::Config;
+use crate::store::{Article, Document, Tombstone};
+
+/// `Content-Type` of each kind of document.
+pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
+/// Atom documents.
+pub const ATOM_TYPE: &str = "application/atom+xml; charset=utf-8";
+/// JSON Feed documents.
+pub const JSON_FEED_TYPE: &str = "application/feed+json; charset=utf-8";
+/// HTML pages.
+pub const HTML_TYPE: &str = "text/html; charset=utf-8";
+/// XML documents that are not feeds (sitemaps).
+pub const XML_TYPE: &str = "application/xml; charset=utf-8";
+
+/// Largest feed document we publish; older items lose their full content first.
+pub const MAX_FEED_BYTES: usize = 1_000_000;
+
+/// Bodies smaller than this are not worth compressing.
+const MIN_COMPRESS_BYTES: usize = 256;
+
+/// The generator named in feeds.
+pub const GENERATOR: &str = "feedsvc";
+/// Its version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One feed to render: the site's or a tag's.
+pub struct FeedSpec<'a> {
+    /// The site configuration.
+    pub cfg: &'a Config,
+    /// Feed title.
+    pub title: String,
+    /// Feed description / subtitle.
+    pub description: String,
+    /// Directory of the feed files below the root: `""` or `"tags/north-korea/"`.
+    pub dir: String,
+    /// The HTML page the feed belongs to (absolute URL).
+    pub page_url: String,
+    /// Entries, newest first.
+    pub articles: &'a [Article],
+    /// Deleted entries to announce (Atom only).
+    pub tombstones: &'a [Tombstone],
+}
+
+impl FeedSpec<'_> {
+    /// Absolute URL of one of this feed's files (`atom.xml`).
+    pub fn url(&self, file: &str) -> String {
+        self.cfg.url(&format!("{}{file}", self.dir))
+    }
+
+    /// The newest `updated` among entries and tombstones; the epoch for an empty feed. It never
+    /// depends on the clock, so re-rendering an unchanged feed gives the same bytes.
+    pub fn updated(&self) -> Timestamp {
+        let newest_entry = self
+            .articles
+            .iter()
+            .map(|a| &a.updated)
+            .max_by_key(|t| t.epoch());
+        let newest_tombstone = self
+            .tombstones
+            .iter()
+            .map(|t| &t.deleted)
+            .max_by_key(|t| t.epoch());
+        [newest_entry, newest_tombstone]
+            .into_iter()
+            .flatten()
+            .max_by_key(|t| t.epoch())
+            .cloned()
+            .unwrap_or_else(|| Timestamp::from_utc(chrono::DateTime::UNIX_EPOCH))
+    }
+}
+
+/// The byline of an article: its own author or the site's.
+pub fn author_of<'a>(cfg: &'a Config, article: &'a Article) -> &'a str {
+    article.author.as_deref().unwrap_or(&cfg.site.author)
+}
+
+/// Absolute URL of an article page.
+pub fn article_url(cfg: &Config, slug: &str) -> String {
+    cfg.url(&format!("articles/{slug}"))
+}
+
+/// Absolute URL of a tag page.
+pub fn tag_url(cfg: &Config, tag_slug: &str) -> String {
+    cfg.url(&format!("tags/{tag_slug}/"))
+}
+
+/// Renders with `render(keep_content)`, where `keep_content` is how many of the newest items
+/// keep their full content; drops content from the oldest items until the result fits in
+/// [`MAX_FEED_BYTES`].
+pub fn fit_feed(items: usize, mut render: impl FnMut(usize) -> Vec<u8>) -> Vec<u8> {
+    let mut keep = items;
+    loop {
+        let bytes = render(keep);
+        if bytes.len() <= MAX_FEED_BYTES || keep == 0 {
+            return bytes;
+        }
+        keep -= 1;
+    }
+}
+
+/// Turns rendered bytes into a stored document: hashes them for the ETag and precomputes the
+/// gzip and brotli variants (kept only when smaller).
+pub fn encode(path: &str, content_type: &str, body: Vec<u8>, last_modified: i64) -> Document {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(&body);
+    let etag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let (gzip, br) = if body.len() >= MIN_COMPRESS_BYTES {
+        (
+            Some(gzip(&body)).filter(|g| g.len() < body.len()),
+            Some(brotli(&body)).filter(|b| b.len() < body.len()),
+        )
+    } else {
+        (None, None)
+    };
+    Document {
+        path: path.to_string(),
+        status: 200,
+        content_type: content_type.to_string(),
+        location: None,
+        body,
+        gzip,
+        br,
+        etag,
+        last_modified,
+    }
+}
+
+/// A document that answers with a status other than 200 (301 redirects, 410 gone).
+pub fn status_document(
+    path: &str,
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+    last_modified: i64,
+) -> Document {
+    let mut doc = encode(path, HTML_TYPE, body, last_modified);
+    doc.status = status;
+    doc.location = location;
+    doc
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 3),
+        flate2::Compression::new(9),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+fn brotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() / 3);
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 9,
+        lgwin: 22,
+        ..Default::default()
+    };
+    let mut input = bytes;
+    // Reading from a slice into a Vec cannot fail.
+    let _ = brotli::BrotliCompress(&mut input, &mut out, &params);
+    out
+}
+
+/// Inserts an `<?xml-stylesheet?>` instruction after the XML declaration so a browser shows
+/// the feed as a readable page; feed readers ignore it.
+pub fn with_stylesheet(xml: Vec<u8>, stylesheet_url: &str) -> Vec<u8> {
+    let pi = format!("<?xml-stylesheet type=\"text/xsl\" href=\"{stylesheet_url}\"?>\n");
+    let after_decl = if xml.starts_with(b"<?xml ") {
+        xml.windows(2).position(|w| w == b"?>").map(|i| i + 2)
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(xml.len() + pi.len() + 1);
+    match after_decl {
+        Some(end) => {
+            out.extend_from_slice(&xml[..end]);
+            out.push(b'\n');
+            out.extend_from_slice(pi.as_bytes());
+            let rest = &xml[end..];
+            out.extend_from_slice(rest.strip_prefix(b"\n").unwrap_or(rest));
+        }
+        None => {
+            out.extend_from_slice(pi.as_bytes());
+            out.extend_from_slice(&xml);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_compresses_and_hashes() {
+        let body = "<p>hello world</p>\n".repeat(100).into_bytes();
+        let doc = encode("/x", HTML_TYPE, body.clone(), 7);
+        assert_eq!(doc.etag.len(), 24);
+        let gz = doc.gzip.clone().unwrap();
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut decoded)
+            .unwrap();
+        assert_eq!(decoded, body);
+        let mut unbr = Vec::new();
+        brotli::BrotliDecompress(&mut &doc.br.clone().unwrap()[..], &mut unbr).unwrap();
+        assert_eq!(unbr, body);
+        assert_eq!(
+            encode("/x", HTML_TYPE, body, 7),
+            doc,
+            "same bytes, same document"
+        );
+        assert!(encode("/y", HTML_TYPE, b"tiny".to_vec(), 7).gzip.is_none());
+    }
+
+    #[test]
+    fn stylesheet_goes_after_the_declaration() {
+        let out = with_stylesheet(
+            b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss/>".to_vec(),
+            "/assets/feed.xsl",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<?xml-stylesheet type=\"text/xsl\" href=\"/assets/feed.xsl\"?>\n<rss/>"
+        );
+    }
+
+    #[test]
+    fn fit_feed_drops_content_first() {
+        let out = fit_feed(10, |keep| vec![b'x'; 200_000 * keep + 10]);
+        assert_eq!(out.len(), 200_000 * 4 + 10);
+    }
+}

@@ -1,0 +1,493 @@
+//! Articles, tags, redirects and tombstones: every query over them.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{Store, Tx};
+use crate::article::{NewArticle, Tag, Timestamp};
+use crate::Result;
+
+/// A stored article, as feeds and pages need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    /// Row id (internal).
+    pub id: i64,
+    /// The `tag:` URI minted at insert; never changes.
+    pub entry_id: String,
+    /// Current URL slug.
+    pub slug: String,
+    /// Headline.
+    pub title: String,
+    /// The dek as written, if any.
+    pub summary: Option<String>,
+    /// Plain-text opening of the body, used where no summary was written.
+    pub excerpt: String,
+    /// Byline, if the article names one.
+    pub author: Option<String>,
+    /// Markdown source.
+    pub body_markdown: String,
+    /// Sanitized HTML with absolute links.
+    pub body_html: String,
+    /// Publication moment.
+    pub published: Timestamp,
+    /// Last update.
+    pub updated: Timestamp,
+    /// True while `published` lies in the future and nothing shows it yet.
+    pub is_pending: bool,
+    /// Tags in the author's order.
+    pub tags: Vec<Tag>,
+}
+
+impl Article {
+    /// The summary a reader sees: the author's dek, or the body's opening.
+    pub fn description(&self) -> &str {
+        self.summary.as_deref().unwrap_or(&self.excerpt)
+    }
+}
+
+/// What an insert or update writes besides the validated fields.
+pub struct ArticleRow<'a> {
+    /// The validated input.
+    pub article: &'a NewArticle,
+    /// Entry id (kept on update).
+    pub entry_id: &'a str,
+    /// Rendered, sanitized HTML.
+    pub body_html: &'a str,
+    /// Plain-text excerpt.
+    pub excerpt: &'a str,
+    /// Whether it is scheduled for later.
+    pub is_pending: bool,
+}
+
+/// An entry that was deleted, kept so feeds can tell readers (RFC 6721).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tombstone {
+    /// The deleted entry's id.
+    pub entry_id: String,
+    /// Its last slug.
+    pub slug: String,
+    /// Its last title.
+    pub title: String,
+    /// When it was deleted.
+    pub deleted: Timestamp,
+}
+
+const COLUMNS: &str =
+    "id, entry_id, slug, title, summary, excerpt, author, body_markdown, body_html, \
+                       published, updated, is_pending";
+
+fn timestamp(text: String) -> rusqlite::Result<Timestamp> {
+    Timestamp::parse(&text).map_err(|reason| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("stored date {text:?}: {reason}").into(),
+        )
+    })
+}
+
+fn article_from_row(row: &Row<'_>) -> rusqlite::Result<Article> {
+    Ok(Article {
+        id: row.get(0)?,
+        entry_id: row.get(1)?,
+        slug: row.get(2)?,
+        title: row.get(3)?,
+        summary: row.get(4)?,
+        excerpt: row.get(5)?,
+        author: row.get(6)?,
+        body_markdown: row.get(7)?,
+        body_html: row.get(8)?,
+        published: timestamp(row.get(9)?)?,
+        updated: timestamp(row.get(10)?)?,
+        is_pending: row.get(11)?,
+        tags: Vec::new(),
+    })
+}
+
+/// Runs an article query and fills in each article's tags.
+fn query_articles(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Article>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut articles = stmt
+        .query_map(params, article_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut tag_stmt = conn.prepare_cached(
+        "SELECT t.name, t.slug FROM article_tags at JOIN tags t ON t.id = at.tag_id \
+         WHERE at.article_id = ?1 ORDER BY at.position",
+    )?;
+    for article in &mut articles {
+        article.tags = tag_stmt
+            .query_map([article.id], |r| {
+                Ok(Tag {
+                    name: r.get(0)?,
+                    slug: r.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(articles)
+}
+
+/// Queries shared by a plain connection and a write transaction.
+pub trait ArticleQueries {
+    /// The connection to query.
+    fn db(&self) -> &Connection;
+
+    /// The article with this slug, scheduled or not.
+    fn article_by_slug(&self, slug: &str) -> Result<Option<Article>> {
+        let sql = format!("SELECT {COLUMNS} FROM articles WHERE slug = ?1");
+        Ok(query_articles(self.db(), &sql, [slug])?.pop())
+    }
+
+    /// The article with this row id.
+    fn article_by_id(&self, id: i64) -> Result<Option<Article>> {
+        let sql = format!("SELECT {COLUMNS} FROM articles WHERE id = ?1");
+        Ok(query_articles(self.db(), &sql, [id])?.pop())
+    }
+
+    /// Every article, scheduled ones included, newest first.
+    fn all_articles(&self) -> Result<Vec<Article>> {
+        let sql = format!("SELECT {COLUMNS} FROM articles ORDER BY published_at DESC, id DESC");
+        query_articles(self.db(), &sql, [])
+    }
+
+    /// The newest `limit` published articles, skipping `offset`.
+    fn latest(&self, limit: usize, offset: usize) -> Result<Vec<Article>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM articles WHERE is_pending = 0 \
+             ORDER BY published_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+        );
+        query_articles(self.db(), &sql, params![limit as i64, offset as i64])
+    }
+
+    /// The newest `limit` published articles with the tag, skipping `offset`.
+    fn latest_in_tag(&self, tag_id: i64, limit: usize, offset: usize) -> Result<Vec<Article>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM articles WHERE id IN ( \
+               SELECT article_id FROM article_tags WHERE tag_id = ?1 AND is_pending = 0 \
+               ORDER BY published_at DESC, article_id DESC LIMIT ?2 OFFSET ?3) \
+             ORDER BY published_at DESC, id DESC"
+        );
+        query_articles(
+            self.db(),
+            &sql,
+            params![tag_id, limit as i64, offset as i64],
+        )
+    }
+
+    /// Number of published articles (with the tag, if given).
+    fn count_published(&self, tag_id: Option<i64>) -> Result<usize> {
+        let n: i64 = match tag_id {
+            None => self.db().query_row(
+                "SELECT count(*) FROM articles WHERE is_pending = 0",
+                [],
+                |r| r.get(0),
+            )?,
+            Some(tag) => self.db().query_row(
+                "SELECT count(*) FROM article_tags WHERE tag_id = ?1 AND is_pending = 0",
+                [tag],
+                |r| r.get(0),
+            )?,
+        };
+        Ok(n as usize)
+    }
+
+    /// The published articles just older and just newer than `article`: (previous, next).
+    fn neighbours(&self, article: &Article) -> Result<(Option<Article>, Option<Article>)> {
+        let at = article.published.epoch();
+        let older = format!(
+            "SELECT {COLUMNS} FROM articles WHERE is_pending = 0 \
+             AND (published_at < ?1 OR (published_at = ?1 AND id < ?2)) \
+             ORDER BY published_at DESC, id DESC LIMIT 1"
+        );
+        let newer = format!(
+            "SELECT {COLUMNS} FROM articles WHERE is_pending = 0 \
+             AND (published_at > ?1 OR (published_at = ?1 AND id > ?2)) \
+             ORDER BY published_at ASC, id ASC LIMIT 1"
+        );
+        let previous = query_articles(self.db(), &older, params![at, article.id])?.pop();
+        let next = query_articles(self.db(), &newer, params![at, article.id])?.pop();
+        Ok((previous, next))
+    }
+
+    /// The tag's row id and name, by slug.
+    fn tag_by_slug(&self, slug: &str) -> Result<Option<(i64, Tag)>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT id, name, slug FROM tags WHERE slug = ?1",
+                [slug],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        Tag {
+                            name: r.get(1)?,
+                            slug: r.get(2)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    /// Every tag with its row id.
+    fn all_tags(&self) -> Result<Vec<(i64, Tag)>> {
+        let mut stmt = self
+            .db()
+            .prepare("SELECT id, name, slug FROM tags ORDER BY slug")?;
+        let tags = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    Tag {
+                        name: r.get(1)?,
+                        slug: r.get(2)?,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(tags)
+    }
+
+    /// The slug an old slug now redirects to, if any.
+    fn redirect_target(&self, old_slug: &str) -> Result<Option<String>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT a.slug FROM redirects r JOIN articles a ON a.id = r.article_id WHERE r.old_slug = ?1",
+                [old_slug],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The newest `limit` tombstones.
+    fn recent_tombstones(&self, limit: usize) -> Result<Vec<Tombstone>> {
+        let mut stmt = self.db().prepare_cached(
+            "SELECT entry_id, slug, title, deleted FROM tombstones ORDER BY deleted_at DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(Tombstone {
+                    entry_id: r.get(0)?,
+                    slug: r.get(1)?,
+                    title: r.get(2)?,
+                    deleted: timestamp(r.get(3)?)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Scheduled articles whose moment has come (`published_at <= now`).
+    fn due_articles(&self, now: i64) -> Result<Vec<i64>> {
+        let mut stmt = self.db().prepare_cached(
+            "SELECT id FROM articles WHERE is_pending = 1 AND published_at <= ?1",
+        )?;
+        let ids = stmt
+            .query_map([now], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        Ok(ids)
+    }
+
+    /// The moment of the next scheduled article, if any.
+    fn next_scheduled(&self) -> Result<Option<i64>> {
+        Ok(self.db().query_row(
+            "SELECT min(published_at) FROM articles WHERE is_pending = 1",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// A value from the `meta` table.
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .db()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+impl ArticleQueries for Store {
+    fn db(&self) -> &Connection {
+        self.conn()
+    }
+}
+
+impl ArticleQueries for Tx<'_> {
+    fn db(&self) -> &Connection {
+        self
+    }
+}
+
+impl Tx<'_> {
+    /// Inserts a new article with its tags; returns its row id.
+    pub fn insert_article(&self, row: &ArticleRow<'_>) -> Result<i64> {
+        let a = row.article;
+        self.prepare_cached(
+            "INSERT INTO articles (entry_id, slug, title, summary, excerpt, author, body_markdown, \
+             body_html, published, published_at, updated, updated_at, is_pending) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            row.entry_id,
+            a.slug,
+            a.title,
+            a.summary,
+            row.excerpt,
+            a.author,
+            a.body,
+            row.body_html,
+            a.published.rfc3339(),
+            a.published.epoch(),
+            a.updated.rfc3339(),
+            a.updated.epoch(),
+            row.is_pending,
+        ])?;
+        let id = self.last_insert_rowid();
+        // A new article takes over an old slug that used to redirect elsewhere.
+        self.execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
+        self.set_tags(id, row)?;
+        Ok(id)
+    }
+
+    /// Replaces an article's fields and tags (the entry id stays).
+    pub fn update_article(&self, id: i64, row: &ArticleRow<'_>) -> Result<()> {
+        let a = row.article;
+        self.prepare_cached(
+            "UPDATE articles SET slug = ?2, title = ?3, summary = ?4, excerpt = ?5, author = ?6, \
+             body_markdown = ?7, body_html = ?8, published = ?9, published_at = ?10, updated = ?11, \
+             updated_at = ?12, is_pending = ?13 WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            a.slug,
+            a.title,
+            a.summary,
+            row.excerpt,
+            a.author,
+            a.body,
+            row.body_html,
+            a.published.rfc3339(),
+            a.published.epoch(),
+            a.updated.rfc3339(),
+            a.updated.epoch(),
+            row.is_pending,
+        ])?;
+        self.execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
+        self.execute("DELETE FROM article_tags WHERE article_id = ?1", [id])?;
+        self.set_tags(id, row)?;
+        Ok(())
+    }
+
+    fn set_tags(&self, article_id: i64, row: &ArticleRow<'_>) -> Result<()> {
+        for (position, tag) in row.article.tags.iter().enumerate() {
+            self.prepare_cached(
+                "INSERT INTO tags (slug, name) VALUES (?1, ?2) ON CONFLICT (slug) DO NOTHING",
+            )?
+            .execute(params![tag.slug, tag.name])?;
+            self.prepare_cached(
+                "INSERT INTO article_tags (article_id, tag_id, position, published_at, is_pending) \
+                 SELECT ?1, id, ?3, ?4, ?5 FROM tags WHERE slug = ?2",
+            )?
+            .execute(params![
+                article_id,
+                tag.slug,
+                position as i64,
+                row.article.published.epoch(),
+                row.is_pending
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Marks scheduled articles as published.
+    pub fn release(&self, ids: &[i64]) -> Result<()> {
+        for id in ids {
+            self.execute("UPDATE articles SET is_pending = 0 WHERE id = ?1", [id])?;
+            self.execute(
+                "UPDATE article_tags SET is_pending = 0 WHERE article_id = ?1",
+                [id],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records that `old_slug` now lives at the article `article_id`.
+    pub fn add_redirect(&self, old_slug: &str, article_id: i64) -> Result<()> {
+        self.execute(
+            "INSERT INTO redirects (old_slug, article_id) VALUES (?1, ?2) \
+             ON CONFLICT (old_slug) DO UPDATE SET article_id = excluded.article_id",
+            params![old_slug, article_id],
+        )?;
+        Ok(())
+    }
+
+    /// Old slugs that point at the article.
+    pub fn redirects_to(&self, article_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self.prepare("SELECT old_slug FROM redirects WHERE article_id = ?1")?;
+        let slugs = stmt
+            .query_map([article_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(slugs)
+    }
+
+    /// Deletes the article (its tags and redirects go with it) and leaves a tombstone.
+    pub fn delete_article(&self, article: &Article, deleted: &Timestamp) -> Result<()> {
+        self.execute("DELETE FROM articles WHERE id = ?1", [article.id])?;
+        if !article.is_pending {
+            self.execute(
+                "INSERT OR REPLACE INTO tombstones (entry_id, slug, title, published_at, deleted, deleted_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    article.entry_id,
+                    article.slug,
+                    article.title,
+                    article.published.epoch(),
+                    deleted.rfc3339(),
+                    deleted.epoch()
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Removes tags no article uses any more; returns their slugs.
+    pub fn prune_tags(&self, candidates: &[i64]) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for &id in candidates {
+            let slug: Option<String> = self
+                .query_row(
+                    "DELETE FROM tags WHERE id = ?1 AND NOT EXISTS \
+                     (SELECT 1 FROM article_tags WHERE tag_id = ?1) RETURNING slug",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            removed.extend(slug);
+        }
+        Ok(removed)
+    }
+
+    /// Sets a value in the `meta` table.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// True when an entry id is already used by an article or a tombstone.
+    pub fn entry_id_exists(&self, entry_id: &str) -> Result<bool> {
+        Ok(self.query_row(
+            "SELECT EXISTS (SELECT 1 FROM articles WHERE entry_id = ?1) \
+             OR EXISTS (SELECT 1 FROM tombstones WHERE entry_id = ?1)",
+            [entry_id],
+            |r| r.get(0),
+        )?)
+    }
+}

@@ -1,0 +1,77 @@
+//! The ordered list of schema migrations; `PRAGMA user_version` records how many have run.
+
+/// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry;
+/// append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: articles, tags, redirects, tombstones, rendered documents, metadata.
+    r#"
+    CREATE TABLE articles (
+        id            INTEGER PRIMARY KEY,
+        entry_id      TEXT NOT NULL UNIQUE,
+        slug          TEXT NOT NULL UNIQUE,
+        title         TEXT NOT NULL,
+        summary       TEXT,
+        excerpt       TEXT NOT NULL,
+        author        TEXT,
+        body_markdown TEXT NOT NULL,
+        body_html     TEXT NOT NULL,
+        published     TEXT NOT NULL,
+        published_at  INTEGER NOT NULL,
+        updated       TEXT NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        is_pending    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX articles_by_date ON articles (is_pending, published_at DESC, id DESC);
+
+    CREATE TABLE tags (
+        id   INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL
+    );
+
+    CREATE TABLE article_tags (
+        article_id   INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        tag_id       INTEGER NOT NULL REFERENCES tags (id),
+        position     INTEGER NOT NULL,
+        -- copies of the article's ordering keys, so a tag's newest entries come from one index
+        published_at INTEGER NOT NULL,
+        is_pending   INTEGER NOT NULL,
+        PRIMARY KEY (article_id, tag_id)
+    );
+    CREATE INDEX article_tags_by_date ON article_tags (tag_id, is_pending, published_at DESC, article_id DESC);
+
+    CREATE TABLE redirects (
+        old_slug   TEXT PRIMARY KEY,
+        article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE
+    );
+
+    CREATE TABLE tombstones (
+        entry_id     TEXT PRIMARY KEY,
+        slug         TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        deleted      TEXT NOT NULL,
+        deleted_at   INTEGER NOT NULL
+    );
+    CREATE INDEX tombstones_by_date ON tombstones (deleted_at DESC);
+
+    CREATE TABLE documents (
+        path          TEXT PRIMARY KEY,
+        status        INTEGER NOT NULL,
+        content_type  TEXT NOT NULL,
+        location      TEXT,
+        body          BLOB NOT NULL,
+        gzip          BLOB,
+        br            BLOB,
+        etag          TEXT NOT NULL,
+        last_modified INTEGER NOT NULL,
+        generation    INTEGER NOT NULL
+    );
+    CREATE INDEX documents_by_generation ON documents (generation);
+
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
+];

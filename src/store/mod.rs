@@ -1,0 +1,237 @@
+//! The SQLite store: opening, pragmas, migrations. All SQL lives under this module.
+
+pub mod articles;
+mod documents;
+mod migrations;
+
+pub use articles::{Article, ArticleRow, Tombstone};
+pub use documents::Document;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::{Error, Result};
+
+/// `PRAGMA application_id` of a feedsvc database ("FEED" in ASCII).
+const APPLICATION_ID: i64 = 0x4645_4544;
+
+/// A connection to the archive.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    busy_timeout: Duration,
+}
+
+/// A write transaction; every change of one command happens inside one of these.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Store {
+    /// Opens (creating if `create` and needed) the database at `path`, applies pragmas and
+    /// migrations. Errors: not a feedsvc database, made by a newer feedsvc, unreadable, read-only.
+    pub fn open(path: &Path, busy_timeout: Duration, create: bool) -> Result<Store> {
+        let db_error = |reason: String| Error::Database {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !create && !path.exists() {
+            return Err(db_error(
+                "no database here yet (run `feedsvc add` or `feedsvc serve` to create it, or check storage.database in config.toml)".to_string(),
+            ));
+        }
+        if create {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    db_error(format!(
+                        "cannot create the directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| db_error(format!("cannot open the database: {}", describe(&e))))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            busy_timeout,
+        };
+        store.configure().map_err(|e| store.explain(e))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        self.conn.busy_timeout(self.busy_timeout)?;
+        // A foreign or corrupt file fails here, on the first read.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Database {
+                path: self.path.clone(),
+                reason: format!("cannot switch the database to WAL mode (it is in {mode} mode)"),
+            });
+        }
+        self.conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        )?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let app_id: i64 = self
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| self.explain(e.into()))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.explain(e.into()))?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        let has_tables: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.explain(e.into()))?;
+        if app_id != APPLICATION_ID && (app_id != 0 || has_tables) {
+            return Err(Error::Database {
+                path: self.path.clone(),
+                reason: "is not a feedsvc database (it holds other data; point storage.database at another file)".to_string(),
+            });
+        }
+        if version > migrations::MIGRATIONS.len() {
+            return Err(Error::Database {
+                path: self.path.clone(),
+                reason: format!(
+                    "was written by a newer feedsvc (schema version {version}, this one knows {})",
+                    migrations::MIGRATIONS.len()
+                ),
+            });
+        }
+        if version == migrations::MIGRATIONS.len() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| explain_error(&self.path, self.busy_timeout, e.into()))?;
+        for sql in &migrations::MIGRATIONS[version..] {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", migrations::MIGRATIONS.len() as i64)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.commit()
+            .map_err(|e| explain_error(&self.path, self.busy_timeout, e.into()))?;
+        Ok(())
+    }
+
+    /// Starts the write transaction of one command. It takes the write lock at once, waiting up
+    /// to the busy timeout for other writers; then fails with [`Error::Locked`].
+    pub fn write(&mut self) -> Result<Tx<'_>> {
+        let path = self.path.clone();
+        let timeout = self.busy_timeout;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| explain_error(&path, timeout, e.into()))?;
+        Ok(Tx { tx })
+    }
+
+    /// A read-only view for queries outside a write (list, show, serving documents).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// `PRAGMA data_version`: changes whenever another connection commits.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// Turns low-level errors into messages that say what to do.
+    pub fn explain(&self, e: Error) -> Error {
+        explain_error(&self.path, self.busy_timeout, e)
+    }
+}
+
+impl<'a> Tx<'a> {
+    /// The underlying connection, for the query helpers in this module.
+    fn conn(&self) -> &Connection {
+        &self.tx
+    }
+
+    /// Commits every change of the command at once.
+    pub fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn()
+    }
+}
+
+/// Maps SQLite's codes to the errors a publisher can act on.
+pub fn explain_error(path: &Path, busy_timeout: Duration, e: Error) -> Error {
+    use rusqlite::ErrorCode;
+    let Error::Db(rusqlite::Error::SqliteFailure(code, _)) = &e else {
+        return e;
+    };
+    let reason = match code.code {
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+            return Error::Locked {
+                path: path.to_path_buf(),
+                waited_ms: busy_timeout.as_millis() as u64,
+            }
+        }
+        ErrorCode::NotADatabase => {
+            "is not a SQLite database (is storage.database pointing at the right file?)".to_string()
+        }
+        ErrorCode::DatabaseCorrupt => "is corrupt (restore it from a backup)".to_string(),
+        ErrorCode::ReadOnly => {
+            "is read-only (check the permissions of the file and its directory)".to_string()
+        }
+        ErrorCode::CannotOpen => {
+            "cannot be opened (check that the directory exists and is writable)".to_string()
+        }
+        ErrorCode::DiskFull => {
+            "cannot be written: the disk is full; nothing was changed".to_string()
+        }
+        ErrorCode::SystemIoFailure => {
+            "cannot be written: I/O error; nothing was changed".to_string()
+        }
+        ErrorCode::PermissionDenied => "permission denied".to_string(),
+        _ => return e,
+    };
+    Error::Database {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+fn describe(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,133 @@
+//! Small text rules shared by articles, tags and feeds: slugs and characters XML can carry.
+
+use std::borrow::Cow;
+
+/// Longest slug feedsvc derives or accepts, in bytes.
+pub const MAX_SLUG_LEN: usize = 80;
+
+/// True when `c` may appear in an XML 1.0 document and is not a control character a reader
+/// would choke on (C0 other than tab, newline and carriage return; DEL and C1; U+FFFE/U+FFFF).
+pub fn is_feed_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (!c.is_control() && c != '\u{FFFE}' && c != '\u{FFFF}')
+}
+
+/// Removes every character [`is_feed_char`] rejects; borrows when nothing needs removing.
+pub fn strip_non_feed_chars(text: &str) -> Cow<'_, str> {
+    if text.chars().all(is_feed_char) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.chars().filter(|&c| is_feed_char(c)).collect())
+    }
+}
+
+/// True when `slug` follows the slug rule `[a-z0-9]+(-[a-z0-9]+)*` and is not too long.
+pub fn is_valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= MAX_SLUG_LEN
+        && slug.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// Derives a slug from free text: transliterates to ASCII, lowercases, joins words with `-`,
+/// and cuts at a word boundary. Returns `None` when nothing usable is left (no Latin letters or
+/// digits even after transliteration).
+pub fn slugify(text: &str) -> Option<String> {
+    let ascii = deunicode::deunicode_with_tofu(text, "-");
+    let mut slug = String::with_capacity(ascii.len());
+    for c in ascii.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if c == '\'' || c == '\u{2019}' {
+            // "Côte d'Ivoire" -> "cote-divoire", "Don't" -> "dont": apostrophes join, not split.
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    while slug.ends_with('-') {
+        slug.pop();
+    }
+    if slug.len() > MAX_SLUG_LEN {
+        let cut = slug[..MAX_SLUG_LEN].rfind('-').unwrap_or(MAX_SLUG_LEN);
+        slug.truncate(cut);
+    }
+    if slug.is_empty() {
+        None
+    } else {
+        Some(slug)
+    }
+}
+
+/// A short stable identifier for text that has no Latin letters: the first 8 hex digits of its
+/// SHA-256, prefixed with `prefix` (`article-3f9a1c2e`).
+pub fn stable_short_id(prefix: &str, text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_rule() {
+        assert!(is_valid_slug("geneva-talks-2026"));
+        for bad in [
+            "", "-a", "a-", "a--b", "A", "a/b", "../x", "a b", "é", "a_b",
+        ] {
+            assert!(!is_valid_slug(bad), "{bad:?} should be refused");
+        }
+        assert!(!is_valid_slug(&"a".repeat(MAX_SLUG_LEN + 1)));
+    }
+
+    #[test]
+    fn slugify_transliterates_and_joins() {
+        assert_eq!(slugify("North Korea").as_deref(), Some("north-korea"));
+        assert_eq!(slugify("Côte d'Ivoire").as_deref(), Some("cote-divoire"));
+        assert_eq!(slugify("São Paulo").as_deref(), Some("sao-paulo"));
+        assert_eq!(
+            slugify("Q&A: <b> \"quotes\" & 'apostrophes'").as_deref(),
+            Some("q-a-b-quotes-apostrophes")
+        );
+        assert_eq!(
+            slugify("“Peace” — talks… 2026–2027").as_deref(),
+            Some("peace-talks-2026-2027")
+        );
+        assert_eq!(slugify("!!! ---").as_deref(), None);
+        let long = slugify(&"word ".repeat(40)).unwrap();
+        assert!(long.len() <= MAX_SLUG_LEN && is_valid_slug(&long), "{long}");
+    }
+
+    #[test]
+    fn slugify_always_yields_a_valid_slug() {
+        for title in [
+            "北京与首尔恢复对话",
+            "مرحبا بالعالم",
+            "Markets rally 📈",
+            "a",
+            "ÆØÅ",
+        ] {
+            if let Some(slug) = slugify(title) {
+                assert!(is_valid_slug(&slug), "{title} -> {slug}");
+            }
+        }
+        assert!(is_valid_slug(&stable_short_id("article", "📈")));
+    }
+
+    #[test]
+    fn strips_what_xml_cannot_carry() {
+        assert_eq!(
+            strip_non_feed_chars("a\u{0}b\u{1b}c\u{7f}d\u{85}e\tf\ng"),
+            "abcde\tf\ng"
+        );
+        assert!(matches!(
+            strip_non_feed_chars("plain “text” 北京"),
+            Cow::Borrowed(_)
+        ));
+    }
+}
