@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
 
-use crate::text::{is_valid_slug, slugify, stable_short_id, strip_non_feed_chars};
+use crate::text::{is_feed_char, is_valid_slug, slugify, stable_short_id, strip_non_feed_chars};
 use crate::{Error, Result};
 
 /// Longest accepted title, in characters.
@@ -108,7 +108,7 @@ impl Tag {
         if name.is_empty() {
             return Err("a tag is empty".to_string());
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(|c| c.is_control() || !is_feed_char(c)) {
             return Err(format!("tag {name:?} contains control characters"));
         }
         if name.chars().count() > MAX_TAG_CHARS {
@@ -356,7 +356,7 @@ pub fn validate(
         Some("") => return Err(invalid("title", "is blank".into())),
         Some(t) => t,
     };
-    if let Some(c) = title.chars().find(|c| c.is_control()) {
+    if let Some(c) = title.chars().find(|&c| c.is_control() || !is_feed_char(c)) {
         return Err(invalid(
             "title",
             format!("contains the control character U+{:04X}", c as u32),
@@ -412,7 +412,7 @@ pub fn validate(
                 "is blank (leave it out to use the site's author)".into(),
             ))
         }
-        Some(a) if a.chars().any(char::is_control) => {
+        Some(a) if a.chars().any(|c| c.is_control() || !is_feed_char(c)) => {
             return Err(invalid("author", "contains control characters".into()))
         }
         Some(a) => Some(a.to_string()),
@@ -420,7 +420,7 @@ pub fn validate(
 
     let summary = match fields.summary.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(s) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+        Some(s) if s.chars().any(|c| !is_feed_char(c)) => {
             return Err(invalid("summary", "contains control characters".into()))
         }
         Some(s) if s.chars().count() > MAX_SUMMARY_CHARS => {

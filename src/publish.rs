@@ -28,6 +28,50 @@ struct Touched {
     gone: Vec<(String, String)>,
     /// Article ids whose old slugs must redirect to their current page.
     moved: BTreeSet<i64>,
+    /// Archive months (RFC 5005) whose documents must be rendered.
+    months: BTreeSet<Month>,
+}
+
+/// A calendar month in UTC: the period of one archive document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Month {
+    year: i32,
+    month: u32,
+}
+
+impl Month {
+    /// The month containing the instant `epoch` (UTC).
+    pub fn of(epoch: i64) -> Month {
+        use chrono::Datelike;
+        let at = DateTime::from_timestamp(epoch, 0).unwrap_or_default();
+        Month {
+            year: at.year(),
+            month: at.month(),
+        }
+    }
+
+    /// First second of the month.
+    pub fn start(self) -> i64 {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or(0)
+    }
+
+    /// First second of the next month.
+    pub fn end(self) -> i64 {
+        let (year, month) = if self.month == 12 {
+            (self.year + 1, 1)
+        } else {
+            (self.year, self.month + 1)
+        };
+        Month { year, month }.start()
+    }
+
+    /// Directory of its documents below the root: `archive/2026-09/`.
+    pub fn dir(self) -> String {
+        format!("archive/{:04}-{:02}/", self.year, self.month)
+    }
 }
 
 /// The outcome of an edit.
@@ -189,6 +233,7 @@ pub fn edit(
         touched.extra_pages.extend(previous.map(|a| a.id));
         touched.extra_pages.extend(next.map(|a| a.id));
         touched.tags.extend(tag_ids(&tx, &existing)?);
+        touched.months.insert(Month::of(existing.published.epoch()));
     }
     let url = render::article_url(cfg, &new.slug);
     let body_html = render::markdown::render_html(&new.body, &url);
@@ -313,6 +358,7 @@ fn touch_article(tx: &Tx<'_>, touched: &mut Touched, id: i64) -> Result<()> {
     touched.articles.insert(id);
     if let Some(article) = tx.article_by_id(id)? {
         touched.tags.extend(tag_ids(tx, &article)?);
+        touched.months.insert(Month::of(article.published.epoch()));
     }
     Ok(())
 }
@@ -390,7 +436,62 @@ fn render_touched(
     for (slug, title) in &touched.gone {
         render_gone(tx, cfg, slug, title, out)?;
     }
+    let mut months = touched.months.clone();
+    for month in &touched.months {
+        // The next archive's prev-archive link may now point at this month.
+        if let Some(t) = tx.first_published_from(month.end())? {
+            months.insert(Month::of(t));
+        }
+    }
+    for month in months {
+        render_archive(tx, cfg, month, out)?;
+    }
     Ok(())
+}
+
+fn render_archive(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    month: Month,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    let articles = tx.published_between(month.start(), month.end())?;
+    let tombstones = tx.tombstones_between(month.start(), month.end())?;
+    let dir = month.dir();
+    let mut links = vec![("current", cfg.site.base_url.clone())];
+    if let Some(t) = tx.last_published_before(month.start())? {
+        links.push(("prev-archive", cfg.url(&Month::of(t).dir())));
+    }
+    let spec = FeedSpec {
+        cfg,
+        title: format!(
+            "{} — archive {}",
+            cfg.site.title,
+            dir.trim_start_matches("archive/").trim_end_matches('/')
+        ),
+        description: cfg.site.description.clone(),
+        dir,
+        page_url: cfg.site.base_url.clone(),
+        articles: &articles,
+        tombstones: &tombstones,
+        links,
+        is_archive: true,
+    };
+    let last_modified = spec.updated().epoch();
+    let xsl = stylesheet(cfg);
+    let path = |file: &str| format!("{}{}{file}", cfg.base_path(), spec.dir);
+    out.put(render::encode(
+        &path("rss.xml"),
+        render::RSS_TYPE,
+        render::rss::render_rss(&spec, &xsl)?,
+        last_modified,
+    ))?;
+    out.put(render::encode(
+        &path("atom.xml"),
+        render::ATOM_TYPE,
+        render::atom::render_atom(&spec, &xsl)?,
+        last_modified,
+    ))
 }
 
 fn rebuild_everything(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> Result<()> {
@@ -418,6 +519,16 @@ fn rebuild_everything(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_
     for id in &ids {
         render_article_page(tx, cfg, *id, out)?;
         render_redirects(tx, cfg, *id, out)?;
+    }
+    let mut months = BTreeSet::new();
+    let mut cursor = tx.first_published_from(i64::MIN)?;
+    while let Some(t) = cursor {
+        let month = Month::of(t);
+        months.insert(month);
+        cursor = tx.first_published_from(month.end())?;
+    }
+    for month in months {
+        render_archive(tx, cfg, month, out)?;
     }
     // Pages of deleted articles and redirects stay as they are: 410 and 301 keep their meaning.
     Ok(())
@@ -464,6 +575,13 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
     let articles = tx.latest(cfg.feeds.items.max(cfg.feeds.page_size), 0)?;
     let in_feed = &articles[..articles.len().min(cfg.feeds.items)];
     let tombstones = tx.recent_tombstones(cfg.feeds.items)?;
+    let mut links = Vec::new();
+    if let Some(newest) = articles.first() {
+        links.push((
+            "prev-archive",
+            cfg.url(&Month::of(newest.published.epoch()).dir()),
+        ));
+    }
     let spec = FeedSpec {
         cfg,
         title: cfg.site.title.clone(),
@@ -472,6 +590,8 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
         page_url: cfg.site.base_url.clone(),
         articles: in_feed,
         tombstones: &tombstones,
+        links,
+        is_archive: false,
     };
     let last_modified = spec.updated().epoch();
     render_feeds(&spec, cfg, last_modified, out)?;
@@ -514,7 +634,7 @@ fn render_tag(
     tag_id: i64,
     out: &mut DocumentWriter<'_, '_>,
 ) -> Result<()> {
-    let Some((_, tag)) = tx.all_tags()?.into_iter().find(|(id, _)| *id == tag_id) else {
+    let Some(tag) = tx.tag_by_id(tag_id)? else {
         return Ok(());
     };
     let dir = format!("tags/{}/", tag.slug);
@@ -539,6 +659,8 @@ fn render_tag(
         page_url: render::tag_url(cfg, &tag.slug),
         articles: in_feed,
         tombstones: &[],
+        links: Vec::new(),
+        is_archive: false,
     };
     let last_modified = spec.updated().epoch();
     render_feeds(&spec, cfg, last_modified, out)?;

@@ -1,8 +1,5 @@
 //! Atom 1.0 (RFC 4287) with RFC 6721 tombstones for deleted entries.
 
-use std::collections::BTreeMap;
-
-use atom_syndication::extension::{Extension, ExtensionMap};
 use atom_syndication::{
     Category, Content, Entry, Feed, FixedDateTime, Generator, Link, Person, Text, WriteConfig,
 };
@@ -61,17 +58,30 @@ fn write(
 ) -> std::result::Result<Vec<u8>, String> {
     let cfg = spec.cfg;
     let mut feed = Feed::default();
-    feed.set_id(spec.url(""));
+    // Archive documents are parts of the same logical feed (RFC 5005): same id.
+    feed.set_id(if spec.is_archive {
+        cfg.site.base_url.clone()
+    } else {
+        spec.url("")
+    });
     feed.set_title(Text::plain(spec.title.clone()));
     if !spec.description.is_empty() {
         feed.set_subtitle(Some(Text::plain(spec.description.clone())));
     }
     feed.set_updated(date(&spec.updated()));
     feed.set_authors(vec![person(&cfg.site.author)]);
-    feed.set_links(vec![
+    let mut links = vec![
         link(spec.url("atom.xml"), "self", Some("application/atom+xml")),
         link(spec.page_url.clone(), "alternate", Some("text/html")),
-    ]);
+    ];
+    for (rel, href) in &spec.links {
+        links.push(link(
+            format!("{href}atom.xml"),
+            rel,
+            Some("application/atom+xml"),
+        ));
+    }
+    feed.set_links(links);
     feed.set_generator(Some(Generator {
         value: GENERATOR.to_string(),
         uri: None,
@@ -115,33 +125,25 @@ fn write(
         .collect::<Vec<_>>();
     feed.set_entries(entries);
 
+    // Feed-level extension elements must precede the entries (RFC 4287's schema), and the
+    // crate writes its extensions after them: render them here and splice them in below.
+    let mut extra = String::new();
+    if spec.is_archive {
+        feed.namespaces
+            .insert("fh".to_string(), super::HISTORY_NS.to_string());
+        extra.push_str("  <fh:archive/>\n");
+    }
     if !spec.tombstones.is_empty() {
         feed.namespaces
             .insert("at".to_string(), TOMBSTONES_NS.to_string());
-        let deleted = spec
-            .tombstones
-            .iter()
-            .map(|t| {
-                let mut comment = Extension::default();
-                comment.set_name("at:comment");
-                comment.set_value(Some(format!("“{}” was removed.", t.title)));
-                let mut children = BTreeMap::new();
-                children.insert("at:comment".to_string(), vec![comment]);
-                let mut attrs = BTreeMap::new();
-                attrs.insert("ref".to_string(), t.entry_id.clone());
-                attrs.insert("when".to_string(), t.deleted.rfc3339());
-                let mut ext = Extension::default();
-                ext.set_name("at:deleted-entry");
-                ext.set_attrs(attrs);
-                ext.set_children(children);
-                ext
-            })
-            .collect::<Vec<_>>();
-        let mut by_name = BTreeMap::new();
-        by_name.insert("deleted-entry".to_string(), deleted);
-        let mut extensions = ExtensionMap::new();
-        extensions.insert("at".to_string(), by_name);
-        feed.set_extensions(extensions);
+        for t in spec.tombstones {
+            extra.push_str(&format!(
+                "  <at:deleted-entry ref=\"{}\" when=\"{}\">\n    <at:comment>{}</at:comment>\n  </at:deleted-entry>\n",
+                escape_xml(&t.entry_id),
+                t.deleted.rfc3339(),
+                escape_xml(&format!("“{}” was removed.", t.title)),
+            ));
+        }
     }
 
     let mut out = format!(
@@ -156,5 +158,31 @@ fn write(
         },
     )
     .map_err(|e| e.to_string())?;
+    if !extra.is_empty() {
+        let at = find(&out, b"  <entry>")
+            .or_else(|| find(&out, b"</feed>"))
+            .ok_or("the Atom writer produced no </feed>")?;
+        out.splice(at..at, extra.into_bytes());
+    }
     Ok(out)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Escapes text for XML content and attribute values.
+fn escape_xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

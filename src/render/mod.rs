@@ -52,7 +52,15 @@ pub struct FeedSpec<'a> {
     pub articles: &'a [Article],
     /// Deleted entries to announce (Atom only).
     pub tombstones: &'a [Tombstone],
+    /// Further links by relation (RFC 5005 `current`, `prev-archive`), absolute URLs.
+    pub links: Vec<(&'static str, String)>,
+    /// True for an archive document (RFC 5005 `fh:archive`), which never changes once its
+    /// period is over.
+    pub is_archive: bool,
 }
+
+/// Namespace of RFC 5005 feed history elements.
+pub const HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
 
 impl FeedSpec<'_> {
     /// Absolute URL of one of this feed's files (`atom.xml`).
@@ -99,16 +107,26 @@ pub fn tag_url(cfg: &Config, tag_slug: &str) -> String {
 
 /// Renders with `render(keep_content)`, where `keep_content` is how many of the newest items
 /// keep their full content; drops content from the oldest items until the result fits in
-/// [`MAX_FEED_BYTES`].
+/// [`MAX_FEED_BYTES`] (binary search: the size grows with `keep_content`).
 pub fn fit_feed(items: usize, mut render: impl FnMut(usize) -> Vec<u8>) -> Vec<u8> {
-    let mut keep = items;
-    loop {
-        let bytes = render(keep);
-        if bytes.len() <= MAX_FEED_BYTES || keep == 0 {
-            return bytes;
-        }
-        keep -= 1;
+    let full = render(items);
+    if full.len() <= MAX_FEED_BYTES || items == 0 {
+        return full;
     }
+    // Invariant: keeping `low` items fits (or low == 0), keeping `high` does not.
+    let (mut low, mut high) = (0, items);
+    let mut best = None;
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        let bytes = render(mid);
+        if bytes.len() <= MAX_FEED_BYTES {
+            low = mid;
+            best = Some(bytes);
+        } else {
+            high = mid;
+        }
+    }
+    best.unwrap_or_else(|| render(low))
 }
 
 /// Turns rendered bytes into a stored document: hashes them for the ETag and precomputes the
@@ -240,7 +258,13 @@ mod tests {
 
     #[test]
     fn fit_feed_drops_content_first() {
-        let out = fit_feed(10, |keep| vec![b'x'; 200_000 * keep + 10]);
-        assert_eq!(out.len(), 200_000 * 4 + 10);
+        let mut calls = 0;
+        let out = fit_feed(1000, |keep| {
+            calls += 1;
+            vec![b'x'; 2_000 * keep + 10]
+        });
+        assert_eq!(out.len(), 2_000 * 499 + 10);
+        assert!(calls <= 12, "{calls} renders");
+        assert_eq!(fit_feed(3, |keep| vec![b'x'; 10 * keep]).len(), 30);
     }
 }

@@ -45,9 +45,31 @@ fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8
     self_link.set_href(spec.url("rss.xml"));
     self_link.set_rel("self");
     self_link.set_mime_type(Some("application/rss+xml".to_string()));
+    let mut links = vec![self_link];
+    for (rel, href) in &spec.links {
+        let mut link = Link::default();
+        link.set_href(format!("{href}rss.xml"));
+        link.set_rel(*rel);
+        link.set_mime_type(Some("application/rss+xml".to_string()));
+        links.push(link);
+    }
     let mut atom = AtomExtension::default();
-    atom.set_links(vec![self_link]);
+    atom.set_links(links);
     channel.set_atom_ext(Some(atom));
+    if spec.is_archive {
+        let mut namespaces = std::collections::BTreeMap::new();
+        namespaces.insert("fh".to_string(), super::HISTORY_NS.to_string());
+        channel.set_namespaces(namespaces);
+        let archive = rss::extension::Extension {
+            name: "fh:archive".to_string(),
+            ..Default::default()
+        };
+        let mut by_name = std::collections::BTreeMap::new();
+        by_name.insert("archive".to_string(), vec![archive]);
+        let mut extensions = rss::extension::ExtensionMap::new();
+        extensions.insert("fh".to_string(), by_name);
+        channel.set_extensions(extensions);
+    }
 
     let items = spec
         .articles

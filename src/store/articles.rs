@@ -212,6 +212,52 @@ pub trait ArticleQueries {
         Ok((previous, next))
     }
 
+    /// Published articles with `start <= published_at < end`, newest first.
+    fn published_between(&self, start: i64, end: i64) -> Result<Vec<Article>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM articles WHERE is_pending = 0 \
+             AND published_at >= ?1 AND published_at < ?2 ORDER BY published_at DESC, id DESC"
+        );
+        query_articles(self.db(), &sql, params![start, end])
+    }
+
+    /// The newest `published_at` of a published article before `t`.
+    fn last_published_before(&self, t: i64) -> Result<Option<i64>> {
+        Ok(self.db().query_row(
+            "SELECT max(published_at) FROM articles WHERE is_pending = 0 AND published_at < ?1",
+            [t],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The oldest `published_at` of a published article at or after `t`.
+    fn first_published_from(&self, t: i64) -> Result<Option<i64>> {
+        Ok(self.db().query_row(
+            "SELECT min(published_at) FROM articles WHERE is_pending = 0 AND published_at >= ?1",
+            [t],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Tombstones of entries published with `start <= published_at < end`.
+    fn tombstones_between(&self, start: i64, end: i64) -> Result<Vec<Tombstone>> {
+        let mut stmt = self.db().prepare_cached(
+            "SELECT entry_id, slug, title, deleted FROM tombstones \
+             WHERE published_at >= ?1 AND published_at < ?2 ORDER BY deleted_at DESC",
+        )?;
+        let rows = stmt
+            .query_map([start, end], |r| {
+                Ok(Tombstone {
+                    entry_id: r.get(0)?,
+                    slug: r.get(1)?,
+                    title: r.get(2)?,
+                    deleted: timestamp(r.get(3)?)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     /// The tag's row id and name, by slug.
     fn tag_by_slug(&self, slug: &str) -> Result<Option<(i64, Tag)>> {
         Ok(self
@@ -229,6 +275,19 @@ pub trait ArticleQueries {
                     ))
                 },
             )
+            .optional()?)
+    }
+
+    /// The tag with this row id.
+    fn tag_by_id(&self, id: i64) -> Result<Option<Tag>> {
+        Ok(self
+            .db()
+            .query_row("SELECT name, slug FROM tags WHERE id = ?1", [id], |r| {
+                Ok(Tag {
+                    name: r.get(0)?,
+                    slug: r.get(1)?,
+                })
+            })
             .optional()?)
     }
 

@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[&str] = &[
         deleted_at   INTEGER NOT NULL
     );
     CREATE INDEX tombstones_by_date ON tombstones (deleted_at DESC);
+    CREATE INDEX tombstones_by_published ON tombstones (published_at);
 
     CREATE TABLE documents (
         path          TEXT PRIMARY KEY,
