@@ -98,6 +98,11 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Re-lint every published feed and page, and check that they agree with the archive.
+    #[command(
+        after_help = "Example:\n  feedsvc check      exits 1 and lists each problem when there is any"
+    )]
+    Check,
     /// Serve the site until SIGINT or SIGTERM.
     #[command(after_help = "\
 Examples:
@@ -171,6 +176,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::List { json } => list(&cfg, json),
         Command::Show { slug, json } => show(&cfg, &slug, json),
+        Command::Check => check(&cfg),
         Command::Serve { listen } => serve(&cfg, listen.as_deref()),
     }
 }
@@ -359,6 +365,29 @@ fn show(cfg: &Config, slug: &str, json: bool) -> anyhow::Result<()> {
     writeln!(out)?;
     write!(out, "{}", article.body_markdown)?;
     Ok(())
+}
+
+fn check(cfg: &Config) -> anyhow::Result<()> {
+    let store = open(cfg, false)?;
+    let report = crate::check::check_site(&store, cfg).map_err(|e| store.explain(e))?;
+    let mut out = std::io::stdout().lock();
+    for problem in &report.problems {
+        writeln!(out, "{}: {}", problem.path, problem.what)?;
+    }
+    if report.problems.is_empty() {
+        writeln!(
+            out,
+            "ok: {} documents and {} articles checked, no problems",
+            report.documents, report.articles
+        )?;
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} problems in {} documents (listed above)",
+            report.problems.len(),
+            report.documents
+        )
+    }
 }
 
 fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod article;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod error;

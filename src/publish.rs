@@ -137,7 +137,7 @@ pub fn add(
         }
         let entry_id = mint_entry_id(&tx, cfg, new)?;
         let url = render::article_url(cfg, &new.slug);
-        let body_html = render::markdown::render_html(&new.body, &url);
+        let body_html = render_body(new, &url)?;
         let excerpt = render::markdown::excerpt(&new.body);
         let is_pending = new.published.epoch() > now.timestamp();
         let id = tx.insert_article(&ArticleRow {
@@ -236,7 +236,7 @@ pub fn edit(
         touched.months.insert(Month::of(existing.published.epoch()));
     }
     let url = render::article_url(cfg, &new.slug);
-    let body_html = render::markdown::render_html(&new.body, &url);
+    let body_html = render_body(&new, &url)?;
     let excerpt = render::markdown::excerpt(&new.body);
     let is_pending = new.published.epoch() > now.timestamp();
     tx.update_article(
@@ -310,6 +310,24 @@ pub fn refresh_if_stale(store: &mut Store, cfg: &Config, now: DateTime<Utc>) -> 
     let tx = store.write()?;
     finish(tx, cfg, Touched::default(), now)?;
     Ok(true)
+}
+
+/// Renders the article's body, refusing one too large for a feed item: a reader that meets a
+/// feed over its size limit drops the whole feed.
+fn render_body(new: &NewArticle, url: &str) -> Result<String> {
+    let html = render::markdown::render_html(&new.body, url);
+    if html.len() > render::MAX_ITEM_BYTES {
+        return Err(Error::invalid(
+            &new.source_name,
+            "body",
+            format!(
+                "renders to {} bytes of HTML, more than one feed item may carry ({} bytes); split the article",
+                html.len(),
+                render::MAX_ITEM_BYTES
+            ),
+        ));
+    }
+    Ok(html)
 }
 
 /// Everything besides the articles that shapes what is rendered.

@@ -28,6 +28,10 @@ pub const XML_TYPE: &str = "application/xml; charset=utf-8";
 /// Largest feed document we publish; older items lose their full content first.
 pub const MAX_FEED_BYTES: usize = 1_000_000;
 
+/// Largest rendered body of one article: half a feed, so any article fits in a feed with room
+/// for the summaries of the others.
+pub const MAX_ITEM_BYTES: usize = MAX_FEED_BYTES / 2;
+
 /// Bodies smaller than this are not worth compressing.
 const MIN_COMPRESS_BYTES: usize = 256;
 

@@ -147,6 +147,17 @@ impl Store {
         Ok((generation, paths))
     }
 
+    /// Every stored document path, sorted.
+    pub fn all_document_paths(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT path FROM documents ORDER BY path")?;
+        let paths = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(paths)
+    }
+
     /// The store's current generation.
     pub fn generation(&self) -> Result<i64> {
         read_generation(self.conn())
