@@ -1,0 +1,426 @@
+//! The documents a change renders: site and tag feeds and pages, article pages, archives,
+//! redirects and tombstone pages. Each function renders from the transaction's view of the
+//! store and hands bytes to the [`DocumentWriter`], which skips unchanged documents.
+
+use std::collections::BTreeSet;
+
+use chrono::DateTime;
+
+use super::Touched;
+use crate::config::Config;
+use crate::render::{self, pages, FeedSpec};
+use crate::store::articles::ArticleQueries;
+use crate::store::{Article, Document, Tx};
+use crate::Result;
+
+/// A calendar month in UTC: the period of one archive document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Month {
+    year: i32,
+    month: u32,
+}
+
+impl Month {
+    /// The month containing the instant `epoch` (UTC).
+    pub fn of(epoch: i64) -> Month {
+        use chrono::Datelike;
+        let at = DateTime::from_timestamp(epoch, 0).unwrap_or_default();
+        Month {
+            year: at.year(),
+            month: at.month(),
+        }
+    }
+
+    /// First second of the month.
+    pub fn start(self) -> i64 {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or(0)
+    }
+
+    /// First second of the next month.
+    pub fn end(self) -> i64 {
+        let (year, month) = if self.month == 12 {
+            (self.year + 1, 1)
+        } else {
+            (self.year, self.month + 1)
+        };
+        Month { year, month }.start()
+    }
+
+    /// Directory of its documents below the root: `archive/2026-09/`.
+    pub fn dir(self) -> String {
+        format!("archive/{:04}-{:02}/", self.year, self.month)
+    }
+}
+
+/// Stores rendered documents under one generation, counting those that changed.
+pub(super) struct DocumentWriter<'t, 'c> {
+    pub(super) tx: &'t Tx<'c>,
+    pub(super) generation: i64,
+    pub(super) changed: usize,
+}
+
+impl DocumentWriter<'_, '_> {
+    fn put(&mut self, doc: Document) -> Result<()> {
+        if self.tx.put_document(&doc, self.generation)? {
+            self.changed += 1;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn render_touched(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    touched: &Touched,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    render_site(tx, cfg, out)?;
+    for &tag_id in &touched.tags {
+        render_tag(tx, cfg, tag_id, out)?;
+    }
+    let mut pages: BTreeSet<i64> = touched.extra_pages.clone();
+    for &id in &touched.articles {
+        pages.insert(id);
+        if let Some(article) = tx.article_by_id(id)? {
+            if !article.is_pending {
+                let (previous, next) = tx.neighbours(&article)?;
+                pages.extend(previous.map(|a| a.id));
+                pages.extend(next.map(|a| a.id));
+            }
+        }
+    }
+    for id in pages {
+        render_article_page(tx, cfg, id, out)?;
+    }
+    for &id in &touched.moved {
+        render_redirects(tx, cfg, id, out)?;
+    }
+    for (slug, title) in &touched.gone {
+        render_gone(tx, cfg, slug, title, out)?;
+    }
+    let mut months = touched.months.clone();
+    for month in &touched.months {
+        // The next archive's prev-archive link may now point at this month.
+        if let Some(t) = tx.first_published_from(month.end())? {
+            months.insert(Month::of(t));
+        }
+    }
+    for month in months {
+        render_archive(tx, cfg, month, out)?;
+    }
+    Ok(())
+}
+
+fn render_archive(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    month: Month,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    let articles = tx.published_between(month.start(), month.end())?;
+    let tombstones = tx.tombstones_between(month.start(), month.end())?;
+    let dir = month.dir();
+    let mut links = vec![("current", cfg.site.base_url.clone())];
+    if let Some(t) = tx.last_published_before(month.start())? {
+        links.push(("prev-archive", cfg.url(&Month::of(t).dir())));
+    }
+    let spec = FeedSpec {
+        cfg,
+        title: format!(
+            "{} — archive {}",
+            cfg.site.title,
+            dir.trim_start_matches("archive/").trim_end_matches('/')
+        ),
+        description: cfg.site.description.clone(),
+        dir,
+        page_url: cfg.site.base_url.clone(),
+        articles: &articles,
+        tombstones: &tombstones,
+        links,
+        is_archive: true,
+    };
+    let last_modified = spec.updated().epoch();
+    let xsl = stylesheet(cfg);
+    let path = |file: &str| format!("{}{}{file}", cfg.base_path(), spec.dir);
+    out.put(render::encode(
+        &path("rss.xml"),
+        render::RSS_TYPE,
+        render::rss::render_rss(&spec, &xsl)?,
+        last_modified,
+    ))?;
+    out.put(render::encode(
+        &path("atom.xml"),
+        render::ATOM_TYPE,
+        render::atom::render_atom(&spec, &xsl)?,
+        last_modified,
+    ))
+}
+
+pub(super) fn rebuild_everything(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    // Bodies hold absolute links made from base_url: render them again too.
+    for article in tx.all_articles()? {
+        let url = render::article_url(cfg, &article.slug);
+        let html = render::markdown::render_html(&article.body_markdown, &url);
+        if html != article.body_html {
+            tx.execute(
+                "UPDATE articles SET body_html = ?2 WHERE id = ?1",
+                rusqlite::params![article.id, html],
+            )?;
+        }
+    }
+    render_site(tx, cfg, out)?;
+    for (id, _) in tx.all_tags()? {
+        render_tag(tx, cfg, id, out)?;
+    }
+    let ids: Vec<i64> = tx
+        .all_articles()?
+        .iter()
+        .filter(|a| !a.is_pending)
+        .map(|a| a.id)
+        .collect();
+    for id in &ids {
+        render_article_page(tx, cfg, *id, out)?;
+        render_redirects(tx, cfg, *id, out)?;
+    }
+    let mut months = BTreeSet::new();
+    let mut cursor = tx.first_published_from(i64::MIN)?;
+    while let Some(t) = cursor {
+        let month = Month::of(t);
+        months.insert(month);
+        cursor = tx.first_published_from(month.end())?;
+    }
+    for month in months {
+        render_archive(tx, cfg, month, out)?;
+    }
+    // Pages of deleted articles and redirects stay as they are: 410 and 301 keep their meaning.
+    Ok(())
+}
+
+fn stylesheet(cfg: &Config) -> String {
+    format!(
+        "{}assets/{}",
+        cfg.base_path(),
+        render::assets::feed_xsl_name()
+    )
+}
+
+fn render_feeds(
+    spec: &FeedSpec<'_>,
+    cfg: &Config,
+    last_modified: i64,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    let path = |file: &str| format!("{}{}{file}", cfg.base_path(), spec.dir);
+    let xsl = stylesheet(cfg);
+    out.put(render::encode(
+        &path("rss.xml"),
+        render::RSS_TYPE,
+        render::rss::render_rss(spec, &xsl)?,
+        last_modified,
+    ))?;
+    out.put(render::encode(
+        &path("atom.xml"),
+        render::ATOM_TYPE,
+        render::atom::render_atom(spec, &xsl)?,
+        last_modified,
+    ))?;
+    out.put(render::encode(
+        &path("feed.json"),
+        render::JSON_FEED_TYPE,
+        render::json::render_json(spec)?,
+        last_modified,
+    ))?;
+    Ok(())
+}
+
+fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> Result<()> {
+    let articles = tx.latest(cfg.feeds.items.max(cfg.feeds.page_size), 0)?;
+    let in_feed = &articles[..articles.len().min(cfg.feeds.items)];
+    let tombstones = tx.recent_tombstones(cfg.feeds.items)?;
+    let mut links = Vec::new();
+    if let Some(newest) = articles.first() {
+        links.push((
+            "prev-archive",
+            cfg.url(&Month::of(newest.published.epoch()).dir()),
+        ));
+    }
+    let spec = FeedSpec {
+        cfg,
+        title: cfg.site.title.clone(),
+        description: cfg.site.description.clone(),
+        dir: String::new(),
+        page_url: cfg.site.base_url.clone(),
+        articles: in_feed,
+        tombstones: &tombstones,
+        links,
+        is_archive: false,
+    };
+    let last_modified = spec.updated().epoch();
+    render_feeds(&spec, cfg, last_modified, out)?;
+    let on_page = &articles[..articles.len().min(cfg.feeds.page_size)];
+    let page_modified = newest_update(on_page).max(last_modified);
+    let html = pages::render_list(cfg, None, on_page, 1, false)?;
+    out.put(render::encode(
+        cfg.base_path(),
+        render::HTML_TYPE,
+        html,
+        page_modified,
+    ))?;
+    let not_found = pages::render_message(
+        cfg,
+        "Page not found",
+        "There is nothing at this address. The article may have moved, or the link may be mistyped.",
+        None,
+    )?;
+    let mut doc = render::encode(
+        &format!("{}404", cfg.base_path()),
+        render::HTML_TYPE,
+        not_found,
+        0,
+    );
+    doc.status = 404;
+    out.put(doc)
+}
+
+fn newest_update(articles: &[Article]) -> i64 {
+    articles
+        .iter()
+        .map(|a| a.updated.epoch())
+        .max()
+        .unwrap_or(0)
+}
+
+fn render_tag(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    tag_id: i64,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    let Some(tag) = tx.tag_by_id(tag_id)? else {
+        return Ok(());
+    };
+    let dir = format!("tags/{}/", tag.slug);
+    let articles = tx.latest_in_tag(tag_id, cfg.feeds.items.max(cfg.feeds.page_size), 0)?;
+    if articles.is_empty() && tx.count_published(Some(tag_id))? == 0 {
+        // The tag is no longer used by any published article: its feeds and page are gone.
+        let removed = tx.prune_tags(&[tag_id])?;
+        let text = format!("Nothing is tagged “{}” any more.", tag.name);
+        let body = pages::render_message(cfg, "Gone", &text, None)?;
+        for path in tx.document_paths(&format!("{}{dir}", cfg.base_path()))? {
+            out.put(render::status_document(&path, 410, None, body.clone(), 0))?;
+        }
+        let _ = removed;
+        return Ok(());
+    }
+    let in_feed = &articles[..articles.len().min(cfg.feeds.items)];
+    let spec = FeedSpec {
+        cfg,
+        title: format!("{} — {}", cfg.site.title, tag.name),
+        description: format!("Articles tagged “{}” on {}", tag.name, cfg.site.title),
+        dir: dir.clone(),
+        page_url: render::tag_url(cfg, &tag.slug),
+        articles: in_feed,
+        tombstones: &[],
+        links: Vec::new(),
+        is_archive: false,
+    };
+    let last_modified = spec.updated().epoch();
+    render_feeds(&spec, cfg, last_modified, out)?;
+    let on_page = &articles[..articles.len().min(cfg.feeds.page_size)];
+    let html = pages::render_list(cfg, Some(&tag), on_page, 1, false)?;
+    out.put(render::encode(
+        &format!("{}{dir}", cfg.base_path()),
+        render::HTML_TYPE,
+        html,
+        newest_update(on_page),
+    ))
+}
+
+fn article_path(cfg: &Config, slug: &str) -> String {
+    format!("{}articles/{slug}", cfg.base_path())
+}
+
+fn render_article_page(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    id: i64,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    let Some(article) = tx.article_by_id(id)? else {
+        return Ok(());
+    };
+    if article.is_pending {
+        return Ok(());
+    }
+    let (previous, next) = tx.neighbours(&article)?;
+    let html = pages::render_article(cfg, &article, previous.as_ref(), next.as_ref())?;
+    // The page shows its neighbours' titles: it changes when they do.
+    let last_modified = [Some(&article), previous.as_ref(), next.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|a| a.updated.epoch())
+        .max()
+        .unwrap_or(0);
+    out.put(render::encode(
+        &article_path(cfg, &article.slug),
+        render::HTML_TYPE,
+        html,
+        last_modified,
+    ))
+}
+
+fn render_redirects(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    id: i64,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    let Some(article) = tx.article_by_id(id)? else {
+        return Ok(());
+    };
+    let url = render::article_url(cfg, &article.slug);
+    for old in tx.redirects_to(id)? {
+        let body = pages::render_message(
+            cfg,
+            "Moved",
+            "This article has a new address.",
+            Some((&article.title, &url)),
+        )?;
+        out.put(render::status_document(
+            &article_path(cfg, &old),
+            301,
+            Some(url.clone()),
+            body,
+            article.updated.epoch(),
+        ))?;
+    }
+    Ok(())
+}
+
+fn render_gone(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    slug: &str,
+    title: &str,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    if tx.article_by_slug(slug)?.is_some_and(|a| !a.is_pending) {
+        return Ok(());
+    }
+    let text = format!("“{title}” was removed and is no longer available.");
+    let body = pages::render_message(cfg, "Article removed", &text, None)?;
+    out.put(render::status_document(
+        &article_path(cfg, slug),
+        410,
+        None,
+        body,
+        0,
+    ))
+}
