@@ -19,6 +19,7 @@ const BUDGET_BYTES: usize = 24 * 1024 * 1024;
 
 /// Published documents, as resources ready to answer with.
 pub struct Cache {
+    cfg: Config,
     policy: Policy,
     monitor: Mutex<Monitor>,
     reader: Arc<Mutex<Store>>,
@@ -47,6 +48,8 @@ struct Entries {
     generation: i64,
     /// `None` caches "no document at this path".
     map: HashMap<String, Option<Arc<Resource>>>,
+    /// Paths of list pages rendered on request; any publish may change them.
+    rendered_on_request: Vec<String>,
     order: VecDeque<String>,
     bytes: usize,
 }
@@ -70,10 +73,18 @@ impl Entries {
         }
     }
 
-    fn remove(&mut self, path: &str) {
-        if let Some(old) = self.map.remove(path) {
-            self.bytes -= path.len() + old.as_ref().map_or(64, |r| r.size());
-            self.order.retain(|p| p != path);
+    /// Removes the entries at `paths`; one pass over the eviction order, however many.
+    fn remove_all<'a>(&mut self, paths: impl IntoIterator<Item = &'a String>) {
+        let mut removed = false;
+        for path in paths {
+            if let Some(old) = self.map.remove(path) {
+                self.bytes -= path.len() + old.as_ref().map_or(64, |r| r.size());
+                removed = true;
+            }
+        }
+        if removed {
+            let map = &self.map;
+            self.order.retain(|p| map.contains_key(p));
         }
     }
 }
@@ -113,6 +124,7 @@ impl Cache {
             })
             .collect();
         Ok(Cache {
+            cfg: cfg.clone(),
             policy,
             monitor: Mutex::new(Monitor {
                 store: monitor,
@@ -138,9 +150,16 @@ impl Cache {
         }
         let reader = self.reader.clone();
         let owned = path.to_string();
-        let (generation, doc) = tokio::task::spawn_blocking(move || {
+        let cfg = self.cfg.clone();
+        let (generation, doc, on_request) = tokio::task::spawn_blocking(move || {
             let store = reader.lock().map_err(poisoned)?;
-            store.document(&owned)
+            let (generation, doc) = store.document(&owned)?;
+            if doc.is_some() {
+                return Ok((generation, doc, false));
+            }
+            let page = crate::publish::list_page(&store, &cfg, &owned)?;
+            let on_request = page.is_some();
+            Ok::<_, Error>((generation, page, on_request))
         })
         .await
         .map_err(|e| Error::Render {
@@ -153,6 +172,9 @@ impl Cache {
         // otherwise outlive the refresh that invalidated it.
         if generation >= entries.generation {
             entries.insert(path.to_string(), resource.clone());
+            if on_request {
+                entries.rendered_on_request.push(path.to_string());
+            }
         }
         Ok(resource)
     }
@@ -171,22 +193,20 @@ impl Cache {
         if paths.len() > entries.map.len() {
             entries.map.clear();
             entries.order.clear();
+            entries.rendered_on_request.clear();
             entries.bytes = 0;
         } else {
-            for path in &paths {
-                entries.remove(path);
-            }
+            entries.remove_all(&paths);
         }
-        // Negative entries may have become documents.
-        let negatives: Vec<String> = entries
+        // Negative entries may have become documents, and list pages may have shifted.
+        let mut negatives: Vec<String> = entries
             .map
             .iter()
             .filter(|(_, v)| v.is_none())
             .map(|(k, _)| k.clone())
             .collect();
-        for path in negatives {
-            entries.remove(&path);
-        }
+        negatives.append(&mut entries.rendered_on_request);
+        entries.remove_all(&negatives);
         entries.generation = generation;
         monitor.data_version = version;
         Ok(())

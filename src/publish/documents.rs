@@ -8,6 +8,7 @@ use chrono::DateTime;
 
 use super::Touched;
 use crate::config::Config;
+use crate::render::sitemap::SitemapEntry;
 use crate::render::{self, pages, FeedSpec};
 use crate::store::articles::ArticleQueries;
 use crate::store::{Article, Document, Tx};
@@ -108,10 +109,36 @@ pub(super) fn render_touched(
             months.insert(Month::of(t));
         }
     }
+    let any_month = !months.is_empty();
     for month in months {
         render_archive(tx, cfg, month, out)?;
     }
+    if any_month {
+        render_sitemap_index(tx, cfg, out)?;
+    }
     Ok(())
+}
+
+/// `/sitemap.xml`: the index of the monthly sitemaps.
+fn render_sitemap_index(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> Result<()> {
+    let prefix = format!("{}archive/", cfg.base_path());
+    let months = tx.document_dates(&prefix, "/sitemap.xml")?;
+    let entries: Vec<SitemapEntry> = months
+        .iter()
+        .map(|(path, modified)| SitemapEntry {
+            url: cfg.url(path.strip_prefix(cfg.base_path()).unwrap_or(path)),
+            lastmod: DateTime::from_timestamp(*modified, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+        .collect();
+    let newest = months.iter().map(|(_, m)| *m).max().unwrap_or(0);
+    out.put(render::encode(
+        &format!("{}sitemap.xml", cfg.base_path()),
+        render::XML_TYPE,
+        render::sitemap::render_index(&entries),
+        newest,
+    ))
 }
 
 fn render_archive(
@@ -145,6 +172,19 @@ fn render_archive(
     let last_modified = spec.updated().epoch();
     let xsl = stylesheet(cfg);
     let path = |file: &str| format!("{}{}{file}", cfg.base_path(), spec.dir);
+    let entries: Vec<SitemapEntry> = articles
+        .iter()
+        .map(|a| SitemapEntry {
+            url: render::article_url(cfg, &a.slug),
+            lastmod: a.updated.rfc3339(),
+        })
+        .collect();
+    out.put(render::encode(
+        &path("sitemap.xml"),
+        render::XML_TYPE,
+        render::sitemap::render_urlset(&entries),
+        newest_update(&articles),
+    ))?;
     out.put(render::encode(
         &path("rss.xml"),
         render::RSS_TYPE,
@@ -199,6 +239,7 @@ pub(super) fn rebuild_everything(
     for month in months {
         render_archive(tx, cfg, month, out)?;
     }
+    render_sitemap_index(tx, cfg, out)?;
     // Pages of deleted articles and redirects stay as they are: 410 and 301 keep their meaning.
     Ok(())
 }
@@ -241,7 +282,7 @@ fn render_feeds(
 }
 
 fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> Result<()> {
-    let articles = tx.latest(cfg.feeds.items.max(cfg.feeds.page_size), 0)?;
+    let articles = tx.latest(cfg.feeds.items.max(cfg.feeds.page_size + 1), 0)?;
     let in_feed = &articles[..articles.len().min(cfg.feeds.items)];
     let tombstones = tx.recent_tombstones(cfg.feeds.items)?;
     let mut links = Vec::new();
@@ -266,12 +307,18 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
     render_feeds(&spec, cfg, last_modified, out)?;
     let on_page = &articles[..articles.len().min(cfg.feeds.page_size)];
     let page_modified = newest_update(on_page).max(last_modified);
-    let html = pages::render_list(cfg, None, on_page, 1, false)?;
+    let html = pages::render_list(cfg, None, on_page, 1, articles.len() > cfg.feeds.page_size)?;
     out.put(render::encode(
         cfg.base_path(),
         render::HTML_TYPE,
         html,
         page_modified,
+    ))?;
+    out.put(render::encode(
+        &format!("{}robots.txt", cfg.base_path()),
+        render::TEXT_TYPE,
+        render::sitemap::render_robots(&cfg.url("sitemap.xml")),
+        0,
     ))?;
     let not_found = pages::render_message(
         cfg,
@@ -289,7 +336,7 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
     out.put(doc)
 }
 
-fn newest_update(articles: &[Article]) -> i64 {
+pub(super) fn newest_update(articles: &[Article]) -> i64 {
     articles
         .iter()
         .map(|a| a.updated.epoch())
@@ -307,7 +354,7 @@ fn render_tag(
         return Ok(());
     };
     let dir = format!("tags/{}/", tag.slug);
-    let articles = tx.latest_in_tag(tag_id, cfg.feeds.items.max(cfg.feeds.page_size), 0)?;
+    let articles = tx.latest_in_tag(tag_id, cfg.feeds.items.max(cfg.feeds.page_size + 1), 0)?;
     if articles.is_empty() && tx.count_published(Some(tag_id))? == 0 {
         // The tag is no longer used by any published article: its feeds and page are gone.
         let removed = tx.prune_tags(&[tag_id])?;
@@ -334,7 +381,13 @@ fn render_tag(
     let last_modified = spec.updated().epoch();
     render_feeds(&spec, cfg, last_modified, out)?;
     let on_page = &articles[..articles.len().min(cfg.feeds.page_size)];
-    let html = pages::render_list(cfg, Some(&tag), on_page, 1, false)?;
+    let html = pages::render_list(
+        cfg,
+        Some(&tag),
+        on_page,
+        1,
+        articles.len() > cfg.feeds.page_size,
+    )?;
     out.put(render::encode(
         &format!("{}{dir}", cfg.base_path()),
         render::HTML_TYPE,

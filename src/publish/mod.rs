@@ -13,9 +13,11 @@ use crate::store::{Article, ArticleRow, Store, Tx};
 use crate::{Error, Result};
 
 mod documents;
+mod lists;
 
 pub use documents::Month;
 use documents::{rebuild_everything, render_touched, DocumentWriter};
+pub use lists::list_page;
 
 /// Key in `meta` of the fingerprint of everything, besides articles, that shapes the output.
 const FINGERPRINT_KEY: &str = "site_fingerprint";

@@ -7,6 +7,7 @@ pub mod json;
 pub mod markdown;
 pub mod pages;
 pub mod rss;
+pub mod sitemap;
 
 use std::io::Write;
 
@@ -24,6 +25,9 @@ pub const JSON_FEED_TYPE: &str = "application/feed+json; charset=utf-8";
 pub const HTML_TYPE: &str = "text/html; charset=utf-8";
 /// XML documents that are not feeds (sitemaps).
 pub const XML_TYPE: &str = "application/xml; charset=utf-8";
+
+/// Plain text (robots.txt).
+pub const TEXT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// Largest feed document we publish; older items lose their full content first.
 pub const MAX_FEED_BYTES: usize = 1_000_000;

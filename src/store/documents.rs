@@ -95,6 +95,19 @@ impl Tx<'_> {
         Ok(true)
     }
 
+    /// Path and `Last-Modified` of every stored document whose path starts with `prefix` and
+    /// ends with `suffix`, by path.
+    pub fn document_dates(&self, prefix: &str, suffix: &str) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT path, last_modified FROM documents WHERE path >= ?1 AND path < ?1 || x'ff' \
+             AND substr(path, -length(?2)) = ?2 AND status = 200 ORDER BY path",
+        )?;
+        let rows = stmt
+            .query_map([prefix, suffix], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
+        Ok(rows)
+    }
+
     /// Every stored path that starts with `prefix`.
     pub fn document_paths(&self, prefix: &str) -> Result<Vec<String>> {
         let mut stmt = self.prepare(

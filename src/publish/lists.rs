@@ -1,0 +1,91 @@
+//! List pages beyond the first (`/page/2/`, `/tags/<tag>/page/2/`). Every publish shifts them
+//! all by one, so rendering them at publish time would cost in proportion to the archive; they
+//! are rendered when asked for instead (one indexed query and a template) and cached by the
+//! server until the next publish.
+
+use super::documents::newest_update;
+use crate::config::Config;
+use crate::render::{self, pages};
+use crate::store::articles::ArticleQueries;
+use crate::store::{Document, Store};
+use crate::Result;
+
+/// Which list page a path names: the tag's slug (`None` for the index) and the page number.
+fn parse(cfg: &Config, path: &str) -> Option<(Option<String>, usize)> {
+    let rest = path.strip_prefix(cfg.base_path())?;
+    let (tag, rest) = match rest.strip_prefix("tags/") {
+        Some(after) => {
+            let (slug, rest) = after.split_once('/')?;
+            (Some(slug.to_string()), rest)
+        }
+        None => (None, rest),
+    };
+    let number = rest.strip_prefix("page/")?.strip_suffix('/')?;
+    if number.starts_with('0') || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let page: usize = number.parse().ok()?;
+    (page >= 2).then_some((tag, page))
+}
+
+/// Renders the list page at `path`, or `None` when the path names no list page or the page is
+/// past the end.
+pub fn list_page(store: &Store, cfg: &Config, path: &str) -> Result<Option<Document>> {
+    let Some((tag_slug, page)) = parse(cfg, path) else {
+        return Ok(None);
+    };
+    let size = cfg.feeds.page_size;
+    let offset = (page - 1).saturating_mul(size);
+    let (tag, articles) = match tag_slug {
+        Some(slug) => {
+            let Some((id, tag)) = store.tag_by_slug(&slug)? else {
+                return Ok(None);
+            };
+            (Some(tag), store.latest_in_tag(id, size + 1, offset)?)
+        }
+        None => (None, store.latest(size + 1, offset)?),
+    };
+    if articles.is_empty() {
+        return Ok(None);
+    }
+    let on_page = &articles[..articles.len().min(size)];
+    let html = pages::render_list(cfg, tag.as_ref(), on_page, page, articles.len() > size)?;
+    Ok(Some(render::encode(
+        path,
+        render::HTML_TYPE,
+        html,
+        newest_update(on_page),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn list_paths() {
+        let cfg = Config::parse(
+            "[site]\nbase_url = \"http://a/news/\"\n",
+            Path::new("c"),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(parse(&cfg, "/news/page/2/"), Some((None, 2)));
+        assert_eq!(
+            parse(&cfg, "/news/tags/north-korea/page/12/"),
+            Some((Some("north-korea".into()), 12))
+        );
+        for no in [
+            "/news/page/1/",
+            "/news/page/02/",
+            "/news/page/x/",
+            "/news/page/2",
+            "/page/2/",
+            "/news/tags/x/page/",
+            "/news/page/-1/",
+        ] {
+            assert_eq!(parse(&cfg, no), None, "{no}");
+        }
+    }
+}
