@@ -200,7 +200,8 @@ impl Config {
             path: path.to_path_buf(),
             reason,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| fail(describe_toml_error(&e)))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| fail(describe_toml_error(text, &e)))?;
         let base = url::Url::parse(raw.site.base_url.trim()).map_err(|e| {
             fail(format!(
                 "site.base_url: \"{}\" is not an absolute URL ({e})",
@@ -329,12 +330,27 @@ impl Config {
     }
 }
 
-/// One line from a TOML error: its message and where it happened.
-fn describe_toml_error(e: &toml::de::Error) -> String {
+/// One line from a TOML error: the key it concerns (when it is about a value), the message,
+/// and the line.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim().replace('\n', " ");
-    match e.span() {
-        Some(span) => format!("{message} (at byte {})", span.start),
-        None => message,
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_number = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_number - 1).unwrap_or("");
+    let section = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_string());
+    match (section, line.split_once('=')) {
+        (Some(section), Some((key, _))) if !message.contains(key.trim()) => {
+            format!("{section}.{}: {message} (line {line_number})", key.trim())
+        }
+        _ => format!("{message} (line {line_number})"),
     }
 }
 
@@ -385,6 +401,10 @@ mod tests {
         let err = parse("[site]\nbase_url = \"http://a/\"\n[feeds]\nitems = 0\n").unwrap_err();
         assert!(err.to_string().contains("feeds.items"), "{err}");
         let err = parse("[site]\nbase_url = \"http://a/\"\n[feeds]\nitems = \"x\"\n").unwrap_err();
-        assert!(err.to_string().contains("items"), "{err}");
+        assert!(
+            err.to_string().contains("feeds.items: invalid type"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("(line 4)"), "{err}");
     }
 }

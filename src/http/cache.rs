@@ -254,5 +254,8 @@ fn to_resource(policy: &Policy, doc: &Document, is_asset: bool) -> Resource {
             .then(|| HeaderValue::from_str(&http_date(doc.last_modified)).ok())
             .flatten(),
         variants,
+        is_xml_feed: doc.status == 200
+            && (doc.content_type == crate::render::RSS_TYPE
+                || doc.content_type == crate::render::ATOM_TYPE),
     }
 }

@@ -107,6 +107,10 @@ pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: i64) 
                 return true;
             }
             let opaque = tag.strip_prefix("W/").unwrap_or(tag);
+            // The browser view of a feed has the same bytes and an `-x` tag (see `answer`).
+            let opaque = opaque
+                .strip_suffix("-x\"")
+                .map_or(opaque.to_string(), |t| format!("{t}\""));
             etags.iter().any(|e| *e == opaque)
         });
     }
@@ -116,6 +120,18 @@ pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: i64) 
         }
     }
     false
+}
+
+/// True when a browser navigates to a feed: the request asks for HTML and names neither feed
+/// format. Browsers show `application/atom+xml` and `application/rss+xml` as plain text; served
+/// as `application/xml`, the same bytes are shown through the feed's XSL stylesheet as a page
+/// that explains how to subscribe. Feed readers name the feed types, or send no Accept at all.
+pub fn wants_browser_view(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let accepts = |media: &str| quality(accept, media).is_some_and(|q| q > 0.0);
+    accepts("text/html") && !accepts("application/atom+xml") && !accepts("application/rss+xml")
 }
 
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -159,6 +175,8 @@ pub struct Resource {
     pub last_modified_header: Option<HeaderValue>,
     /// Each available variant: coding, quoted ETag, bytes.
     pub variants: Vec<(Coding, HeaderValue, Bytes)>,
+    /// True for RSS and Atom feeds, which browsers get as `application/xml`.
+    pub is_xml_feed: bool,
 }
 
 impl Resource {
@@ -197,7 +215,13 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
         resource.variant(Coding::Brotli).is_some(),
         resource.variant(Coding::Gzip).is_some(),
     );
-    if resource.is_negotiated() {
+    let browser_view = resource.is_xml_feed && wants_browser_view(request.get(header::ACCEPT));
+    if resource.is_xml_feed {
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept-Encoding, Accept"),
+        );
+    } else if resource.is_negotiated() {
         headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     let Some(coding) = coding else {
@@ -224,7 +248,14 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
             body: Bytes::new(),
         };
     };
-    headers.insert(header::ETAG, etag.clone());
+    let etag = match etag.to_str() {
+        Ok(text) if browser_view => {
+            HeaderValue::from_str(&format!("{}-x\"", text.trim_end_matches('"')))
+                .unwrap_or_else(|_| etag.clone())
+        }
+        _ => etag.clone(),
+    };
+    headers.insert(header::ETAG, etag);
     if let Some(lm) = &resource.last_modified_header {
         headers.insert(header::LAST_MODIFIED, lm.clone());
     }
@@ -245,7 +276,12 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
             body: Bytes::new(),
         };
     }
-    headers.insert(header::CONTENT_TYPE, resource.content_type.clone());
+    let content_type = if browser_view {
+        HeaderValue::from_static("application/xml; charset=utf-8")
+    } else {
+        resource.content_type.clone()
+    };
+    headers.insert(header::CONTENT_TYPE, content_type);
     if *coding != Coding::Identity {
         headers.insert(
             header::CONTENT_ENCODING,
@@ -411,7 +447,49 @@ mod tests {
                 ),
                 (Coding::Gzip, hv("\"h-gz\""), Bytes::from_static(b"gz")),
             ],
+            is_xml_feed: true,
         }
+    }
+
+    #[test]
+    fn browsers_get_feeds_as_generic_xml() {
+        let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8";
+        let feedparser = "application/atom+xml,application/rdf+xml,application/rss+xml,application/x-netcdf,application/xml;q=0.9,text/xml;q=0.2,*/*;q=0.1";
+        for (accept, browser) in [
+            (Some(chrome), true),
+            (Some(feedparser), false),
+            (Some("*/*"), false),
+            (None, false),
+            (Some("text/html;q=0"), false),
+            (Some("text/html, application/rss+xml"), false),
+        ] {
+            assert_eq!(
+                wants_browser_view(accept.map(hv).as_ref()),
+                browser,
+                "{accept:?}"
+            );
+        }
+        let r = resource();
+        let a = answer(&r, &headers(&[(header::ACCEPT, chrome)]), false);
+        assert_eq!(
+            a.headers[header::CONTENT_TYPE],
+            "application/xml; charset=utf-8"
+        );
+        assert_eq!(a.headers[header::ETAG], "\"h-x\"");
+        assert_eq!(a.headers[header::VARY], "Accept-Encoding, Accept");
+        assert_eq!(a.body, "identity");
+        let again = answer(
+            &r,
+            &headers(&[(header::ACCEPT, chrome), (header::IF_NONE_MATCH, "\"h-x\"")]),
+            false,
+        );
+        assert_eq!(again.status, 304);
+        let reader = answer(&r, &headers(&[(header::ACCEPT, feedparser)]), false);
+        assert_eq!(
+            reader.headers[header::CONTENT_TYPE],
+            "application/atom+xml; charset=utf-8"
+        );
+        assert_eq!(reader.headers[header::ETAG], "\"h\"");
     }
 
     #[test]
@@ -422,7 +500,7 @@ mod tests {
         assert_eq!(a.body, "gz");
         assert_eq!(a.headers[header::CONTENT_ENCODING], "gzip");
         assert_eq!(a.headers[header::ETAG], "\"h-gz\"");
-        assert_eq!(a.headers[header::VARY], "Accept-Encoding");
+        assert_eq!(a.headers[header::VARY], "Accept-Encoding, Accept");
 
         let a = answer(&r, &headers(&[]), true);
         assert_eq!(a.status, 200);
