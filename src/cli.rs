@@ -239,10 +239,13 @@ fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
     let urls = publish::add(&mut store, cfg, &articles, now).map_err(|e| store.explain(e))?;
     let mut out = std::io::stdout().lock();
     for (url, article) in urls.iter().zip(&articles) {
+        writeln!(out, "{url}")?;
         if article.published.epoch() > now.timestamp() {
-            writeln!(out, "{url} (scheduled for {})", article.published.rfc3339())?;
-        } else {
-            writeln!(out, "{url}")?;
+            eprintln!(
+                "feedsvc: {} is scheduled: it appears in feeds and pages at {}",
+                article.slug,
+                article.published.rfc3339()
+            );
         }
     }
     Ok(())

@@ -3,6 +3,21 @@
 use clap::Parser;
 
 fn main() {
+    // A bug must not show a user a backtrace: one line, then exit 1 (tokio catches panics in
+    // server tasks, so a request that hits one fails alone and the server keeps serving).
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("feedsvc: internal error: {message}{location} (please report this)");
+    }));
     let cli = feedsvc::cli::Cli::parse();
     if let Err(e) = feedsvc::cli::run(cli) {
         eprintln!("feedsvc: {}", one_line(&e));
