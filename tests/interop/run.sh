@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Interop tests: the feeds of a real `feedsvc serve`, loaded with the fixture corpus, judged by
+# outside tools (xmllint, jing, feedparser, newsboat, sfeed, curl).
+#
+#   tests/interop/run.sh
+#
+# Installs what is missing (Debian packages with apt-get, feedparser into a venv under
+# ${XDG_CACHE_HOME:-~/.cache}/feedsvc-interop), builds `cargo build --release --locked` unless
+# FEEDSVC_BIN names a binary, prints one `PASS name detail` / `FAIL name detail` line per check
+# and `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+export PYTHONDONTWRITEBYTECODE=1
+start=$SECONDS
+checks_start=
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+summary() {
+  echo "# setup and build took $((${checks_start:-$SECONDS} - start))s," \
+    "checks $((SECONDS - ${checks_start:-$SECONDS}))s" >&2
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+fatal() { fail "$@"; summary; exit 1; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# ---------------------------------------------------------------------------- tools
+apt_install() {
+  local log
+  log=$(mktemp)
+  echo "# installing Debian packages: $*" >&2
+  if ! { as_root apt-get update -qq &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o DPkg::Lock::Timeout=300 "$@"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+
+missing=()
+for pair in jing:jing xmllint:libxml2-utils newsboat:newsboat sfeed:sfeed nginx:nginx curl:curl; do
+  cmd=${pair%%:*}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}" || fatal setup "apt-get install ${missing[*]} failed"
+fi
+
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/feedsvc-interop/venv"
+py="$venv/bin/python3"
+if ! "$py" -c 'import feedparser' >/dev/null 2>&1; then
+  if [ ! -x "$py" ]; then
+    mkdir -p "$(dirname "$venv")"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      # Debian's python3 ships venv/ensurepip separately.
+      rm -rf "$venv"
+      apt_install python3-venv || fatal setup "apt-get install python3-venv failed"
+      python3 -m venv "$venv" >/dev/null || fatal setup "python3 -m venv $venv failed"
+    fi
+  fi
+  pkgs=('feedparser>=6.0,<7')
+  "$py" -c 'import tomllib' 2>/dev/null || pkgs+=(tomli)
+  echo "# installing into $venv: ${pkgs[*]}" >&2
+  "$py" -m pip install -q --disable-pip-version-check "${pkgs[@]}" >&2 ||
+    fatal setup "pip install ${pkgs[*]} failed"
+fi
+
+# ---------------------------------------------------------------------------- binary
+if [ -n "${FEEDSVC_BIN:-}" ]; then
+  bin=$FEEDSVC_BIN
+else
+  (cd "$repo" && cargo build --release --locked -q) || fatal build "cargo build --release --locked failed"
+  target=${CARGO_TARGET_DIR:-target}
+  case $target in /*) ;; *) target="$repo/$target" ;; esac
+  bin="$target/release/feedsvc"
+fi
+[ -x "$bin" ] || fatal build "no executable at $bin"
+checks_start=$SECONDS
+
+# ---------------------------------------------------------------------------- server
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/feedsvc-interop.XXXXXX")
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+  fi
+  if [ "${KEEP_TMP:-}" = 1 ]; then echo "# kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fixtures="$repo/tests/fixtures/articles"
+site_author="Interop Desk"
+"$py" "$here/check_feeds.py" prepare "$fixtures" "$tmp/articles" || fatal setup "preparing the corpus failed"
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A free port can be taken between choosing it and binding it: then start over on another one
+# (the feeds are rendered at publish time with the base URL, so the data starts over too).
+for attempt in 1 2 3; do
+  port=$(free_port)
+  base="http://127.0.0.1:$port/"
+  rm -rf "$tmp/site"
+  mkdir -p "$tmp/site"
+  cat >"$tmp/site/config.toml" <<EOF
+[site]
+title = "Interop Dispatch"
+base_url = "$base"
+description = "Feeds judged by outside readers."
+author = "$site_author"
+language = "en"
+
+[server]
+listen = "127.0.0.1:$port"
+log = "warn"
+
+[storage]
+database = "data/feedsvc.db"
+samples = ""
+
+[feeds]
+items = 50
+EOF
+  cfg=(--config "$tmp/site/config.toml")
+
+  articles=()
+  for f in "$tmp/articles"/*.md; do articles+=("$f"); done
+  if ! out=$("$bin" "${cfg[@]}" add "${articles[@]}" 2>&1); then
+    fatal add-corpus "feedsvc add of ${#articles[@]} fixtures failed: $out"
+  fi
+  plain_from=$(date +%s)
+  if ! out2=$("$bin" "${cfg[@]}" add --title "Plain text with flags" --tag Flags --slug plain-text-flags \
+    "$tmp/articles/no-front-matter.txt" 2>&1); then
+    fatal add-plain "feedsvc add no-front-matter.txt failed: $out2"
+  fi
+  plain_to=$(date +%s)
+
+  "$bin" "${cfg[@]}" serve >"$tmp/serve.out" 2>"$tmp/serve.err" &
+  server_pid=$!
+  listening=
+  for _ in $(seq 100); do
+    listening=$(head -n 1 "$tmp/serve.out" 2>/dev/null)
+    [ -n "$listening" ] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$listening" ] && break
+  wait "$server_pid" 2>/dev/null
+  server_pid=
+  echo "# feedsvc serve on port $port did not start (attempt $attempt): $(head -c 500 "$tmp/serve.err")" >&2
+done
+[ -n "$listening" ] || fatal serve "feedsvc serve did not print its listening line: $(head -c 500 "$tmp/serve.err")"
+
+n_urls=$(printf '%s\n' "$out" | grep -c "^${base}articles/")
+if [ "$n_urls" -eq "${#articles[@]}" ]; then
+  pass add-corpus "${#articles[@]} fixtures published in one call"
+else
+  fail add-corpus "printed $n_urls article URLs for ${#articles[@]} files: $out"
+fi
+if [ "$out2" = "${base}articles/plain-text-flags" ]; then
+  pass add-plain "no-front-matter.txt published as $out2"
+else
+  fail add-plain "printed '$out2', expected ${base}articles/plain-text-flags"
+fi
+if [ "$listening" = "feedsvc listening on $base" ]; then
+  pass serve "$listening"
+else
+  fail serve "first line '$listening', expected 'feedsvc listening on $base'"
+fi
+
+# ---------------------------------------------------------------------------- checks
+checker_rc=
+while IFS= read -r line; do
+  case $line in
+    PASS\ *) passed=$((passed + 1)); echo "$line" ;;
+    FAIL\ *) failed=$((failed + 1)); echo "$line" ;;
+    __rc=*) checker_rc=${line#__rc=} ;;
+    *) echo "$line" ;;
+  esac
+done < <(
+  "$py" "$here/check_feeds.py" check --base "$base" --fixtures "$fixtures" --work "$tmp/work" \
+    --schema "$here/atom.rnc" --site-author "$site_author" \
+    --plain-from "$plain_from" --plain-to "$plain_to" 2>&1
+  echo "__rc=$?"
+)
+[ "$checker_rc" = 0 ] || fail checker "check_feeds.py exited with status ${checker_rc:-unknown}"
+
+if ! kill -0 "$server_pid" 2>/dev/null; then
+  fail server-alive "feedsvc serve exited during the checks: $(tail -c 500 "$tmp/serve.err")"
+elif grep -qiE 'panicked|\bERROR\b' "$tmp/serve.err"; then
+  fail server-log "$(grep -iE 'panicked|\bERROR\b' "$tmp/serve.err" | head -n 3 | tr '\n' ' ')"
+else
+  pass server-log "still running, no errors or panics logged"
+fi
+
+# ---------------------------------------------------------------------------- behind nginx
+while IFS= read -r line; do
+  case $line in
+    PASS\ *) passed=$((passed + 1)); echo "$line" ;;
+    FAIL\ *) failed=$((failed + 1)); echo "$line" ;;
+    *\ passed,\ *\ failed) ;;
+    *) echo "$line" ;;
+  esac
+done < <(bash "$here/nginx_cache.sh" "$bin" 2>&1)
+
+summary
