@@ -66,6 +66,7 @@ Examples:
   feedsvc edit geneva-talks --slug geneva-talks-collapse   the old URL then redirects (301)")]
     Edit {
         /// The article's current slug.
+        #[arg(id = "current_slug", value_name = "SLUG")]
         slug: String,
         /// New content (front matter and body), or - for standard input. Without it only the
         /// flags change.

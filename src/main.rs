@@ -20,6 +20,15 @@ fn main() {
     }));
     let cli = feedsvc::cli::Cli::parse();
     if let Err(e) = feedsvc::cli::run(cli) {
+        // `feedsvc list | head`: the reader went away; that is not an error worth a message.
+        let is_broken_pipe = e.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if is_broken_pipe {
+            std::process::exit(0);
+        }
         eprintln!("feedsvc: {}", one_line(&e));
         std::process::exit(1);
     }

@@ -80,14 +80,16 @@ pub fn negotiate(accept: Option<&HeaderValue>, has_br: bool, has_gzip: bool) -> 
         }
     }
     // identity is acceptable unless refused explicitly (or by `*;q=0` without its own entry).
-    let identity_q = match quality(accept, "identity") {
-        Some(qv) => qv,
-        None => 0.001,
-    };
+    let identity_q = quality(accept, "identity").unwrap_or(0.001);
     match best {
         Some((coding, qv)) if qv >= identity_q => Some(coding),
         _ if identity_q > 0.0 => Some(Coding::Identity),
         Some((coding, _)) => Some(coding),
+        // Identity refused and nothing acceptable named: a client that refuses identity wants
+        // compression, so send gzip (understood everywhere), else brotli, rather than nothing (RFC 9110 §12.5.3
+        // allows either); 406 only when there is no compressed variant.
+        None if has_gzip && !matches!(q("gzip"), Some(q) if q <= 0.0) => Some(Coding::Gzip),
+        None if has_br && !matches!(q("br"), Some(q) if q <= 0.0) => Some(Coding::Brotli),
         None => None,
     }
 }
@@ -341,7 +343,9 @@ mod tests {
             (Some("gzip;q=0"), Some(Coding::Identity)),
             (Some("*"), Some(Coding::Brotli)),
             (Some("*;q=0"), None),
-            (Some("identity;q=0"), None),
+            (Some("identity;q=0"), Some(Coding::Gzip)),
+            (Some("identity;q=0, gzip;q=0"), Some(Coding::Brotli)),
+            (Some("identity;q=0, br;q=0, gzip;q=0"), None),
             (Some("identity;q=0, gzip"), Some(Coding::Gzip)),
             (Some("identity"), Some(Coding::Identity)),
             (Some("deflate"), Some(Coding::Identity)),
@@ -362,6 +366,10 @@ mod tests {
             Some(Coding::Identity)
         );
         assert_eq!(negotiate(Some(&hv("br, identity;q=0")), false, false), None);
+        assert_eq!(
+            negotiate(Some(&hv("identity;q=0")), false, true),
+            Some(Coding::Gzip)
+        );
     }
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {

@@ -56,20 +56,94 @@ impl Month {
     }
 }
 
-/// Stores rendered documents under one generation, counting those that changed.
+/// Collects the documents a change renders; [`DocumentWriter::flush`] compresses the changed
+/// ones (in parallel) and stores them under one generation.
 pub(super) struct DocumentWriter<'t, 'c> {
     pub(super) tx: &'t Tx<'c>,
     pub(super) generation: i64,
-    pub(super) changed: usize,
+    pending: Vec<Document>,
+    pending_bytes: usize,
+    changed: usize,
 }
 
-impl DocumentWriter<'_, '_> {
+/// Bytes of queued documents after which they are compressed and stored (bounds the memory of
+/// a whole-site rebuild).
+const FLUSH_BYTES: usize = 32 * 1024 * 1024;
+
+impl<'t, 'c> DocumentWriter<'t, 'c> {
+    /// A writer for the transaction `tx`, storing under `generation`.
+    pub(super) fn new(tx: &'t Tx<'c>, generation: i64) -> Self {
+        DocumentWriter {
+            tx,
+            generation,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            changed: 0,
+        }
+    }
+
+    /// Queues `doc` unless the same bytes are already stored (or queued): an unchanged document
+    /// costs a hash and an indexed lookup, and keeps its generation and validators.
     fn put(&mut self, doc: Document) -> Result<()> {
-        if self.tx.put_document(&doc, self.generation)? {
-            self.changed += 1;
+        if self.tx.has_same_document(&doc)? {
+            return Ok(());
+        }
+        self.pending.retain(|queued| queued.path != doc.path);
+        self.pending_bytes += doc.body.len();
+        self.pending.push(doc);
+        if self.pending_bytes > FLUSH_BYTES {
+            self.store_pending()?;
         }
         Ok(())
     }
+
+    /// Compresses and stores what is queued, so later queries in the transaction see it.
+    fn store_pending(&mut self) -> Result<()> {
+        let compressed = compress_all(std::mem::take(&mut self.pending));
+        self.pending_bytes = 0;
+        for doc in &compressed {
+            self.tx.put_document(doc, self.generation)?;
+        }
+        self.changed += compressed.len();
+        Ok(())
+    }
+
+    /// Compresses and stores what is queued; returns how many documents changed in all.
+    pub(super) fn flush(mut self) -> Result<usize> {
+        self.store_pending()?;
+        Ok(self.changed)
+    }
+}
+
+/// Compresses documents on every core: compression is most of a publish's CPU time.
+fn compress_all(docs: Vec<Document>) -> Vec<Document> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(docs.len());
+    if threads <= 1 {
+        return docs.into_iter().map(render::compress).collect();
+    }
+    // Deal the documents out round-robin so large feeds spread over the threads.
+    let mut shares: Vec<Vec<Document>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, doc) in docs.into_iter().enumerate() {
+        shares[i % threads].push(doc);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                scope.spawn(move || share.into_iter().map(render::compress).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(done) => done,
+                // Compression does not panic on any input; if it did, fail loudly.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 pub(super) fn render_touched(
@@ -121,6 +195,8 @@ pub(super) fn render_touched(
 
 /// `/sitemap.xml`: the index of the monthly sitemaps.
 fn render_sitemap_index(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> Result<()> {
+    // The index lists the stored monthly sitemaps, including those queued by this change.
+    out.store_pending()?;
     let prefix = format!("{}archive/", cfg.base_path());
     let months = tx.document_dates(&prefix, "/sitemap.xml")?;
     let entries: Vec<SitemapEntry> = months

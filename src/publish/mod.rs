@@ -357,18 +357,14 @@ fn finish(tx: Tx<'_>, cfg: &Config, mut touched: Touched, now: DateTime<Utc>) ->
     let fingerprint = fingerprint(cfg);
     let full = tx.meta(FINGERPRINT_KEY)?.as_deref() != Some(&fingerprint);
     let generation = tx.next_generation()?;
-    let mut writer = DocumentWriter {
-        tx: &tx,
-        generation,
-        changed: 0,
-    };
+    let mut writer = DocumentWriter::new(&tx, generation);
     if full {
         rebuild_everything(&tx, cfg, &mut writer)?;
         tx.set_meta(FINGERPRINT_KEY, &fingerprint)?;
     } else {
         render_touched(&tx, cfg, &touched, &mut writer)?;
     }
-    if writer.changed > 0 {
+    if writer.flush()? > 0 {
         tx.set_generation(generation)?;
     }
     tx.commit()

@@ -53,9 +53,8 @@ impl Tx<'_> {
         self.set_meta(GENERATION_KEY, &generation.to_string())
     }
 
-    /// Stores a document unless identical bytes are already stored (so unchanged documents keep
-    /// their generation and nothing needs refreshing). Returns true when it changed.
-    pub fn put_document(&self, doc: &Document, generation: i64) -> Result<bool> {
+    /// True when a document with the same bytes and headers is stored at its path.
+    pub fn has_same_document(&self, doc: &Document) -> Result<bool> {
         let same: Option<bool> = self
             .prepare_cached(
                 "SELECT etag = ?2 AND status = ?3 AND last_modified = ?4 AND content_type = ?5 \
@@ -73,9 +72,11 @@ impl Tx<'_> {
                 |r| r.get(0),
             )
             .optional()?;
-        if same == Some(true) {
-            return Ok(false);
-        }
+        Ok(same == Some(true))
+    }
+
+    /// Stores a document under `generation`, replacing what was at its path.
+    pub fn put_document(&self, doc: &Document, generation: i64) -> Result<()> {
         self.prepare_cached(
             "INSERT OR REPLACE INTO documents (path, status, content_type, location, body, gzip, br, \
              etag, last_modified, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -92,7 +93,7 @@ impl Tx<'_> {
             doc.last_modified,
             generation
         ])?;
-        Ok(true)
+        Ok(())
     }
 
     /// Path and `Last-Modified` of every stored document whose path starts with `prefix` and

@@ -24,6 +24,49 @@ pub struct Store {
     busy_timeout: Duration,
 }
 
+/// What a database file holds, read before anything is written to it.
+struct SchemaState {
+    app_id: i64,
+    version: usize,
+    has_tables: bool,
+}
+
+impl SchemaState {
+    fn read(conn: &Connection) -> Result<SchemaState> {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok(SchemaState {
+            app_id: conn.query_row("PRAGMA application_id", [], |r| r.get(0))?,
+            version: usize::try_from(version).unwrap_or(usize::MAX),
+            has_tables: conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table')",
+                [],
+                |r| r.get(0),
+            )?,
+        })
+    }
+}
+
+/// Refuses a file that another program owns, or that a newer feedsvc wrote.
+fn refuse_foreign(path: &Path, state: &SchemaState) -> Result<()> {
+    if state.app_id != APPLICATION_ID && (state.app_id != 0 || state.has_tables) {
+        return Err(Error::Database {
+            path: path.to_path_buf(),
+            reason: "is not a feedsvc database (it holds other data; point storage.database at another file)".to_string(),
+        });
+    }
+    if state.version > migrations::MIGRATIONS.len() {
+        return Err(Error::Database {
+            path: path.to_path_buf(),
+            reason: format!(
+                "was written by a newer feedsvc (schema version {}, this one knows {})",
+                state.version,
+                migrations::MIGRATIONS.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A write transaction; every change of one command happens inside one of these.
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
@@ -63,8 +106,14 @@ impl Store {
             path: path.to_path_buf(),
             busy_timeout,
         };
+        store.conn.busy_timeout(busy_timeout)?;
+        // Look before touching: a foreign file must be left exactly as it is.
+        let state = store.read_state()?;
+        refuse_foreign(&store.path, &state)?;
         store.configure().map_err(|e| store.explain(e))?;
-        store.migrate()?;
+        if state.version < migrations::MIGRATIONS.len() {
+            store.migrate()?;
+        }
         Ok(store)
     }
 
@@ -73,12 +122,38 @@ impl Store {
         &self.path
     }
 
+    /// Reads application id, schema version and whether any table exists, in one snapshot.
+    fn read_state(&self) -> Result<SchemaState> {
+        let read = || -> Result<SchemaState> {
+            let tx = self.conn.unchecked_transaction()?;
+            let state = SchemaState::read(&tx)?;
+            tx.finish()?;
+            Ok(state)
+        };
+        read().map_err(|e| self.explain(e))
+    }
+
     fn configure(&mut self) -> Result<()> {
-        self.conn.busy_timeout(self.busy_timeout)?;
-        // A foreign or corrupt file fails here, on the first read.
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // Switching to WAL needs a moment alone with the file; when several processes create the
+        // database at once, SQLite answers busy without waiting, so wait here.
+        let deadline = std::time::Instant::now() + self.busy_timeout;
+        let mode: String = loop {
+            match self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            {
+                Ok(mode) => break mode,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if matches!(
+                        f.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::Database {
                 path: self.path.clone(),
@@ -91,53 +166,27 @@ impl Store {
         Ok(())
     }
 
+    /// Brings the schema up to date. Another process may have done it meanwhile, so the state
+    /// is read again under the write lock.
     fn migrate(&mut self) -> Result<()> {
-        let app_id: i64 = self
-            .conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| self.explain(e.into()))?;
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.explain(e.into()))?;
-        let version = usize::try_from(version).unwrap_or(usize::MAX);
-        let has_tables: bool = self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.explain(e.into()))?;
-        if app_id != APPLICATION_ID && (app_id != 0 || has_tables) {
-            return Err(Error::Database {
-                path: self.path.clone(),
-                reason: "is not a feedsvc database (it holds other data; point storage.database at another file)".to_string(),
-            });
-        }
-        if version > migrations::MIGRATIONS.len() {
-            return Err(Error::Database {
-                path: self.path.clone(),
-                reason: format!(
-                    "was written by a newer feedsvc (schema version {version}, this one knows {})",
-                    migrations::MIGRATIONS.len()
-                ),
-            });
-        }
-        if version == migrations::MIGRATIONS.len() {
-            return Ok(());
-        }
+        let path = self.path.clone();
+        let timeout = self.busy_timeout;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| explain_error(&self.path, self.busy_timeout, e.into()))?;
-        for sql in &migrations::MIGRATIONS[version..] {
+            .map_err(|e| explain_error(&path, timeout, e.into()))?;
+        let state = SchemaState::read(&tx)?;
+        refuse_foreign(&path, &state)?;
+        if state.version >= migrations::MIGRATIONS.len() {
+            return Ok(());
+        }
+        for sql in &migrations::MIGRATIONS[state.version..] {
             tx.execute_batch(sql)?;
         }
         tx.pragma_update(None, "user_version", migrations::MIGRATIONS.len() as i64)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.commit()
-            .map_err(|e| explain_error(&self.path, self.busy_timeout, e.into()))?;
+            .map_err(|e| explain_error(&path, timeout, e.into()))?;
         Ok(())
     }
 

@@ -1,0 +1,656 @@
+//! Feeds read back as a feed reader reads them: the fixture corpus through Atom, RSS and JSON
+//! Feed, plus the few exact bytes that matter.
+
+use chrono::{DateTime, Utc};
+use feed_rs::model::{Entry, Feed};
+
+use crate::support::{
+    article, attribute_values, fixture_articles, parse_feed, start_tags, unescape_html, Server,
+    TestEnv,
+};
+
+/// What the front matter of each fixture says, and so what every feed must show.
+struct Fixture {
+    slug: &'static str,
+    title: &'static str,
+    /// The front matter's `published`, as written.
+    published: &'static str,
+    tags: &'static [&'static str],
+}
+
+const FIXTURES: &[Fixture] = &[
+    Fixture {
+        slug: "ampersand-title",
+        title: "Q&A: <b> \"quotes\" & 'apostrophes'",
+        published: "2026-01-05T10:00:00+01:00",
+        tags: &["Diplomacy"],
+    },
+    Fixture {
+        slug: "arabic-title",
+        title: "استئناف المحادثات في جنيف",
+        published: "2026-01-27T11:30:00+03:00",
+        tags: &["Middle East", "Diplomacy"],
+    },
+    Fixture {
+        slug: "cdata-end",
+        title: "CDATA terminator ]]> in the body",
+        published: "2026-02-22T08:00:00+01:00",
+        tags: &[],
+    },
+    Fixture {
+        slug: "cjk-title",
+        title: "北京与首尔恢复对话",
+        published: "2026-01-20T14:00:00+08:00",
+        tags: &["China", "韩国"],
+    },
+    Fixture {
+        slug: "control-chars",
+        title: "Control characters",
+        published: "2026-06-02T06:00:00+02:00",
+        tags: &[],
+    },
+    Fixture {
+        slug: "date-only",
+        title: "Date-only publication date",
+        // `published = "2026-02-14"` means midnight UTC.
+        published: "2026-02-14T00:00:00Z",
+        tags: &[],
+    },
+    Fixture {
+        slug: "emoji",
+        title: "Markets rally 📈 as talks succeed 🎉",
+        published: "2026-02-03T16:45:00Z",
+        tags: &["Trade"],
+    },
+    Fixture {
+        slug: "footnotes-table",
+        title: "Footnotes, tables, strikethrough and code",
+        published: "2026-06-21T18:30:00+02:00",
+        tags: &["Trade"],
+    },
+    Fixture {
+        slug: "long-quote",
+        title: "Mediator warns ceasefire talks face “narrow window”",
+        published: "2026-08-11T05:45:00+09:00",
+        tags: &["Diplomacy", "Asia"],
+    },
+    Fixture {
+        slug: "negative-offset",
+        title: "Hawaii offset −10:00, one second before midnight",
+        published: "2026-07-04T23:59:59-10:00",
+        tags: &[],
+    },
+    Fixture {
+        slug: "relative-links",
+        title: "Relative and absolute links",
+        published: "2026-04-19T07:20:00+02:00",
+        tags: &[],
+    },
+    Fixture {
+        slug: "sanitizer",
+        title: "Sanitizer attack vectors",
+        published: "2026-05-17T13:00:00+02:00",
+        tags: &[],
+    },
+    Fixture {
+        slug: "tags-spaces-accents",
+        title: "Tags with spaces and accents",
+        published: "2026-03-08T12:00:00-03:00",
+        tags: &["North Korea", "Côte d'Ivoire", "São Paulo", "Économie"],
+    },
+    Fixture {
+        slug: "timezone-offset",
+        title: "Nepal offset +05:45",
+        published: "2026-03-29T01:30:00+05:45",
+        tags: &["Asia"],
+    },
+    Fixture {
+        slug: "typography",
+        title: "“Peace is possible” — talks resume… 2026–2027",
+        published: "2026-01-12T09:15:00+01:00",
+        tags: &["Diplomacy", "Europe"],
+    },
+    Fixture {
+        slug: "updated-later",
+        title: "Updated two days after publication",
+        published: "2026-04-10T09:00:00+02:00",
+        tags: &["Europe"],
+    },
+    Fixture {
+        slug: "utc-z",
+        title: "UTC with Z suffix",
+        published: "2026-05-01T00:00:00Z",
+        tags: &[],
+    },
+];
+
+fn instant(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .to_utc()
+}
+
+/// The whole corpus published in one call, and a server over it.
+fn corpus() -> (TestEnv, Server) {
+    let env = TestEnv::new();
+    let files = fixture_articles();
+    assert_eq!(
+        files.len(),
+        FIXTURES.len(),
+        "every fixture article is described in FIXTURES"
+    );
+    let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let out = env.add(&refs);
+    assert_eq!(out.lines().count(), FIXTURES.len(), "{out}");
+    let server = env.serve();
+    (env, server)
+}
+
+#[track_caller]
+fn fetch(server: &Server, path: &str) -> (Vec<u8>, Feed) {
+    let r = server.get(path, &[]);
+    assert_eq!(r.status, 200, "{path}");
+    let feed = parse_feed(&r.body);
+    (r.body, feed)
+}
+
+fn title(entry: &Entry) -> &str {
+    entry
+        .title
+        .as_ref()
+        .map(|t| t.content.as_str())
+        .unwrap_or_else(|| panic!("entry {} has no title", entry.id))
+}
+
+fn content(entry: &Entry) -> &str {
+    entry
+        .content
+        .as_ref()
+        .and_then(|c| c.body.as_deref())
+        .unwrap_or_else(|| panic!("entry {} has no content", entry.id))
+}
+
+#[track_caller]
+fn entry<'a>(feed: &'a Feed, base: &str, slug: &str) -> &'a Entry {
+    let link = format!("{base}articles/{slug}");
+    let found: Vec<&Entry> = feed
+        .entries
+        .iter()
+        .filter(|e| e.links.iter().any(|l| l.href == link))
+        .collect();
+    assert_eq!(found.len(), 1, "entries linking to {link}");
+    found[0]
+}
+
+/// Which kind of feed, for the fields that differ between formats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Atom,
+    Rss,
+    Json,
+}
+
+/// Names a reader shows for an entry's categories: Atom labels, RSS and JSON terms.
+fn category_names(kind: Kind, entry: &Entry) -> Vec<String> {
+    entry
+        .categories
+        .iter()
+        .map(|c| match kind {
+            Kind::Atom => c.label.clone().unwrap_or_else(|| c.term.clone()),
+            Kind::Rss | Kind::Json => c.term.clone(),
+        })
+        .collect()
+}
+
+#[track_caller]
+fn check_corpus_feed(kind: Kind, feed: &Feed, base: &str) {
+    assert_eq!(feed.entries.len(), FIXTURES.len(), "{kind:?}");
+    for fixture in FIXTURES {
+        let e = entry(feed, base, fixture.slug);
+        assert_eq!(title(e), fixture.title, "{kind:?} {}", fixture.slug);
+        assert_eq!(
+            e.links[0].href,
+            format!("{base}articles/{}", fixture.slug),
+            "{kind:?} {}",
+            fixture.slug
+        );
+        assert!(
+            e.id.starts_with("tag:127.0.0.1,2026-"),
+            "{kind:?} id {}",
+            e.id
+        );
+        assert!(e.id.ends_with(fixture.slug), "{kind:?} id {}", e.id);
+        assert_eq!(
+            e.published,
+            Some(instant(fixture.published)),
+            "{kind:?} {} published",
+            fixture.slug
+        );
+        let mut names = category_names(kind, e);
+        let mut expected: Vec<String> = fixture.tags.iter().map(|t| t.to_string()).collect();
+        names.sort();
+        expected.sort();
+        assert_eq!(names, expected, "{kind:?} {} categories", fixture.slug);
+        assert!(!content(e).is_empty(), "{kind:?} {}", fixture.slug);
+    }
+    // Newest first.
+    let dates: Vec<DateTime<Utc>> = feed
+        .entries
+        .iter()
+        .map(|e| e.published.expect("published"))
+        .collect();
+    let mut sorted = dates.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(dates, sorted, "{kind:?} entries are newest first");
+}
+
+#[test]
+fn corpus_reads_back_from_every_feed() {
+    let (env, server) = corpus();
+    let (_, atom) = fetch(&server, "/atom.xml");
+    let (_, rss) = fetch(&server, "/rss.xml");
+    let (_, json) = fetch(&server, "/feed.json");
+    check_corpus_feed(Kind::Atom, &atom, &env.base);
+    check_corpus_feed(Kind::Rss, &rss, &env.base);
+    check_corpus_feed(Kind::Json, &json, &env.base);
+
+    // One stable id per article: Atom id = RSS guid = JSON id = `show --json` id.
+    for fixture in FIXTURES {
+        let id = &entry(&atom, &env.base, fixture.slug).id;
+        assert_eq!(&entry(&rss, &env.base, fixture.slug).id, id);
+        assert_eq!(&entry(&json, &env.base, fixture.slug).id, id);
+        assert_eq!(env.show_json(fixture.slug)["id"], id.as_str());
+    }
+    let mut ids: Vec<&str> = atom.entries.iter().map(|e| e.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), FIXTURES.len(), "ids are unique");
+
+    // Atom carries `updated` separately.
+    let later = entry(&atom, &env.base, "updated-later");
+    assert_eq!(later.updated, Some(instant("2026-04-12T18:15:00+02:00")));
+    let later = entry(&json, &env.base, "updated-later");
+    assert_eq!(later.updated, Some(instant("2026-04-12T18:15:00+02:00")));
+}
+
+#[test]
+fn feed_metadata_and_self_links() {
+    let (env, server) = corpus();
+    let (_, atom) = fetch(&server, "/atom.xml");
+    assert_eq!(atom.title.as_ref().unwrap().content, "Test Wire");
+    assert!(
+        atom.links
+            .iter()
+            .any(|l| l.href == format!("{}atom.xml", env.base) && l.rel.as_deref() == Some("self")),
+        "{:?}",
+        atom.links
+    );
+    let (_, json) = fetch(&server, "/feed.json");
+    assert_eq!(json.title.as_ref().unwrap().content, "Test Wire");
+    let (bytes, _) = fetch(&server, "/feed.json");
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(value["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(value["feed_url"], format!("{}feed.json", env.base));
+    assert_eq!(value["home_page_url"], env.base.as_str());
+}
+
+#[test]
+fn hostile_markup_never_reaches_a_feed() {
+    let (env, server) = corpus();
+    for path in ["/atom.xml", "/rss.xml", "/feed.json"] {
+        let (_, feed) = fetch(&server, path);
+        let html = content(entry(&feed, &env.base, "sanitizer"));
+        assert!(html.contains("Safe text survives."), "{path}: {html}");
+        for bad in [
+            "<script",
+            "onerror",
+            "onload",
+            "javascript:",
+            "<iframe",
+            "style=",
+            "<svg",
+        ] {
+            assert!(
+                !html.to_ascii_lowercase().contains(bad),
+                "{path}: {bad} survived in {html}"
+            );
+        }
+    }
+    let page = server.get("/articles/sanitizer", &[]).text();
+    for bad in ["<script>alert", "onerror", "javascript:alert", "<iframe"] {
+        assert!(!page.contains(bad), "article page: {bad} survived");
+    }
+}
+
+#[test]
+fn links_in_feed_content_are_absolute() {
+    let (env, server) = corpus();
+    for path in ["/atom.xml", "/rss.xml", "/feed.json"] {
+        let (_, feed) = fetch(&server, path);
+        let html = content(entry(&feed, &env.base, "relative-links"));
+        let mut urls = attribute_values(html, "href");
+        urls.extend(attribute_values(html, "src"));
+        assert_eq!(urls.len(), 4, "{path}: {html}");
+        for url in &urls {
+            assert!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "{path}: relative URL {url:?} in {html}"
+            );
+        }
+        for expected in [
+            format!("{}reports/2026", env.base),
+            env.base.clone(),
+            format!("{}articles/images/map.png", env.base),
+            "https://example.org/".to_string(),
+        ] {
+            assert!(
+                urls.contains(&expected),
+                "{path}: no {expected} in {urls:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cdata_terminators_round_trip() {
+    let (env, server) = corpus();
+    for path in ["/atom.xml", "/rss.xml", "/feed.json"] {
+        let (_, feed) = fetch(&server, path);
+        let e = entry(&feed, &env.base, "cdata-end");
+        assert_eq!(title(e), "CDATA terminator ]]> in the body", "{path}");
+        // RSS descriptions are HTML; Atom and JSON Feed summaries are plain text.
+        let summary = e.summary.as_ref().map(|s| s.content.clone());
+        let summary = if path == "/rss.xml" {
+            summary.map(|s| unescape_html(&s))
+        } else {
+            summary
+        };
+        assert_eq!(
+            summary.as_deref(),
+            Some("Body contains ]]> and <![CDATA[ literally."),
+            "{path}"
+        );
+        let text = unescape_html(content(e));
+        for needle in [
+            "must not end early at ]]> here.",
+            "<code>]]></code>",
+            "an opening marker <![CDATA[ without closing it.",
+            "Two in a row: ]]>]]> and one more ]]>",
+        ] {
+            assert!(text.contains(needle), "{path}: {needle:?} not in {text}");
+        }
+        // The entry after it in the feed is intact (nothing was swallowed).
+        assert_eq!(feed.entries.len(), FIXTURES.len(), "{path}");
+    }
+}
+
+#[test]
+fn text_is_escaped_exactly_once() {
+    let (env, server) = corpus();
+    for path in ["/atom.xml", "/rss.xml", "/feed.json"] {
+        let (_, feed) = fetch(&server, path);
+        let e = entry(&feed, &env.base, "ampersand-title");
+        assert_eq!(title(e), "Q&A: <b> \"quotes\" & 'apostrophes'", "{path}");
+        let body = content(e);
+        assert!(
+            !body.contains("&amp;amp;"),
+            "{path}: double escaping in {body}"
+        );
+        assert!(
+            unescape_html(body).contains("Q&A, AT&T, 1 < 2 > 0, \"double\" and 'single'"),
+            "{path}: {body}"
+        );
+        let code = content(entry(&feed, &env.base, "footnotes-table"));
+        assert!(
+            code.contains("&lt;b&gt;not bold&lt;/b&gt; &amp; co"),
+            "{path}: code block not escaped: {code}"
+        );
+        let typography = content(entry(&feed, &env.base, "typography"));
+        assert!(
+            typography.contains("“within days”") && typography.contains("2026–2027 period…"),
+            "{path}: {typography}"
+        );
+    }
+}
+
+#[test]
+fn rss_exact_bytes() {
+    let (env, server) = corpus();
+    let xml = server.get("/rss.xml", &[]).text();
+    let self_link = format!("{}rss.xml", env.base);
+    let links = start_tags(&xml, "atom:link");
+    assert!(
+        links
+            .iter()
+            .any(|tag| attribute_values(tag, "href") == [self_link.clone()]
+                && attribute_values(tag, "rel") == ["self"]),
+        "no atom:link rel=self to {self_link}: {links:?}"
+    );
+    assert!(xml.contains("xmlns:atom=\"http://www.w3.org/2005/Atom\""));
+    let guids = start_tags(&xml, "guid");
+    assert_eq!(guids.len(), FIXTURES.len());
+    for guid in guids {
+        assert_eq!(attribute_values(guid, "isPermaLink"), ["false"], "{guid}");
+    }
+
+    let pub_dates: Vec<&str> = xml
+        .split("<pubDate>")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("</pubDate>").expect("closed pubDate")])
+        .collect();
+    assert_eq!(pub_dates.len(), FIXTURES.len());
+    for date in &pub_dates {
+        assert_rfc822(date);
+    }
+    for fixture in FIXTURES {
+        let item_start = xml
+            .find(&format!(
+                "<link>{}articles/{}</link>",
+                env.base, fixture.slug
+            ))
+            .unwrap_or_else(|| panic!("no item for {}", fixture.slug));
+        let rest = &xml[item_start..];
+        let date = &rest[rest.find("<pubDate>").unwrap() + 9..rest.find("</pubDate>").unwrap()];
+        let parsed = DateTime::parse_from_rfc2822(date)
+            .unwrap_or_else(|e| panic!("{date}: {e}"))
+            .to_utc();
+        assert_eq!(
+            parsed,
+            instant(fixture.published),
+            "{}: {date}",
+            fixture.slug
+        );
+    }
+}
+
+/// `Sat, 04 Jul 2026 23:59:59 -1000`: weekday, 1–2 digit day, month name, 4-digit year, time,
+/// numeric zone.
+#[track_caller]
+fn assert_rfc822(date: &str) {
+    let parts: Vec<&str> = date.split(' ').collect();
+    assert_eq!(parts.len(), 6, "{date}");
+    assert!(
+        ["Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"].contains(&parts[0]),
+        "{date}"
+    );
+    assert!(
+        (1..=2).contains(&parts[1].len()) && parts[1].chars().all(|c| c.is_ascii_digit()),
+        "{date}"
+    );
+    assert!(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            .contains(&parts[2]),
+        "{date}"
+    );
+    assert!(
+        parts[3].len() == 4 && parts[3].chars().all(|c| c.is_ascii_digit()),
+        "4-digit year: {date}"
+    );
+    let time: Vec<&str> = parts[4].split(':').collect();
+    assert!(
+        time.len() == 3 && time.iter().all(|t| t.len() == 2),
+        "{date}"
+    );
+    assert!(
+        parts[5].len() == 5
+            && (parts[5].starts_with('+') || parts[5].starts_with('-'))
+            && parts[5][1..].chars().all(|c| c.is_ascii_digit()),
+        "{date}"
+    );
+    let parsed = DateTime::parse_from_rfc2822(date).unwrap_or_else(|e| panic!("{date}: {e}"));
+    assert_eq!(
+        parsed.format("%a,").to_string(),
+        parts[0],
+        "weekday matches the date: {date}"
+    );
+}
+
+#[test]
+fn tag_feeds_only_carry_their_tag() {
+    let (env, server) = corpus();
+    let (_, asia) = fetch(&server, "/tags/asia/atom.xml");
+    let slugs: Vec<String> = asia
+        .entries
+        .iter()
+        .map(|e| {
+            e.links[0]
+                .href
+                .trim_start_matches(&format!("{}articles/", env.base))
+                .to_string()
+        })
+        .collect();
+    assert_eq!(slugs, ["long-quote", "timezone-offset"], "newest first");
+    assert!(
+        asia.links
+            .iter()
+            .any(|l| l.href == format!("{}tags/asia/atom.xml", env.base)
+                && l.rel.as_deref() == Some("self")),
+        "{:?}",
+        asia.links
+    );
+
+    let (_, diplomacy) = fetch(&server, "/tags/diplomacy/rss.xml");
+    let mut titles: Vec<&str> = diplomacy.entries.iter().map(title).collect();
+    titles.sort();
+    let mut expected: Vec<&str> = FIXTURES
+        .iter()
+        .filter(|f| f.tags.contains(&"Diplomacy"))
+        .map(|f| f.title)
+        .collect();
+    expected.sort();
+    assert_eq!(titles, expected);
+
+    let (_, json) = fetch(&server, "/tags/economie/feed.json");
+    assert_eq!(json.entries.len(), 1);
+    assert_eq!(title(&json.entries[0]), "Tags with spaces and accents");
+
+    // Tag URLs in RSS categories are ASCII slugs.
+    let rss = server.get("/rss.xml", &[]).text();
+    for domain in [
+        "tags/north-korea/",
+        "tags/cote-divoire/",
+        "tags/sao-paulo/",
+        "tags/economie/",
+    ] {
+        assert!(
+            rss.contains(&format!("domain=\"{}{domain}\"", env.base)),
+            "{domain}"
+        );
+        let page = server.get(&format!("/{domain}"), &[]);
+        assert_eq!(page.status, 200, "{domain}");
+    }
+}
+
+#[test]
+fn feeds_hold_at_most_the_configured_number_of_items() {
+    let env = TestEnv::with_settings(&[("feeds", "items = 5")]);
+    let mut files = Vec::new();
+    for n in 1..=8 {
+        let slug = format!("day-{n}");
+        files.push(env.write_article(
+            &format!("{slug}.md"),
+            &format!(
+                "+++\ntitle = \"Day {n}\"\nslug = \"{slug}\"\npublished = \"2026-09-0{n}T12:00:00Z\"\ntags = [\"Daily\"]\n+++\nDay {n}.\n"
+            ),
+        ));
+    }
+    let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    env.add(&refs);
+    let server = env.serve();
+    for path in [
+        "/atom.xml",
+        "/rss.xml",
+        "/feed.json",
+        "/tags/daily/atom.xml",
+        "/tags/daily/rss.xml",
+        "/tags/daily/feed.json",
+    ] {
+        let (_, feed) = fetch(&server, path);
+        let titles: Vec<&str> = feed.entries.iter().map(title).collect();
+        assert_eq!(
+            titles,
+            ["Day 8", "Day 7", "Day 6", "Day 5", "Day 4"],
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn editing_title_and_slug_keeps_the_entry_id() {
+    let (env, server) = corpus();
+    let (_, atom) = fetch(&server, "/atom.xml");
+    let (_, rss) = fetch(&server, "/rss.xml");
+    let atom_id = entry(&atom, &env.base, "utc-z").id.clone();
+    let rss_guid = entry(&rss, &env.base, "utc-z").id.clone();
+    assert_eq!(atom_id, rss_guid);
+
+    env.run(&[
+        "edit",
+        "utc-z",
+        "--title",
+        "UTC, renamed",
+        "--slug",
+        "utc-renamed",
+    ])
+    .success();
+
+    let (_, atom) = fetch(&server, "/atom.xml");
+    let (_, rss) = fetch(&server, "/rss.xml");
+    let (_, json) = fetch(&server, "/feed.json");
+    for (kind, feed) in [("atom", &atom), ("rss", &rss), ("json", &json)] {
+        let e = entry(feed, &env.base, "utc-renamed");
+        assert_eq!(title(e), "UTC, renamed", "{kind}");
+        assert_eq!(e.id, atom_id, "{kind}: the id survived the edit");
+        assert!(
+            feed.entries
+                .iter()
+                .all(|e| !e.links.iter().any(|l| l.href == env.article_url("utc-z"))),
+            "{kind}: the old URL is gone from the feed"
+        );
+        assert_eq!(feed.entries.len(), FIXTURES.len(), "{kind}");
+    }
+}
+
+#[test]
+fn a_new_article_is_in_the_very_next_atom_fetch() {
+    let env = TestEnv::new();
+    env.add_article("Seed", "seed", "2026-01-01T00:00:00Z", "x");
+    let server = env.serve();
+    let (_, first) = fetch(&server, "/atom.xml");
+    assert_eq!(first.entries.len(), 1);
+    for n in 0..10 {
+        let slug = format!("fresh-{n}");
+        let title_text = format!("Fresh “{n}” & <news>");
+        let published = format!("2026-09-{:02}T08:00:00+02:00", 10 + n);
+        let path = env.write_article(
+            &format!("{slug}.md"),
+            &article(&title_text, &slug, &published, "Just in."),
+        );
+        env.add(&[&path]);
+        let (_, feed) = fetch(&server, "/atom.xml");
+        let newest = &feed.entries[0];
+        assert_eq!(title(newest), title_text, "round {n}");
+        assert_eq!(newest.links[0].href, env.article_url(&slug), "round {n}");
+        assert_eq!(feed.entries.len(), n + 2, "round {n}");
+    }
+}

@@ -1,0 +1,419 @@
+//! The server: conditional GET, content negotiation, methods, paths, headers, freshness.
+
+use crate::support::{article, Response, Server, TestEnv};
+
+/// A site with a few articles (enough that every feed is worth compressing) and its server.
+fn site() -> (TestEnv, Server) {
+    let env = TestEnv::new();
+    let mut files = Vec::new();
+    for (n, tag) in ["Asia", "Europe", "Asia"].iter().enumerate() {
+        let slug = format!("story-{n}");
+        let text = format!(
+            "+++\ntitle = \"Story number {n}\"\nslug = \"{slug}\"\npublished = \"2026-0{}-10T10:00:00Z\"\ntags = [\"{tag}\"]\n+++\n\n{}\n",
+            n + 1,
+            "Diplomats met again on Tuesday to discuss the agreement. ".repeat(8)
+        );
+        files.push(env.write_article(&format!("{slug}.md"), &text));
+    }
+    let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    env.add(&refs);
+    let server = env.serve();
+    (env, server)
+}
+
+#[track_caller]
+fn assert_not_modified(response: &Response, etag: &str) {
+    assert_eq!(response.status, 304, "headers: {:?}", response.headers);
+    assert!(response.body.is_empty());
+    assert_eq!(response.expect_header("etag"), etag);
+    assert!(response
+        .expect_header("cache-control")
+        .contains("max-age=300"));
+    assert!(
+        response.varies_on("Accept-Encoding"),
+        "{:?}",
+        response.headers
+    );
+}
+
+#[test]
+fn full_response_carries_validators_and_cache_headers() {
+    let (_env, server) = site();
+    let r = server.get("/atom.xml", &[]);
+    assert_eq!(r.status, 200);
+    let etag = r.expect_header("etag");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let last_modified = r.expect_header("last-modified");
+    assert!(last_modified.ends_with(" GMT"), "{last_modified}");
+    // The newest entry was updated 2026-03-10T10:00:00Z.
+    assert_eq!(last_modified, "Tue, 10 Mar 2026 10:00:00 GMT");
+    assert!(r.expect_header("cache-control").contains("max-age=300"));
+    assert!(r.varies_on("Accept-Encoding"), "{:?}", r.headers);
+    assert_eq!(r.header("content-encoding"), None);
+}
+
+#[test]
+fn conditional_get_table() {
+    let (_env, server) = site();
+    let full = server.get("/atom.xml", &[]);
+    let etag = full.expect_header("etag").to_string();
+    let last_modified = full.expect_header("last-modified").to_string();
+    let weak = format!("W/{etag}");
+    let list = format!("\"nope\", {etag}");
+    let list_weak = format!("\"nope\",{weak}");
+
+    for value in [etag.as_str(), &weak, &list, &list_weak, "*"] {
+        let r = server.get("/atom.xml", &[("If-None-Match", value)]);
+        assert_not_modified(&r, &etag);
+    }
+
+    let r = server.get("/atom.xml", &[("If-Modified-Since", &last_modified)]);
+    assert_not_modified(&r, &etag);
+    assert_eq!(r.expect_header("last-modified"), last_modified);
+
+    // If-None-Match decides when present, even if If-Modified-Since would say 304.
+    let r = server.get(
+        "/atom.xml",
+        &[
+            ("If-None-Match", "\"something-else\""),
+            ("If-Modified-Since", &last_modified),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, full.body);
+
+    let r = server.get("/atom.xml", &[("If-None-Match", "\"something-else\"")]);
+    assert_eq!(r.status, 200);
+
+    let r = server.get(
+        "/atom.xml",
+        &[("If-Modified-Since", "Thu, 01 Jan 2026 00:00:00 GMT")],
+    );
+    assert_eq!(r.status, 200, "modified after the given date");
+    assert_eq!(r.body, full.body);
+}
+
+#[test]
+fn gzip_is_negotiated() {
+    let (_env, server) = site();
+    for path in [
+        "/atom.xml",
+        "/rss.xml",
+        "/feed.json",
+        "/articles/story-0",
+        "/",
+    ] {
+        let identity = server.get(path, &[]);
+        assert_eq!(identity.status, 200, "{path}");
+        assert_eq!(identity.header("content-encoding"), None, "{path}");
+        let r = server.get(path, &[("Accept-Encoding", "gzip")]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-encoding"), Some("gzip"), "{path}");
+        assert!(r.varies_on("Accept-Encoding"), "{:?}", r.headers);
+        assert_eq!(r.expect_header("content-length"), r.body.len().to_string());
+        assert_eq!(
+            r.decoded_body(),
+            identity.body,
+            "{path}: gzip decodes to the identity bytes"
+        );
+        assert_ne!(r.body, identity.body);
+        // A cached gzip copy revalidates with its own ETag.
+        let etag = r.expect_header("etag").to_string();
+        let again = server.get(
+            path,
+            &[("Accept-Encoding", "gzip"), ("If-None-Match", &etag)],
+        );
+        assert_eq!(again.status, 304, "{path}");
+    }
+}
+
+#[test]
+fn brotli_is_negotiated() {
+    let (_env, server) = site();
+    for path in ["/atom.xml", "/rss.xml", "/feed.json", "/articles/story-1"] {
+        let identity = server.get(path, &[]);
+        let r = server.get(path, &[("Accept-Encoding", "br")]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-encoding"), Some("br"), "{path}");
+        assert!(r.varies_on("Accept-Encoding"), "{:?}", r.headers);
+        assert_eq!(
+            r.decoded_body(),
+            identity.body,
+            "{path}: br decodes to the identity bytes"
+        );
+        let r = server.get(path, &[("Accept-Encoding", "gzip, deflate, br")]);
+        assert_eq!(
+            r.header("content-encoding"),
+            Some("br"),
+            "{path}: br preferred"
+        );
+        assert_eq!(r.decoded_body(), identity.body);
+    }
+}
+
+#[test]
+fn refusing_identity_alone_gets_gzip() {
+    let (_env, server) = site();
+    let identity = server.get("/atom.xml", &[]);
+    let r = server.get("/atom.xml", &[("Accept-Encoding", "identity;q=0")]);
+    assert_eq!(r.status, 200, "headers: {:?}", r.headers);
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(r.decoded_body(), identity.body);
+}
+
+#[test]
+fn no_accept_encoding_means_no_content_encoding() {
+    let (_env, server) = site();
+    let r = server.get("/rss.xml", &[]);
+    assert_eq!(r.header("content-encoding"), None);
+    assert!(r.text().starts_with("<?xml"));
+    let r = server.get("/rss.xml", &[("Accept-Encoding", "identity")]);
+    assert_eq!(r.header("content-encoding"), None);
+}
+
+#[test]
+fn head_has_the_headers_of_get_and_no_body() {
+    let (_env, server) = site();
+    for (path, encoding) in [
+        ("/atom.xml", None),
+        ("/atom.xml", Some("gzip")),
+        ("/articles/story-2", None),
+    ] {
+        let headers: Vec<(&str, &str)> = encoding
+            .map(|e| ("Accept-Encoding", e))
+            .into_iter()
+            .collect();
+        let get = server.get(path, &headers);
+        let head = server.request("HEAD", path, &headers);
+        assert_eq!(head.status, 200);
+        assert!(head.body.is_empty());
+        for name in [
+            "content-length",
+            "content-type",
+            "etag",
+            "last-modified",
+            "cache-control",
+            "vary",
+        ] {
+            assert_eq!(head.header(name), get.header(name), "{path} {name}");
+        }
+        assert_eq!(
+            head.header("content-encoding"),
+            get.header("content-encoding")
+        );
+        assert_eq!(
+            head.expect_header("content-length"),
+            get.body.len().to_string()
+        );
+    }
+}
+
+#[test]
+fn other_methods_get_405_with_allow() {
+    let (_env, server) = site();
+    for method in ["POST", "PUT", "DELETE"] {
+        let r = server.request(method, "/atom.xml", &[]);
+        assert_eq!(r.status, 405, "{method}");
+        assert_eq!(r.expect_header("allow"), "GET, HEAD");
+    }
+}
+
+#[test]
+fn unknown_path_is_404_with_an_html_page() {
+    let (_env, server) = site();
+    let r = server.get("/nope", &[]);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.expect_header("content-type"), "text/html; charset=utf-8");
+    let body = r.text();
+    assert!(body.contains("<html"), "{body}");
+    assert!(body.to_lowercase().contains("not found"), "{body}");
+    let r = server.get("/articles/nope", &[]);
+    assert_eq!(r.status, 404);
+    let r = server.request("HEAD", "/nope", &[]);
+    assert_eq!(r.status, 404);
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn traversal_and_bad_paths() {
+    let (env, server) = site();
+    std::fs::write(env.path("secret.txt"), "top secret").unwrap();
+    for path in [
+        "/articles/../config.toml",
+        "/articles/%2e%2e/config.toml",
+        "/articles/%2E%2E/%2e%2e/config.toml",
+        "/../../../../etc/passwd",
+        "/config.toml",
+        "/data/feedsvc.db",
+        "/secret.txt",
+    ] {
+        let r = server.get(path, &[]);
+        assert_eq!(r.status, 404, "{path}");
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(
+            !body.contains("base_url"),
+            "{path} leaked the configuration"
+        );
+        assert!(!body.contains("top secret"), "{path} leaked a file");
+    }
+    for path in ["/articles/story-0%00", "/atom.xml%00.html", "/a%0Ab"] {
+        assert_eq!(server.get(path, &[]).status, 400, "{path}");
+    }
+    let long = format!("/{}", "a".repeat(5000));
+    assert_eq!(server.get(&long, &[]).status, 414);
+}
+
+#[test]
+fn query_strings_do_not_change_the_answer() {
+    let (_env, server) = site();
+    let plain = server.get("/atom.xml", &[]);
+    for path in ["/atom.xml?_=123", "/atom.xml?utm_source=x&y=%00"] {
+        let r = server.get(path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("etag"), plain.header("etag"), "{path}");
+        assert_eq!(r.body, plain.body, "{path}");
+    }
+}
+
+#[test]
+fn etag_changes_after_an_add() {
+    let (env, server) = site();
+    let before = server.get("/atom.xml", &[]);
+    let etag = before.expect_header("etag").to_string();
+    env.add_article("Breaking", "breaking", "2026-10-01T00:00:00Z", "News.");
+    let after = server.get("/atom.xml", &[("If-None-Match", &etag)]);
+    assert_eq!(after.status, 200, "a stale copy must not be confirmed");
+    assert_ne!(after.expect_header("etag"), etag);
+    assert!(after.text().contains("Breaking"));
+}
+
+#[test]
+fn etag_stays_after_an_edit_that_changes_nothing() {
+    let (env, server) = site();
+    let before = server.get("/atom.xml", &[]);
+    env.run(&["edit", "story-1", "--title", "Story number 1"])
+        .success();
+    let after = server.get("/atom.xml", &[]);
+    assert_eq!(after.header("etag"), before.header("etag"));
+    assert_eq!(
+        after.header("last-modified"),
+        before.header("last-modified")
+    );
+    assert_eq!(after.body, before.body);
+}
+
+#[test]
+fn content_types() {
+    let (_env, server) = site();
+    for (path, expected) in [
+        ("/rss.xml", "application/rss+xml; charset=utf-8"),
+        ("/atom.xml", "application/atom+xml; charset=utf-8"),
+        ("/feed.json", "application/feed+json; charset=utf-8"),
+        ("/tags/asia/rss.xml", "application/rss+xml; charset=utf-8"),
+        ("/tags/asia/atom.xml", "application/atom+xml; charset=utf-8"),
+        (
+            "/tags/asia/feed.json",
+            "application/feed+json; charset=utf-8",
+        ),
+        ("/articles/story-0", "text/html; charset=utf-8"),
+        ("/tags/asia/", "text/html; charset=utf-8"),
+        ("/", "text/html; charset=utf-8"),
+    ] {
+        let r = server.get(path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.expect_header("content-type"), expected, "{path}");
+    }
+}
+
+#[test]
+fn healthz_answers_200() {
+    let (_env, server) = site();
+    let r = server.get("/healthz", &[]);
+    assert_eq!(r.status, 200);
+    assert!(!r.body.is_empty());
+}
+
+#[test]
+fn healthz_answers_before_anything_is_published() {
+    let env = TestEnv::new();
+    let server = env.serve();
+    assert_eq!(server.get("/healthz", &[]).status, 200);
+    let feed = crate::support::parse_feed(&server.get("/atom.xml", &[]).body);
+    assert!(feed.entries.is_empty());
+}
+
+#[test]
+fn html_responses_carry_security_headers() {
+    let (_env, server) = site();
+    for path in ["/", "/articles/story-0", "/tags/asia/", "/nope"] {
+        let r = server.get(path, &[]);
+        assert!(
+            r.expect_header("content-type").starts_with("text/html"),
+            "{path}"
+        );
+        let csp = r.expect_header("content-security-policy");
+        assert!(csp.contains("default-src"), "{path}: {csp}");
+        assert!(
+            !csp.contains("'unsafe-inline'") || !csp.contains("script-src"),
+            "{csp}"
+        );
+        assert_eq!(
+            r.expect_header("x-content-type-options"),
+            "nosniff",
+            "{path}"
+        );
+    }
+    let r = server.get("/atom.xml", &[]);
+    assert_eq!(r.expect_header("x-content-type-options"), "nosniff");
+}
+
+#[test]
+fn tag_page_without_slash_redirects() {
+    let (env, server) = site();
+    let r = server.get("/tags/asia", &[]);
+    assert_eq!(r.status, 301);
+    let location = r.expect_header("location");
+    assert!(
+        location == "/tags/asia/" || location == format!("{}tags/asia/", env.base),
+        "{location}"
+    );
+    assert_eq!(server.get("/tags/asia/", &[]).status, 200);
+    assert_eq!(server.get("/tags/no-such-tag", &[]).status, 404);
+}
+
+#[test]
+fn article_page_shows_the_article() {
+    let env = TestEnv::new();
+    let text = article(
+        "Q&A: <b> \"quotes\" & 'apostrophes'",
+        "qa",
+        "2026-02-02T02:02:02Z",
+        "Body with <script>alert(1)</script> and text.",
+    );
+    let file = env.write_article("qa.md", &text);
+    env.add(&[&file]);
+    let server = env.serve();
+    let r = server.get("/articles/qa", &[]);
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(!html.contains("<b> \"quotes\""), "the title is escaped");
+    assert!(!html.contains("<script>alert"), "raw script survived");
+    assert!(html.contains(&env.article_url("qa")), "canonical URL");
+    let unescaped = crate::support::unescape_html(&html);
+    assert!(unescaped.contains("Q&A: <b> \"quotes\" & 'apostrophes'"));
+}
+
+#[test]
+fn new_commits_are_seen_on_the_very_next_request() {
+    let env = TestEnv::new();
+    env.add_article("First", "first", "2026-01-01T00:00:00Z", "x");
+    let server = env.serve();
+    // Warm the cache, including a negative entry for the page that does not exist yet.
+    assert_eq!(server.get("/atom.xml", &[]).status, 200);
+    assert_eq!(server.get("/articles/second", &[]).status, 404);
+    env.add_article("Second", "second", "2026-01-02T00:00:00Z", "y");
+    assert_eq!(server.get("/articles/second", &[]).status, 200);
+    assert!(server.get("/atom.xml", &[]).text().contains("Second"));
+    env.run(&["delete", "second"]).success();
+    assert_eq!(server.get("/articles/second", &[]).status, 410);
+}

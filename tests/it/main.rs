@@ -1,0 +1,9 @@
+//! Integration tests: drive the real `feedsvc` binary against real SQLite files and sockets.
+
+mod support;
+
+mod cli;
+mod feeds;
+mod http;
+mod pages;
+mod robustness;

@@ -1,0 +1,713 @@
+//! Test harness: a fresh site directory per test, the built binary, a served site and a tiny
+//! blocking HTTP/1.1 client.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_feedsvc");
+
+/// The fixture articles checked into the repository.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/articles")
+}
+
+/// Every `*.md` fixture article (the README is documentation, not an article), sorted.
+pub fn fixture_articles() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .expect("fixtures directory")
+        .map(|e| e.expect("fixture entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Markdown with front matter: a title, a slug, a publication time and a body.
+pub fn article(title: &str, slug: &str, published: &str, body: &str) -> String {
+    format!(
+        "+++\ntitle = {}\nslug = \"{slug}\"\npublished = \"{published}\"\n+++\n\n{body}\n",
+        toml_string(title)
+    )
+}
+
+/// A TOML basic string holding `text`.
+pub fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// What one run of the binary produced.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output, as text.
+    pub stdout: String,
+    /// Standard error, as text.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(output: Output) -> Run {
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert_no_panic(&run.stderr);
+        assert_ne!(run.code, 101, "feedsvc panicked:\n{}", run.stderr);
+        run
+    }
+
+    /// Panics with both streams unless the command succeeded.
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "command failed\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// No user ever sees a panic, a backtrace hint or an internal error, whatever the input.
+#[track_caller]
+pub fn assert_no_panic(stderr: &str) {
+    for sign in ["panicked", "RUST_BACKTRACE", "internal error"] {
+        assert!(!stderr.contains(sign), "feedsvc panicked:\n{stderr}");
+    }
+}
+
+/// A port that was free a moment ago (the listener is dropped so the server can take it).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A site directory: `config.toml`, `data/`, and `articles/` for inputs.
+pub struct TestEnv {
+    dir: tempfile::TempDir,
+    /// The port `serve` listens on; `base_url` points at it.
+    pub port: u16,
+    /// `site.base_url`, ending in `/`.
+    pub base: String,
+}
+
+impl TestEnv {
+    /// A site with the default settings.
+    pub fn new() -> TestEnv {
+        TestEnv::with_settings(&[])
+    }
+
+    /// A site with extra `key = value` lines per section: `[("feeds", "items = 5")]`.
+    pub fn with_settings(extra: &[(&str, &str)]) -> TestEnv {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}/");
+        let env = TestEnv { dir, port, base };
+        std::fs::create_dir_all(env.path("data")).expect("data directory");
+        std::fs::create_dir_all(env.path("articles")).expect("articles directory");
+        env.write_config(&env.config_text(extra));
+        env
+    }
+
+    /// The configuration this harness writes, with `extra` lines added to their sections.
+    pub fn config_text(&self, extra: &[(&str, &str)]) -> String {
+        let section = |name: &str| -> String {
+            extra
+                .iter()
+                .filter(|(s, _)| *s == name)
+                .map(|(_, line)| format!("{line}\n"))
+                .collect()
+        };
+        format!(
+            "[site]\ntitle = \"Test Wire\"\nbase_url = \"{base}\"\ndescription = \"World news for tests\"\n{site}\
+             \n[server]\nlisten = \"127.0.0.1:{port}\"\nlog = \"warn\"\n{server}\
+             \n[storage]\ndatabase = \"data/feedsvc.db\"\nsamples = \"\"\n{storage}\
+             \n[feeds]\n{feeds}",
+            base = self.base,
+            port = self.port,
+            site = section("site"),
+            server = section("server"),
+            storage = section("storage"),
+            feeds = section("feeds"),
+        )
+    }
+
+    /// Replaces `config.toml`.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.config_path(), text).expect("write config.toml");
+    }
+
+    /// A path inside the site directory.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.path("config.toml")
+    }
+
+    /// The SQLite database the configuration names.
+    pub fn db_path(&self) -> PathBuf {
+        self.path("data/feedsvc.db")
+    }
+
+    /// Absolute URL of an article page.
+    pub fn article_url(&self, slug: &str) -> String {
+        format!("{}articles/{slug}", self.base)
+    }
+
+    /// Writes an input file under `articles/` and returns its path.
+    pub fn write_article(&self, name: &str, text: &str) -> PathBuf {
+        self.write_bytes(name, text.as_bytes())
+    }
+
+    /// Writes raw bytes under `articles/` and returns the path.
+    pub fn write_bytes(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path("articles").join(name);
+        std::fs::write(&path, bytes).expect("write article");
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("FEEDSVC_CONFIG");
+        cmd
+    }
+
+    /// Runs `feedsvc --config <config.toml> args…` with no input.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self
+            .command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run feedsvc");
+        Run::from_output(output)
+    }
+
+    /// Runs the binary with `input` on standard input.
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn feedsvc");
+        let mut stdin = child.stdin.take().expect("stdin pipe");
+        let input = input.to_vec();
+        // Write from another thread so a large input cannot deadlock against full output pipes.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let output = child.wait_with_output().expect("wait for feedsvc");
+        writer.join().expect("stdin writer");
+        Run::from_output(output)
+    }
+
+    /// Runs the binary, killing it if it has not finished after `limit` (a command that should
+    /// fail at once, like `serve` on a bad database, must not hang the suite if it succeeds).
+    pub fn run_with_limit(&self, args: &[&str], limit: Duration) -> Run {
+        let mut child = self.spawn(args);
+        let deadline = Instant::now() + limit;
+        while child.try_wait().expect("poll feedsvc").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let run = TestEnv::finish(child);
+                panic!(
+                    "feedsvc {args:?} still running after {limit:?}: {}",
+                    run.stderr
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TestEnv::finish(child)
+    }
+
+    /// Starts the binary without waiting (for concurrency tests).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn feedsvc")
+    }
+
+    /// Collects a spawned child's result.
+    pub fn finish(child: Child) -> Run {
+        Run::from_output(child.wait_with_output().expect("wait for feedsvc"))
+    }
+
+    /// Publishes files; panics unless it succeeds. Returns stdout.
+    #[track_caller]
+    pub fn add(&self, files: &[&Path]) -> String {
+        let mut args = vec!["add"];
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        args.extend(names.iter().map(String::as_str));
+        self.run(&args).success().stdout
+    }
+
+    /// Writes and publishes one article; returns its URL.
+    #[track_caller]
+    pub fn add_article(&self, title: &str, slug: &str, published: &str, body: &str) -> String {
+        let path = self.write_article(
+            &format!("{slug}.md"),
+            &article(title, slug, published, body),
+        );
+        self.add(&[&path]).trim().to_string()
+    }
+
+    /// `feedsvc list --json`, parsed.
+    #[track_caller]
+    pub fn list_json(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["list", "--json"]).success().stdout;
+        serde_json::from_str(&out).expect("list --json is a JSON array")
+    }
+
+    /// `feedsvc show <slug> --json`, parsed.
+    #[track_caller]
+    pub fn show_json(&self, slug: &str) -> serde_json::Value {
+        let out = self.run(&["show", slug, "--json"]).success().stdout;
+        serde_json::from_str(&out).expect("show --json is a JSON object")
+    }
+
+    /// Everything stored, to prove a command changed nothing: the `list --json` output plus a
+    /// digest of every row of every table (documents included).
+    pub fn snapshot(&self) -> Snapshot {
+        let list = self.run(&["list", "--json"]);
+        Snapshot {
+            list: (list.code, list.stdout),
+            tables: table_digest(&self.db_path()),
+        }
+    }
+
+    /// Starts `feedsvc serve`; the server is killed when the returned value is dropped.
+    pub fn serve(&self) -> Server {
+        Server::start(self)
+    }
+}
+
+/// The observable state of a site's database.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    list: (i32, String),
+    tables: String,
+}
+
+/// A digest of every row of every table, in a stable order; "no database" if the file is absent.
+pub fn table_digest(db: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    if !db.exists() {
+        return "no database".to_string();
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database read-only");
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .expect("list tables")
+        .query_map([], |r| r.get(0))
+        .expect("query tables")
+        .collect::<rusqlite::Result<_>>()
+        .expect("table names");
+    tables.sort();
+    let mut hasher = Sha256::new();
+    for table in &tables {
+        hasher.update(table.as_bytes());
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
+            .expect("select rows");
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).expect("query rows");
+        let mut count = 0u64;
+        while let Some(row) = rows.next().expect("row") {
+            count += 1;
+            for i in 0..columns {
+                use rusqlite::types::ValueRef;
+                match row.get_ref(i).expect("value") {
+                    ValueRef::Null => hasher.update(b"N"),
+                    ValueRef::Integer(n) => hasher.update(format!("I{n}")),
+                    ValueRef::Real(f) => hasher.update(format!("R{f}")),
+                    ValueRef::Text(t) => {
+                        hasher.update(format!("T{}:", t.len()));
+                        hasher.update(t);
+                    }
+                    ValueRef::Blob(b) => {
+                        hasher.update(format!("B{}:", b.len()));
+                        hasher.update(b);
+                    }
+                }
+            }
+        }
+        hasher.update(format!("#{count}"));
+    }
+    let digest = hasher.finalize();
+    format!(
+        "{} tables: {}",
+        tables.join(","),
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// A running `feedsvc serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    stderr_path: PathBuf,
+}
+
+impl Server {
+    fn start(env: &TestEnv) -> Server {
+        let stdout_path = env.path("serve.stdout");
+        let stderr_path = env.path("serve.stderr");
+        let stdout = std::fs::File::create(&stdout_path).expect("server stdout file");
+        let stderr = std::fs::File::create(&stderr_path).expect("server stderr file");
+        let child = env
+            .command(&["serve"])
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn feedsvc serve");
+        let mut server = Server {
+            child,
+            addr: String::new(),
+            stderr_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+            if let Some(line) = text.lines().next().filter(|_| text.contains('\n')) {
+                let addr = line
+                    .strip_prefix("feedsvc listening on http://")
+                    .and_then(|rest| rest.strip_suffix('/'))
+                    .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"));
+                assert_eq!(
+                    addr,
+                    format!("127.0.0.1:{}", env.port),
+                    "serve listens where the configuration says"
+                );
+                server.addr = addr.to_string();
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "feedsvc serve exited with {status} before listening:\n{}",
+                    server.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "feedsvc serve did not print its address within 30 s:\n{}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// `GET path` with extra headers.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", path, headers)
+    }
+
+    /// One request on a fresh connection (`Connection: close`); the path is sent verbatim.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect to feedsvc serve");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("read timeout");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if method == "POST" || method == "PUT" {
+            request.push_str("Content-Length: 0\r\n");
+        }
+        request.push_str("\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .expect("send the request");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read the response");
+        let response = Response::parse(&raw, method == "HEAD");
+        assert_no_panic(&self.stderr());
+        response
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header names lowercased, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes as sent (still encoded if `Content-Encoding` is set).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn parse(raw: &[u8], is_head: bool) -> Response {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no end of headers in {:?}", String::from_utf8_lossy(raw)));
+        let head = std::str::from_utf8(&raw[..end]).expect("headers are ASCII");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().expect("status line");
+        let mut parts = status_line.splitn(3, ' ');
+        assert_eq!(parts.next(), Some("HTTP/1.1"), "{status_line}");
+        let status: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let headers: Vec<(String, String)> = lines
+            .map(|line| {
+                let (name, value) = line
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("bad header line {line:?}"));
+                (name.trim().to_ascii_lowercase(), value.trim().to_string())
+            })
+            .collect();
+        let mut body = raw[end + 4..].to_vec();
+        let response_has_body = !is_head && status != 304 && status != 204;
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        if chunked && response_has_body {
+            body = dechunk(&body);
+        } else if let Some(length) = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+        {
+            if response_has_body {
+                assert_eq!(
+                    body.len(),
+                    length,
+                    "body length differs from Content-Length"
+                );
+            }
+        }
+        if !response_has_body {
+            assert!(
+                body.is_empty(),
+                "a {status} response to a {} request carries a body",
+                if is_head { "HEAD" } else { "GET" }
+            );
+        }
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The first value of a header (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of a header that must be present.
+    #[track_caller]
+    pub fn expect_header(&self, name: &str) -> &str {
+        self.header(name).unwrap_or_else(|| {
+            panic!(
+                "no {name} header (status {}, headers {:?})",
+                self.status, self.headers
+            )
+        })
+    }
+
+    /// True when `Vary` lists `name` (case-insensitive).
+    pub fn varies_on(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "vary")
+            .flat_map(|(_, v)| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case(name))
+    }
+
+    /// The body as UTF-8 text.
+    #[track_caller]
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("body is UTF-8")
+    }
+
+    /// The body with its `Content-Encoding` undone.
+    pub fn decoded_body(&self) -> Vec<u8> {
+        match self.header("content-encoding") {
+            None | Some("identity") => self.body.clone(),
+            Some("gzip") => gunzip(&self.body),
+            Some("br") => unbrotli(&self.body),
+            Some(other) => panic!("unexpected Content-Encoding {other}"),
+        }
+    }
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = std::str::from_utf8(&body[..line_end]).expect("chunk size");
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .expect("hex chunk size");
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+/// Decompresses gzip bytes.
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
+    out
+}
+
+/// Decompresses brotli bytes.
+pub fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::BrotliDecompress(&mut &bytes[..], &mut out).expect("valid brotli");
+    out
+}
+
+/// Parses a feed of any kind with feed-rs, as a feed reader would.
+#[track_caller]
+pub fn parse_feed(bytes: &[u8]) -> feed_rs::model::Feed {
+    feed_rs::parser::parse(bytes).unwrap_or_else(|e| {
+        panic!(
+            "feed does not parse: {e}\n{}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
+}
+
+/// Undoes the five predefined XML/HTML entities (and numeric ones), for comparing text.
+pub fn unescape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|&e| e <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Values of `attr="…"` in an HTML or XML fragment.
+pub fn attribute_values(html: &str, attr: &str) -> Vec<String> {
+    let needle = format!("{attr}=\"");
+    let mut values = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(&needle) {
+        let preceded_by_space = i == 0 || rest[..i].ends_with(char::is_whitespace);
+        rest = &rest[i + needle.len()..];
+        let end = rest.find('"').unwrap_or(rest.len());
+        if preceded_by_space {
+            values.push(rest[..end].to_string());
+        }
+        rest = &rest[end..];
+    }
+    values
+}
+
+/// Every start tag `<name …>` (up to its `>`) in an XML document.
+pub fn start_tags<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
+    let open = format!("<{name}");
+    let mut tags = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        if after.starts_with(|c: char| c.is_whitespace() || c == '>' || c == '/') {
+            let end = after.find('>').map_or(after.len(), |e| e + 1);
+            tags.push(&rest[i..i + open.len() + end]);
+        }
+        rest = after;
+    }
+    tags
+}
