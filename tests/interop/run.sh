@@ -214,4 +214,14 @@ while IFS= read -r line; do
   esac
 done < <(bash "$here/nginx_cache.sh" "$bin" 2>&1)
 
+# ---------------------------------------------------------------------------- pages
+while IFS= read -r line; do
+  case $line in
+    PASS\ *) passed=$((passed + 1)); echo "$line" ;;
+    FAIL\ *) failed=$((failed + 1)); echo "$line" ;;
+    *\ passed,\ *\ failed) ;;
+    *) echo "$line" ;;
+  esac
+done < <(bash "$here/pages.sh" "$bin" "$py" 2>&1)
+
 summary
