@@ -58,6 +58,19 @@ Front matter (TOML between two +++ lines; every key optional but title):
         #[command(flatten)]
         fields: FieldFlags,
     },
+    /// Load a whole archive: every `*.md` file of a directory, in one transaction and one
+    /// rendering of the site. Prints how many articles were added.
+    #[command(after_help = "\
+Examples:
+  feedsvc import old-site/posts/         all or nothing; a progress bar on a terminal
+
+Each file is an article as for `feedsvc add`. Scheduled articles (published in the future) are
+stored and appear at their moment.")]
+    Import {
+        /// Directory of article files (`*.md`, not recursive).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Change an article; keeps its entry id, sets `updated` to now unless given.
     #[command(after_help = "\
 Examples:
@@ -165,6 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::init_logging(&cfg.server.log);
     match cli.command {
         Command::Add { files, fields } => add(&cfg, &files, &fields.fields()),
+        Command::Import { dir } => import(&cfg, &dir),
         Command::Edit { slug, file, fields } => {
             edit(&cfg, &slug, file.as_deref(), &fields.fields())
         }
@@ -250,6 +264,69 @@ fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `*.md` files of `dir`, sorted by name.
+fn article_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Read {
+        path: dir.to_path_buf(),
+        reason: format!("cannot read the directory: {e}"),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn import(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
+    let files = article_files(dir)?;
+    if files.is_empty() {
+        anyhow::bail!("{}: no *.md article files in this directory", dir.display());
+    }
+    let bar = progress_bar(files.len());
+    bar.set_message("reading");
+    let mut sources = Vec::with_capacity(files.len());
+    for (n, file) in files.iter().enumerate() {
+        sources.push(read_source(file, cfg.storage.max_article_bytes)?);
+        if n % 512 == 0 {
+            bar.set_position(n as u64);
+        }
+    }
+    let now = Utc::now();
+    bar.set_message("checking");
+    let articles = publish::prepare(cfg, &sources, &Fields::default(), now)?;
+    drop(sources);
+    let mut store = open(cfg, true)?;
+    bar.set_position(0);
+    bar.set_message("storing");
+    let stored = |n: usize| {
+        bar.set_position(n as u64);
+        if n == articles.len() {
+            bar.set_message("rendering the site");
+        }
+    };
+    let urls =
+        publish::import(&mut store, cfg, &articles, now, &stored).map_err(|e| store.explain(e))?;
+    bar.finish_and_clear();
+    println!("imported {} articles from {}", urls.len(), dir.display());
+    Ok(())
+}
+
+/// A progress bar on stderr when it is a terminal; hidden otherwise.
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({elapsed})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 fn edit(cfg: &Config, slug: &str, file: Option<&Path>, flags: &Fields) -> anyhow::Result<()> {
@@ -416,14 +493,10 @@ fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
 
 /// Loads every `*.md` file of `dir` in one transaction.
 fn seed(store: &mut Store, cfg: &Config, dir: &Path) -> anyhow::Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    if !dir.is_dir() {
         return Ok(());
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
-    files.sort();
+    }
+    let files = article_files(dir)?;
     let sources = files
         .iter()
         .map(|f| read_source(f, cfg.storage.max_article_bytes))

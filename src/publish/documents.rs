@@ -275,42 +275,70 @@ fn render_archive(
     ))
 }
 
+/// Calls `each` with every article in publication order (oldest first), a batch at a time.
+pub(super) fn for_each_article(
+    tx: &Tx<'_>,
+    published_only: bool,
+    mut each: impl FnMut(&Article) -> Result<()>,
+) -> Result<()> {
+    const BATCH: usize = 500;
+    let (mut at, mut id) = (i64::MIN, i64::MIN);
+    loop {
+        let batch = tx.articles_after(at, id, BATCH, published_only)?;
+        for article in &batch {
+            each(article)?;
+        }
+        match batch.last() {
+            Some(last) if batch.len() == BATCH => (at, id) = (last.published.epoch(), last.id),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Renders every document of the site: after a change of version or configuration, and after
+/// an import. Walks the archive once in publication order, so each page's neighbours are at
+/// hand and memory stays bounded.
 pub(super) fn rebuild_everything(
     tx: &Tx<'_>,
     cfg: &Config,
     out: &mut DocumentWriter<'_, '_>,
+    rerender_bodies: bool,
 ) -> Result<()> {
-    // Bodies hold absolute links made from base_url: render them again too.
-    for article in tx.all_articles()? {
-        let url = render::article_url(cfg, &article.slug);
-        let html = render::markdown::render_html(&article.body_markdown, &url);
-        if html != article.body_html {
-            tx.execute(
-                "UPDATE articles SET body_html = ?2 WHERE id = ?1",
-                rusqlite::params![article.id, html],
-            )?;
-        }
+    if rerender_bodies {
+        // Bodies hold absolute links made from base_url: render them again too.
+        for_each_article(tx, false, |article| {
+            let url = render::article_url(cfg, &article.slug);
+            let html = render::markdown::render_html(&article.body_markdown, &url);
+            if html != article.body_html {
+                tx.execute(
+                    "UPDATE articles SET body_html = ?2 WHERE id = ?1",
+                    rusqlite::params![article.id, html],
+                )?;
+            }
+            Ok(())
+        })?;
     }
     render_site(tx, cfg, out)?;
     for (id, _) in tx.all_tags()? {
         render_tag(tx, cfg, id, out)?;
     }
-    let ids: Vec<i64> = tx
-        .all_articles()?
-        .iter()
-        .filter(|a| !a.is_pending)
-        .map(|a| a.id)
-        .collect();
-    for id in &ids {
-        render_article_page(tx, cfg, *id, out)?;
-        render_redirects(tx, cfg, *id, out)?;
-    }
+    // A window of three: the page in the middle is rendered once its next article is known.
     let mut months = BTreeSet::new();
-    let mut cursor = tx.first_published_from(i64::MIN)?;
-    while let Some(t) = cursor {
-        let month = Month::of(t);
-        months.insert(month);
-        cursor = tx.first_published_from(month.end())?;
+    let mut previous: Option<Article> = None;
+    let mut current: Option<Article> = None;
+    for_each_article(tx, true, |article| {
+        months.insert(Month::of(article.published.epoch()));
+        if let Some(cur) = &current {
+            render_page_with(cfg, cur, previous.as_ref(), Some(article), out)?;
+            render_redirects(tx, cfg, cur.id, out)?;
+        }
+        previous = current.take();
+        current = Some(article.clone());
+        Ok(())
+    })?;
+    if let Some(cur) = &current {
+        render_page_with(cfg, cur, previous.as_ref(), None, out)?;
+        render_redirects(tx, cfg, cur.id, out)?;
     }
     for month in months {
         render_archive(tx, cfg, month, out)?;
@@ -489,9 +517,20 @@ fn render_article_page(
         return Ok(());
     }
     let (previous, next) = tx.neighbours(&article)?;
-    let html = pages::render_article(cfg, &article, previous.as_ref(), next.as_ref())?;
+    render_page_with(cfg, &article, previous.as_ref(), next.as_ref(), out)
+}
+
+/// Renders an article's page given its neighbours.
+fn render_page_with(
+    cfg: &Config,
+    article: &Article,
+    previous: Option<&Article>,
+    next: Option<&Article>,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    let html = pages::render_article(cfg, article, previous, next)?;
     // The page shows its neighbours' titles: it changes when they do.
-    let last_modified = [Some(&article), previous.as_ref(), next.as_ref()]
+    let last_modified = [Some(article), previous, next]
         .into_iter()
         .flatten()
         .map(|a| a.updated.epoch())

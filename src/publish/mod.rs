@@ -37,6 +37,8 @@ struct Touched {
     moved: BTreeSet<i64>,
     /// Archive months (RFC 5005) whose documents must be rendered.
     months: BTreeSet<Month>,
+    /// Render every document (after an import).
+    everything: bool,
 }
 
 /// The outcome of an edit.
@@ -74,51 +76,113 @@ pub fn prepare(
 
 /// Adds articles in one transaction and renders what they touch. Returns their URLs.
 ///
-/// Errors: a slug already taken (by a stored article or another input), database errors. On
-/// error nothing is written.
+/// Errors: a slug already taken (by a stored article or another input), a body too large for
+/// a feed, database errors. On error nothing is written.
 pub fn add(
     store: &mut Store,
     cfg: &Config,
     articles: &[NewArticle],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>> {
-    let tx = store.write()?;
-    let mut touched = Touched::default();
-    let mut urls = Vec::with_capacity(articles.len());
-    for (index, new) in articles.iter().enumerate() {
-        if let Some(existing) = tx.article_by_slug(&new.slug)? {
-            return Err(Error::SlugTaken {
-                source_name: new.source_name.clone(),
-                slug: new.slug.clone(),
-                title: existing.title,
-            });
-        }
-        if let Some(earlier) = articles[..index].iter().find(|a| a.slug == new.slug) {
+    insert(store, cfg, articles, now, false, &|_| {})
+}
+
+/// Adds many articles (a whole archive) in one transaction, then renders the whole site once:
+/// bodies are rendered on every core, pages in one pass over the archive. `progress` is called
+/// with the number of articles stored so far.
+pub fn import(
+    store: &mut Store,
+    cfg: &Config,
+    articles: &[NewArticle],
+    now: DateTime<Utc>,
+    progress: &dyn Fn(usize),
+) -> Result<Vec<String>> {
+    insert(store, cfg, articles, now, true, progress)
+}
+
+fn insert(
+    store: &mut Store,
+    cfg: &Config,
+    articles: &[NewArticle],
+    now: DateTime<Utc>,
+    everything: bool,
+    progress: &dyn Fn(usize),
+) -> Result<Vec<String>> {
+    let mut seen = std::collections::HashMap::with_capacity(articles.len());
+    for new in articles {
+        if let Some(earlier) = seen.insert(new.slug.as_str(), new) {
             return Err(Error::SlugTaken {
                 source_name: new.source_name.clone(),
                 slug: new.slug.clone(),
                 title: earlier.title.clone(),
             });
         }
+    }
+    let bodies = render_bodies(cfg, articles)?;
+    let tx = store.write()?;
+    let mut touched = Touched {
+        everything,
+        ..Touched::default()
+    };
+    let mut urls = Vec::with_capacity(articles.len());
+    for (index, (new, (body_html, excerpt))) in articles.iter().zip(&bodies).enumerate() {
+        if let Some(title) = tx.slug_title(&new.slug)? {
+            return Err(Error::SlugTaken {
+                source_name: new.source_name.clone(),
+                slug: new.slug.clone(),
+                title,
+            });
+        }
         let entry_id = mint_entry_id(&tx, cfg, new)?;
-        let url = render::article_url(cfg, &new.slug);
-        let body_html = render_body(new, &url)?;
-        let excerpt = render::markdown::excerpt(&new.body);
         let is_pending = new.published.epoch() > now.timestamp();
         let id = tx.insert_article(&ArticleRow {
             article: new,
             entry_id: &entry_id,
-            body_html: &body_html,
-            excerpt: &excerpt,
+            body_html,
+            excerpt,
             is_pending,
         })?;
-        if !is_pending {
+        if !is_pending && !everything {
             touch_article(&tx, &mut touched, id)?;
         }
-        urls.push(url);
+        urls.push(render::article_url(cfg, &new.slug));
+        if index % 256 == 255 {
+            progress(index + 1);
+        }
     }
+    progress(articles.len());
     finish(tx, cfg, touched, now)?;
     Ok(urls)
+}
+
+/// Renders each article's body and excerpt, on every core when there are many.
+fn render_bodies(cfg: &Config, articles: &[NewArticle]) -> Result<Vec<(String, String)>> {
+    let one = |new: &NewArticle| -> Result<(String, String)> {
+        let url = render::article_url(cfg, &new.slug);
+        Ok((
+            render_body(new, &url)?,
+            render::markdown::excerpt(&new.body),
+        ))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if articles.len() < 64 || threads == 1 {
+        return articles.iter().map(one).collect();
+    }
+    let chunk = articles.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = articles
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut all = Vec::with_capacity(articles.len());
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => all.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(all)
+    })
 }
 
 /// Replaces fields of the article at `slug`: stored values, then `source` (if any), then
@@ -358,8 +422,8 @@ fn finish(tx: Tx<'_>, cfg: &Config, mut touched: Touched, now: DateTime<Utc>) ->
     let full = tx.meta(FINGERPRINT_KEY)?.as_deref() != Some(&fingerprint);
     let generation = tx.next_generation()?;
     let mut writer = DocumentWriter::new(&tx, generation);
-    if full {
-        rebuild_everything(&tx, cfg, &mut writer)?;
+    if full || touched.everything {
+        rebuild_everything(&tx, cfg, &mut writer, full)?;
         tx.set_meta(FINGERPRINT_KEY, &fingerprint)?;
     } else {
         render_touched(&tx, cfg, &touched, &mut writer)?;

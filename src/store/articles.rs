@@ -141,6 +141,15 @@ pub trait ArticleQueries {
         Ok(query_articles(self.db(), &sql, [slug])?.pop())
     }
 
+    /// The title of the article that has this slug, if any.
+    fn slug_title(&self, slug: &str) -> Result<Option<String>> {
+        Ok(self
+            .db()
+            .prepare_cached("SELECT title FROM articles WHERE slug = ?1")?
+            .query_row([slug], |r| r.get(0))
+            .optional()?)
+    }
+
     /// The article with this row id.
     fn article_by_id(&self, id: i64) -> Result<Option<Article>> {
         let sql = format!("SELECT {COLUMNS} FROM articles WHERE id = ?1");
@@ -151,6 +160,29 @@ pub trait ArticleQueries {
     fn all_articles(&self) -> Result<Vec<Article>> {
         let sql = format!("SELECT {COLUMNS} FROM articles ORDER BY published_at DESC, id DESC");
         query_articles(self.db(), &sql, [])
+    }
+
+    /// Up to `limit` articles after the position (`published_at`, `id`) in publication order,
+    /// oldest first: a cursor over the whole archive that never holds all of it in memory.
+    /// With `published_only`, scheduled articles are skipped.
+    fn articles_after(
+        &self,
+        at: i64,
+        id: i64,
+        limit: usize,
+        published_only: bool,
+    ) -> Result<Vec<Article>> {
+        let pending = if published_only {
+            "is_pending = 0 AND"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM articles WHERE {pending} \
+             (published_at > ?1 OR (published_at = ?1 AND id > ?2)) \
+             ORDER BY published_at ASC, id ASC LIMIT ?3"
+        );
+        query_articles(self.db(), &sql, params![at, id, limit as i64])
     }
 
     /// The newest `limit` published articles, skipping `offset`.

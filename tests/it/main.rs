@@ -6,4 +6,6 @@ mod cli;
 mod feeds;
 mod http;
 mod pages;
+mod properties;
+mod reliability;
 mod robustness;
