@@ -193,7 +193,7 @@ fn brotli(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() / 3);
     // Quality 5 compresses feeds within a few percent of 11 at a fraction of the time; a window
     // sized to the input keeps the encoder from allocating (and zeroing) megabytes per call.
-    let window_bits = (usize::BITS - bytes.len().max(1).leading_zeros()).clamp(16, 22) as i32;
+    let window_bits = (usize::BITS - bytes.len().max(1).leading_zeros()).clamp(18, 22) as i32;
     let params = brotli::enc::BrotliEncoderParams {
         quality: 5,
         lgwin: window_bits,
