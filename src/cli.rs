@@ -172,6 +172,49 @@ impl FieldFlags {
     }
 }
 
+/// Makes a panic (a bug) print one line instead of a backtrace. The process then exits non-zero;
+/// in the server, tokio catches a panicking task, so one request fails and the rest are served.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("feedsvc: internal error: {message}{location} (please report this)");
+    }));
+}
+
+/// The error and its causes on one line, skipping causes the message already includes; `None`
+/// when the error is not worth a message (standard output closed early, as in `list | head`).
+pub fn error_line(e: &anyhow::Error) -> Option<String> {
+    let is_broken_pipe = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if is_broken_pipe {
+        return None;
+    }
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    Some(line.replace('\n', " "))
+}
+
 /// Runs the parsed command. Errors carry one line of explanation for the user.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(&cli.config)?;

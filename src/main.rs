@@ -9,49 +9,12 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    // A bug must not show a user a backtrace: one line, then exit 1 (tokio catches panics in
-    // server tasks, so a request that hits one fails alone and the server keeps serving).
-    std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        eprintln!("feedsvc: internal error: {message}{location} (please report this)");
-    }));
+    feedsvc::cli::install_panic_hook();
     let cli = feedsvc::cli::Cli::parse();
     if let Err(e) = feedsvc::cli::run(cli) {
-        // `feedsvc list | head`: the reader went away; that is not an error worth a message.
-        let is_broken_pipe = e.chain().any(|cause| {
-            cause
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-        });
-        if is_broken_pipe {
-            std::process::exit(0);
+        if let Some(line) = feedsvc::cli::error_line(&e) {
+            eprintln!("feedsvc: {line}");
+            std::process::exit(1);
         }
-        eprintln!("feedsvc: {}", one_line(&e));
-        std::process::exit(1);
     }
-}
-
-/// The error and its causes on one line, skipping causes the message already includes.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line.replace('\n', " ")
 }
