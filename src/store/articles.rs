@@ -85,6 +85,24 @@ fn timestamp(text: String) -> rusqlite::Result<Timestamp> {
     })
 }
 
+/// Columns `entry_id, slug, title, deleted` of `tombstones`.
+fn tombstone_from_row(r: &Row<'_>) -> rusqlite::Result<Tombstone> {
+    Ok(Tombstone {
+        entry_id: r.get(0)?,
+        slug: r.get(1)?,
+        title: r.get(2)?,
+        deleted: timestamp(r.get(3)?)?,
+    })
+}
+
+/// Columns `name, slug` (from `offset`) of `tags`.
+fn tag_at(r: &Row<'_>, offset: usize) -> rusqlite::Result<Tag> {
+    Ok(Tag {
+        name: r.get(offset)?,
+        slug: r.get(offset + 1)?,
+    })
+}
+
 fn article_from_row(row: &Row<'_>) -> rusqlite::Result<Article> {
     Ok(Article {
         id: row.get(0)?,
@@ -119,12 +137,7 @@ fn query_articles(
     )?;
     for article in &mut articles {
         article.tags = tag_stmt
-            .query_map([article.id], |r| {
-                Ok(Tag {
-                    name: r.get(0)?,
-                    slug: r.get(1)?,
-                })
-            })?
+            .query_map([article.id], |r| tag_at(r, 0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
     }
     Ok(articles)
@@ -278,14 +291,7 @@ pub trait ArticleQueries {
              WHERE published_at >= ?1 AND published_at < ?2 ORDER BY deleted_at DESC",
         )?;
         let rows = stmt
-            .query_map([start, end], |r| {
-                Ok(Tombstone {
-                    entry_id: r.get(0)?,
-                    slug: r.get(1)?,
-                    title: r.get(2)?,
-                    deleted: timestamp(r.get(3)?)?,
-                })
-            })?
+            .query_map([start, end], tombstone_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -297,15 +303,7 @@ pub trait ArticleQueries {
             .query_row(
                 "SELECT id, name, slug FROM tags WHERE slug = ?1",
                 [slug],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        Tag {
-                            name: r.get(1)?,
-                            slug: r.get(2)?,
-                        },
-                    ))
-                },
+                |r| Ok((r.get(0)?, tag_at(r, 1)?)),
             )
             .optional()?)
     }
@@ -315,10 +313,7 @@ pub trait ArticleQueries {
         Ok(self
             .db()
             .query_row("SELECT name, slug FROM tags WHERE id = ?1", [id], |r| {
-                Ok(Tag {
-                    name: r.get(0)?,
-                    slug: r.get(1)?,
-                })
+                tag_at(r, 0)
             })
             .optional()?)
     }
@@ -329,15 +324,7 @@ pub trait ArticleQueries {
             .db()
             .prepare("SELECT id, name, slug FROM tags ORDER BY slug")?;
         let tags = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    Tag {
-                        name: r.get(1)?,
-                        slug: r.get(2)?,
-                    },
-                ))
-            })?
+            .query_map([], |r| Ok((r.get(0)?, tag_at(r, 1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(tags)
     }
@@ -360,14 +347,7 @@ pub trait ArticleQueries {
             "SELECT entry_id, slug, title, deleted FROM tombstones ORDER BY deleted_at DESC LIMIT ?1",
         )?;
         let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok(Tombstone {
-                    entry_id: r.get(0)?,
-                    slug: r.get(1)?,
-                    title: r.get(2)?,
-                    deleted: timestamp(r.get(3)?)?,
-                })
-            })?
+            .query_map([limit as i64], tombstone_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
