@@ -202,30 +202,26 @@ async fn schedule(state: Arc<State>) {
 /// Answers one request and writes its access-log line.
 async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
     let response = answer(state, &req).await;
-    let bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("0")
-        .to_string();
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    tracing::info!(
-        target: "feedsvc::access",
-        %peer,
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        bytes = %bytes,
-        micros = started.elapsed().as_micros() as u64,
-        user_agent = %user_agent,
-    );
+    // Fields are gathered only when the line is wanted: under load the log is usually off.
+    if tracing::enabled!(target: "feedsvc::access", tracing::Level::INFO) {
+        let header = |map: &hyper::HeaderMap, name| {
+            map.get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string()
+        };
+        tracing::info!(
+            target: "feedsvc::access",
+            %peer,
+            method = %req.method(),
+            path = %req.uri().path(),
+            status = response.status().as_u16(),
+            bytes = %header(response.headers(), header::CONTENT_LENGTH),
+            micros = started.elapsed().as_micros() as u64,
+            user_agent = %header(req.headers(), header::USER_AGENT),
+        );
+    }
     response
 }
 
