@@ -410,7 +410,18 @@ fn article_json(cfg: &Config, a: &Article, with_body: bool) -> serde_json::Value
 }
 
 fn list(cfg: &Config, json: bool) -> anyhow::Result<()> {
-    if !cfg.storage.database.exists() {
+    let database = &cfg.storage.database;
+    if database
+        .parent()
+        .is_some_and(|dir| !dir.as_os_str().is_empty() && !dir.is_dir())
+    {
+        anyhow::bail!(
+            "{}: the directory of the database does not exist (check storage.database in {})",
+            database.display(),
+            cfg.path.display()
+        );
+    }
+    if !database.exists() {
         // No database yet means no articles.
         if json {
             println!("[]");
@@ -444,7 +455,8 @@ fn list(cfg: &Config, json: bool) -> anyhow::Result<()> {
 fn show(cfg: &Config, slug: &str, json: bool) -> anyhow::Result<()> {
     let store = open(cfg, false)?;
     let article = store
-        .article_by_slug(slug)?
+        .article_by_slug(slug)
+        .map_err(|e| store.explain(e))?
         .ok_or_else(|| Error::NotFound {
             slug: slug.to_string(),
         })?;
@@ -515,6 +527,15 @@ fn check(cfg: &Config) -> anyhow::Result<()> {
 }
 
 fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
+    let (address, origin) = match listen {
+        Some(address) => (address, "--listen".to_string()),
+        None => (
+            cfg.server.listen.as_str(),
+            format!("{}: server.listen", cfg.path.display()),
+        ),
+    };
+    let listener = crate::http::bind(address)
+        .map_err(|e| anyhow::anyhow!("{origin}: cannot listen on \"{address}\": {e}"))?;
     let is_new = !cfg.storage.database.exists();
     let mut store = open(cfg, true)?;
     let now = Utc::now();
@@ -529,8 +550,7 @@ fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
     }
     publish::release_due(&mut store, cfg, now).map_err(|e| store.explain(e))?;
     drop(store);
-    let listen = listen.unwrap_or(&cfg.server.listen);
-    crate::http::serve(cfg.clone(), listen)?;
+    crate::http::serve(cfg.clone(), listener)?;
     Ok(())
 }
 

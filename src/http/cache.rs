@@ -40,6 +40,58 @@ struct Policy {
 struct Monitor {
     store: Store,
     data_version: i64,
+    /// Watches the database's directory: every commit writes the WAL file, and the kernel
+    /// queues the event during that write, before the committing process can even exit. A
+    /// non-blocking read of the queue is one system call; only when it holds events does the
+    /// request pay for `PRAGMA data_version` (SQLite locks and reads). `None` where inotify is
+    /// unavailable: then every request asks SQLite.
+    watcher: Option<inotify::Inotify>,
+}
+
+impl Monitor {
+    /// True when something in the database's directory changed since the last call (or when
+    /// that cannot be known).
+    fn directory_changed(&mut self) -> bool {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return true;
+        };
+        let mut buffer = [0u8; 4096];
+        let mut changed = false;
+        loop {
+            match watcher.read_events(&mut buffer) {
+                Ok(mut events) => {
+                    if events.next().is_none() {
+                        return changed;
+                    }
+                    changed = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return changed,
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+/// An inotify watch on the directory that holds the database and its WAL.
+fn watch_directory(database: &std::path::Path) -> Option<inotify::Inotify> {
+    use inotify::WatchMask;
+    let dir = match database.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let watcher = inotify::Inotify::init().ok()?;
+    watcher
+        .watches()
+        .add(
+            dir,
+            WatchMask::MODIFY
+                | WatchMask::CREATE
+                | WatchMask::DELETE
+                | WatchMask::MOVED_TO
+                | WatchMask::MOVED_FROM,
+        )
+        .ok()?;
+    Some(watcher)
 }
 
 #[derive(Default)]
@@ -113,6 +165,8 @@ impl Cache {
             error: header("public, max-age=60".to_string())?,
             immutable: header("public, max-age=31536000, immutable".to_string())?,
         };
+        // Watch before reading the version, so no commit falls between the two.
+        let watcher = watch_directory(monitor.path());
         let data_version = monitor.data_version()?;
         let generation = monitor.generation()?;
         let assets = assets::documents()
@@ -127,6 +181,7 @@ impl Cache {
             cfg: cfg.clone(),
             policy,
             monitor: Mutex::new(Monitor {
+                watcher,
                 store: monitor,
                 data_version,
             }),
@@ -179,10 +234,13 @@ impl Cache {
         Ok(resource)
     }
 
-    /// Drops entries that changed since the cache's generation. `PRAGMA data_version` reads
-    /// the WAL index in shared memory: no disk I/O, microseconds, so it runs on every request.
+    /// Drops entries that changed since the cache's generation. Runs on every request, so it
+    /// first asks the kernel whether anything was written at all (see [`Monitor::watcher`]).
     fn refresh(&self) -> Result<()> {
         let mut monitor = self.monitor.lock().map_err(poisoned)?;
+        if !monitor.directory_changed() {
+            return Ok(());
+        }
         let version = monitor.store.data_version()?;
         if version == monitor.data_version {
             return Ok(());

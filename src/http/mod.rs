@@ -36,18 +36,24 @@ pub struct State {
 /// Serves until SIGINT or SIGTERM, then lets in-flight responses finish (up to 10 s).
 ///
 /// Prints `feedsvc listening on http://ADDR/` on stdout once the socket is bound.
-pub fn serve(cfg: Config, listen: &str) -> Result<()> {
+pub fn serve(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the async runtime", e))?;
-    runtime.block_on(run(cfg, listen))
+    runtime.block_on(run(cfg, listener))
 }
 
-async fn run(cfg: Config, listen: &str) -> Result<()> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| Error::io(format!("cannot listen on {listen}"), e))?;
+/// Binds the listening socket; done before anything else so a bad address writes nothing.
+pub fn bind(listen: &str) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(listen)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+async fn run(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
+    let listener = TcpListener::from_std(listener)
+        .map_err(|e| Error::io("registering the listening socket", e))?;
     let local = listener
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
@@ -99,6 +105,8 @@ async fn run(cfg: Config, listen: &str) -> Result<()> {
             .header_read_timeout(header_timeout)
             .keep_alive(true)
             .max_buf_size(64 * 1024)
+            .max_header_size(32 * 1024)
+            .max_headers(100)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

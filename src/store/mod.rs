@@ -7,8 +7,10 @@ mod migrations;
 pub use articles::{Article, ArticleRow, Tombstone};
 pub use documents::Document;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -22,6 +24,39 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     busy_timeout: Duration,
+}
+
+/// How long a connection waits for a lock held by another process, in milliseconds (one value
+/// per process: every store of a process is opened with the same configuration).
+static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
+
+thread_local! {
+    /// When the current wait for a lock began.
+    static WAITING_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// SQLite's own busy timeout sleeps in growing steps (up to 100 ms), so with many writers one
+/// process can keep losing the lock to others that happen to wake first, until it times out.
+/// Retrying every millisecond keeps the waiters on an equal footing.
+fn set_busy_handler(conn: &mut Connection, timeout: Duration) -> Result<()> {
+    BUSY_TIMEOUT_MS.store(timeout.as_millis() as u64, Ordering::Relaxed);
+    conn.busy_handler(Some(|retries: i32| {
+        let now = Instant::now();
+        let since = WAITING_SINCE.with(|cell| {
+            let since = match cell.get() {
+                Some(since) if retries > 0 => since,
+                _ => now,
+            };
+            cell.set(Some(since));
+            since
+        });
+        if now.duration_since(since).as_millis() as u64 >= BUSY_TIMEOUT_MS.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        true
+    }))?;
+    Ok(())
 }
 
 /// What a database file holds, read before anything is written to it.
@@ -106,7 +141,7 @@ impl Store {
             path: path.to_path_buf(),
             busy_timeout,
         };
-        store.conn.busy_timeout(busy_timeout)?;
+        set_busy_handler(&mut store.conn, busy_timeout)?;
         // Look before touching: a foreign file must be left exactly as it is.
         let state = store.read_state()?;
         refuse_foreign(&store.path, &state)?;
@@ -136,7 +171,7 @@ impl Store {
     fn configure(&mut self) -> Result<()> {
         // Switching to WAL needs a moment alone with the file; when several processes create the
         // database at once, SQLite answers busy without waiting, so wait here.
-        let deadline = std::time::Instant::now() + self.busy_timeout;
+        let deadline = Instant::now() + self.busy_timeout;
         let mode: String = loop {
             match self
                 .conn
@@ -147,7 +182,7 @@ impl Store {
                     if matches!(
                         f.code,
                         rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) && std::time::Instant::now() < deadline =>
+                    ) && Instant::now() < deadline =>
                 {
                     std::thread::sleep(Duration::from_millis(5));
                 }

@@ -1,1 +1,1637 @@
 //! Load, faults and locks: nothing is lost, nothing half-published, on the real binary.
+//!
+//! Each test prints its figures on stderr as `reliability: …` lines; RELIABILITY.md collects them
+//! (`cargo test --test it reliability -- --test-threads=2 --nocapture`).
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat};
+
+use crate::support::{article, assert_no_panic, parse_feed, Run, Server, TestEnv, BIN};
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/// A deterministic pseudo-random sequence (Knuth's MMIX LCG), so a failure reproduces.
+struct Lcg(u64);
+
+impl Lcg {
+    fn new(seed: u64) -> Lcg {
+        Lcg(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    /// A value in `0..bound`.
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+}
+
+const WORDS: &[&str] = &[
+    "envoys",
+    "talks",
+    "ceasefire",
+    "harbour",
+    "ministers",
+    "statement",
+    "border",
+    "grain",
+    "convoy",
+    "parliament",
+    "budget",
+    "election",
+    "drought",
+    "the",
+    "of",
+    "and",
+    "in",
+    "a",
+    "on",
+    "after",
+    "said",
+    "officials",
+    "Monday",
+    "Geneva",
+];
+
+/// About `bytes` of Markdown prose (headings, emphasis, lists, links), different for each seed.
+fn big_body(seed: u64, bytes: usize) -> String {
+    let mut rng = Lcg::new(seed);
+    let mut out = String::with_capacity(bytes + 1024);
+    let mut paragraph = 0;
+    while out.len() < bytes {
+        paragraph += 1;
+        match paragraph % 9 {
+            0 => out.push_str(&format!("## Section {paragraph}\n\n")),
+            4 => {
+                for item in 0..3 {
+                    out.push_str(&format!(
+                        "- item {item} of {}\n",
+                        WORDS[rng.below(24) as usize]
+                    ));
+                }
+                out.push('\n');
+            }
+            _ => {
+                for word in 0..90 {
+                    let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+                    match word % 17 {
+                        5 => out.push_str(&format!("*{w}*")),
+                        11 => out.push_str(&format!("[{w}](/articles/{w})")),
+                        _ => out.push_str(w),
+                    }
+                    out.push(' ');
+                }
+                out.push_str(&format!("({seed}-{paragraph}).\n\n"));
+            }
+        }
+    }
+    out
+}
+
+/// RFC 3339 time `hours` after 2025-01-01T00:00:00Z (all in the past: no test waits on a clock).
+fn hours_after_2025(hours: u64) -> String {
+    let start = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+        .expect("a valid time")
+        .to_utc();
+    (start + chrono::Duration::hours(hours as i64)).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `PRAGMA integrity_check`, as SQLite itself reports it ("ok" when the file is sound).
+fn integrity_check(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .expect("prepare integrity_check")
+        .query_map([], |r| r.get(0))
+        .expect("run integrity_check")
+        .collect::<rusqlite::Result<_>>()
+        .expect("integrity_check rows");
+    rows.join("; ")
+}
+
+/// The status of the stored document at `path`, or None when there is none.
+fn document_status(db: &Path, path: &str) -> Option<i64> {
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    conn.query_row(
+        "SELECT status FROM documents WHERE path = ?1",
+        [path],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+/// The slugs of `feedsvc list --json`.
+fn listed_slugs(env: &TestEnv) -> BTreeSet<String> {
+    env.list_json()
+        .iter()
+        .map(|v| v["slug"].as_str().expect("a slug").to_string())
+        .collect()
+}
+
+/// `feedsvc check` must pass; returns its summary line.
+#[track_caller]
+fn assert_check_ok(env: &TestEnv) -> String {
+    let run = env.run(&["check"]);
+    assert_eq!(
+        run.code, 0,
+        "feedsvc check found problems:\n{}{}",
+        run.stdout, run.stderr
+    );
+    run.stdout.trim().to_string()
+}
+
+/// Panics unless `run` failed with exactly one line on stderr holding every fragment.
+#[track_caller]
+fn assert_clean_failure(run: &Run, what: &str, fragments: &[&str]) -> String {
+    assert_no_panic(&run.stderr);
+    assert_ne!(run.code, 0, "{what} succeeded:\n{}", run.stdout);
+    let message = run.stderr.trim_end();
+    assert_eq!(
+        message.lines().count(),
+        1,
+        "{what}: the error is not one line:\n{}",
+        run.stderr
+    );
+    for fragment in fragments {
+        assert!(
+            message.contains(fragment),
+            "{what}: the error lacks {fragment:?}: {message}"
+        );
+    }
+    message.to_string()
+}
+
+/// The site directory of `env`.
+fn site_dir(env: &TestEnv) -> PathBuf {
+    env.config_path()
+        .parent()
+        .expect("config.toml has a directory")
+        .to_path_buf()
+}
+
+/// Writes a big article (about 200 KB of Markdown) and returns its file.
+fn write_big_article(
+    env: &TestEnv,
+    title: &str,
+    slug: &str,
+    published: &str,
+    seed: u64,
+) -> PathBuf {
+    env.write_article(
+        &format!("{slug}.md"),
+        &article(title, slug, published, &big_body(seed, 200_000)),
+    )
+}
+
+/// Runs `args` through `sh` with a file-size limit of `bytes` (rounded down to 512-byte blocks)
+/// and SIGXFSZ ignored, so writes past the limit fail with EFBIG as on a full disk.
+fn run_with_file_size_limit(env: &TestEnv, bytes: u64, args: &[&str]) -> Run {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {}; exec \"$0\" \"$@\"",
+            (bytes / 512).max(1)
+        ))
+        .arg(BIN)
+        .arg("--config")
+        .arg(env.config_path())
+        .args(args)
+        .current_dir(site_dir(env))
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("FEEDSVC_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sh");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_no_panic(&run.stderr);
+    run
+}
+
+/// Runs an outside command quietly; true when it succeeded.
+fn quietly(program: &str, args: &[&str], path: &Path) -> bool {
+    Command::new(program)
+        .args(args)
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A file or directory made immutable with `chattr +i` (root cannot write it either); the
+/// attribute is removed on drop so the temporary directory can be deleted.
+struct Immutable(Vec<PathBuf>);
+
+impl Immutable {
+    fn set(paths: &[PathBuf]) -> Option<Immutable> {
+        let mut done = Immutable(Vec::new());
+        for path in paths {
+            if !quietly("chattr", &["+i"], path) {
+                return None;
+            }
+            done.0.push(path.clone());
+        }
+        Some(done)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            quietly("chattr", &["-i"], path);
+        }
+    }
+}
+
+/// A small tmpfs mounted over a directory (a disk that really fills up), unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        let size = format!("size={size}");
+        quietly("mount", &["-t", "tmpfs", "-o", &size, "feedsvc-test"], at)
+            .then(|| Tmpfs(at.into()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        quietly("umount", &["-l"], &self.0);
+    }
+}
+
+/// What a server did with raw bytes: the status of its first response line (None when it closed
+/// the connection without answering) and everything it sent.
+struct Exchange {
+    status: Option<u16>,
+    raw: Vec<u8>,
+}
+
+fn exchange(addr: &str, request: &[u8]) -> Exchange {
+    let mut stream = TcpStream::connect(addr).expect("connect to feedsvc serve");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("write timeout");
+    // The server may refuse and close before reading everything; that is an answer too.
+    let _ = stream.write_all(request);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!(
+                "the server neither answered nor closed the connection within 10 s ({e}); got {:?}",
+                String::from_utf8_lossy(&raw)
+            ),
+        }
+    }
+    let status = raw
+        .split(|&b| b == b'\n')
+        .next()
+        .and_then(|line| std::str::from_utf8(line).ok())
+        .and_then(|line| {
+            line.strip_prefix("HTTP/1.1 ")
+                .or(line.strip_prefix("HTTP/1.0 "))
+        })
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    assert!(
+        status.is_some() || raw.is_empty(),
+        "not an HTTP response: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    Exchange { status, raw }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. load: concurrent publishers and pollers
+
+/// Counts a publisher as finished when dropped, even if it panicked, so pollers always stop.
+struct Finished<'a>(&'a AtomicUsize);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What one poller saw.
+#[derive(Default)]
+struct Polls {
+    answered: usize,
+    versions: usize,
+    entries: usize,
+    pages_checked: usize,
+    links: HashSet<String>,
+    problems: Vec<String>,
+}
+
+/// Polls the site feeds as fast as possible until `stop()`. Every response must be 200 and
+/// parse as a feed; every entry link seen for the first time is fetched at once (a feed must
+/// never announce a page that is not served yet). Bytes identical to a response already parsed
+/// are not parsed again: they parse the same way, and the CPU is better spent on publishing.
+fn poll_feeds(server: &Server, base: &str, first: usize, stop: &dyn Fn() -> bool) -> Polls {
+    use std::hash::{Hash, Hasher};
+    const FEEDS: [&str; 2] = ["/atom.xml", "/rss.xml"];
+    let mut polls = Polls::default();
+    let mut parsed: HashSet<u64> = HashSet::new();
+    let mut turn = first;
+    while !stop() {
+        let path = FEEDS[turn % FEEDS.len()];
+        turn += 1;
+        let response = server.get(path, &[]);
+        polls.answered += 1;
+        if response.status != 200 {
+            polls
+                .problems
+                .push(format!("{path} answered {}", response.status));
+            continue;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        response.body.hash(&mut hasher);
+        if !parsed.insert(hasher.finish()) {
+            continue;
+        }
+        polls.versions += 1;
+        let feed = match feed_rs::parser::parse(&response.body[..]) {
+            Ok(feed) => feed,
+            Err(e) => {
+                polls.problems.push(format!("{path} does not parse: {e}"));
+                continue;
+            }
+        };
+        for entry in &feed.entries {
+            polls.entries += 1;
+            if entry.links.is_empty() {
+                polls
+                    .problems
+                    .push(format!("{path}: entry {} has no link", entry.id));
+            }
+            for link in &entry.links {
+                if !polls.links.insert(link.href.clone()) {
+                    continue;
+                }
+                let Some(rest) = link.href.strip_prefix(base) else {
+                    polls
+                        .problems
+                        .push(format!("{path}: link {} is outside the site", link.href));
+                    continue;
+                };
+                let page = server.get(&format!("/{rest}"), &[]);
+                polls.pages_checked += 1;
+                if page.status != 200 {
+                    polls.problems.push(format!(
+                        "{path} links {} which answered {}",
+                        link.href, page.status
+                    ));
+                }
+            }
+        }
+    }
+    polls
+}
+
+/// `processes` publishers, each running `per_process` single-article `feedsvc add` one after
+/// the other (one transaction each), while two pollers read the site feeds as fast as they can.
+fn publish_under_polling(processes: usize, per_process: usize) {
+    let env = TestEnv::new();
+    env.add_article(
+        "Before the rush",
+        "before-the-rush",
+        "2024-12-31T00:00:00Z",
+        "Seed.",
+    );
+    let files: Vec<Vec<PathBuf>> = (0..processes)
+        .map(|p| {
+            (0..per_process)
+                .map(|n| {
+                    let slug = format!("load-p{p}-n{n:02}");
+                    let published = hours_after_2025((n * processes + p) as u64);
+                    let text = article(
+                        &format!("Process {p} item {n}"),
+                        &slug,
+                        &published,
+                        &format!("Body of {slug} & co."),
+                    );
+                    env.write_article(&format!("{slug}.md"), &text)
+                })
+                .collect()
+        })
+        .collect();
+    let server = env.serve();
+    let finished = AtomicUsize::new(0);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let stop = || finished.load(Ordering::SeqCst) == processes || Instant::now() > deadline;
+
+    let (adds, polls) = std::thread::scope(|scope| {
+        let (env, server, stop, finished) = (&env, &server, &stop, &finished);
+        let readers: Vec<_> = (0..2)
+            .map(|r| scope.spawn(move || poll_feeds(server, &env.base, r, stop)))
+            .collect();
+        let writers: Vec<_> = files
+            .iter()
+            .map(|files| {
+                scope.spawn(move || {
+                    let _finished = Finished(finished);
+                    files
+                        .iter()
+                        .map(|file| {
+                            let t = Instant::now();
+                            let run = env.run_with_limit(
+                                &["add", file.to_str().expect("UTF-8 path")],
+                                Duration::from_secs(30),
+                            );
+                            (file.clone(), run, t.elapsed())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let adds: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
+        let polls: Vec<_> = readers.into_iter().map(|r| r.join()).collect();
+        (adds, polls)
+    });
+    let elapsed = started.elapsed();
+    let adds: Vec<_> = adds
+        .into_iter()
+        .flat_map(|a| a.unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        .collect();
+    let polls: Vec<Polls> = polls
+        .into_iter()
+        .map(|p| p.unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        .collect();
+
+    let mut took: Vec<Duration> = adds.iter().map(|(_, _, t)| *t).collect();
+    took.sort();
+    let answered: usize = polls.iter().map(|p| p.answered).sum();
+    let versions: usize = polls.iter().map(|p| p.versions).sum();
+    let entries: usize = polls.iter().map(|p| p.entries).sum();
+    let pages: usize = polls.iter().map(|p| p.pages_checked).sum();
+    eprintln!(
+        "reliability: load: {processes} publishers x {per_process} sequential adds = {} \
+         transactions in {:.1} s (add median {:.2} s, slowest {:.2} s); 2 pollers: {answered} \
+         feed responses ({versions} distinct feed versions parsed, {entries} entries), {pages} \
+         article pages fetched the moment a feed first linked them",
+        adds.len(),
+        elapsed.as_secs_f64(),
+        took.get(took.len() / 2)
+            .unwrap_or(&Duration::ZERO)
+            .as_secs_f64(),
+        took.last().unwrap_or(&Duration::ZERO).as_secs_f64(),
+    );
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "the load took {elapsed:?}"
+    );
+    assert_eq!(adds.len(), processes * per_process);
+    for (file, run, _) in &adds {
+        assert_eq!(
+            run.code,
+            0,
+            "{} failed under load: {}",
+            file.display(),
+            run.stderr
+        );
+        assert_eq!(run.stderr, "", "{}: add said something", file.display());
+        let slug = file.file_stem().and_then(|s| s.to_str()).expect("a slug");
+        assert_eq!(run.stdout.trim(), env.article_url(slug));
+    }
+    for (i, p) in polls.iter().enumerate() {
+        assert!(
+            p.problems.is_empty(),
+            "poller {i} saw {} problems, first: {:?}",
+            p.problems.len(),
+            &p.problems[..p.problems.len().min(10)]
+        );
+        assert!(
+            p.answered >= 10,
+            "poller {i} got only {} answers",
+            p.answered
+        );
+    }
+
+    let listed = listed_slugs(&env);
+    assert_eq!(
+        listed.len(),
+        processes * per_process + 1,
+        "every article is listed"
+    );
+    for files in &files {
+        for file in files {
+            let slug = file.file_stem().and_then(|s| s.to_str()).expect("a slug");
+            assert!(listed.contains(slug), "{slug} was lost");
+        }
+    }
+
+    // At the end: the feeds hold the newest entries, and every link any poller saw is served.
+    let atom = parse_feed(&server.get("/atom.xml", &[]).body);
+    let newest: Vec<String> = atom
+        .entries
+        .iter()
+        .map(|e| e.title.as_ref().expect("a title").content.clone())
+        .collect();
+    let expected: Vec<String> = (0..20)
+        .map(|k| {
+            let index = processes * per_process - 1 - k;
+            format!("Process {} item {}", index % processes, index / processes)
+        })
+        .collect();
+    assert_eq!(newest, expected, "the site feed holds the newest 20");
+    let mut links: HashSet<&String> = HashSet::new();
+    for p in &polls {
+        links.extend(&p.links);
+    }
+    for link in &links {
+        let path = format!("/{}", link.strip_prefix(&env.base).expect("a site link"));
+        assert_eq!(server.get(&path, &[]).status, 200, "{link}");
+    }
+    let summary = assert_check_ok(&env);
+    eprintln!(
+        "reliability: load: all {} adds exited 0 with their URL and nothing on stderr; {} \
+         articles listed; every poll answered 200 and parsed; {} distinct entry links, all 200 \
+         when first seen and at the end; {summary}",
+        adds.len(),
+        listed.len(),
+        links.len(),
+    );
+}
+
+#[test]
+fn eight_publishers_and_two_pollers_lose_nothing() {
+    publish_under_polling(8, 25);
+}
+
+#[test]
+fn one_publisher_and_two_pollers_lose_nothing() {
+    publish_under_polling(1, 40);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. locks
+
+#[test]
+fn a_held_write_lock_makes_publishing_fail_fast_and_cleanly() {
+    let env = TestEnv::with_settings(&[("storage", "busy_timeout_ms = 500")]);
+    env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
+    let server = env.serve();
+    let file = env.write_article(
+        "waiting.md",
+        &article("Waiting", "waiting", "2025-02-02T10:00:00Z", "Body."),
+    );
+    let before = env.snapshot();
+    let feed_before = server.get("/atom.xml", &[]).body;
+
+    let holder = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    holder
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let commands: [&[&str]; 3] = [
+        &["add", file.to_str().expect("UTF-8 path")],
+        &["edit", "existing", "--title", "Renamed"],
+        &["delete", "existing"],
+    ];
+    let mut waits = Vec::new();
+    for args in commands {
+        let started = Instant::now();
+        let run = env.run_with_limit(args, Duration::from_secs(20));
+        let waited = started.elapsed();
+        assert_clean_failure(&run, &format!("{args:?}"), &["locked", "feedsvc.db"]);
+        assert!(
+            waited < Duration::from_secs(5),
+            "{args:?} waited {waited:?} with busy_timeout_ms = 500"
+        );
+        assert!(
+            waited >= Duration::from_millis(450),
+            "{args:?} gave up after {waited:?}, before the busy timeout"
+        );
+        waits.push(waited);
+        // Readers are not blocked by a writer.
+        let served = server.get("/atom.xml", &[]);
+        assert_eq!((served.status, &served.body), (200, &feed_before));
+    }
+    holder.execute_batch("ROLLBACK").expect("release the lock");
+    drop(holder);
+    assert_eq!(
+        env.snapshot(),
+        before,
+        "a refused publish changed the database"
+    );
+
+    env.run(&["add", file.to_str().expect("UTF-8 path")])
+        .success();
+    assert!(listed_slugs(&env).contains("waiting"));
+    assert!(server.get("/atom.xml", &[]).text().contains("Waiting"));
+    eprintln!(
+        "reliability: write lock held by another connection: add, edit, delete each refused \
+         after {:?} (busy_timeout_ms = 500) naming the lock, database unchanged, server kept \
+         serving; add succeeded once the lock was released",
+        waits
+            .iter()
+            .map(|w| format!("{:.2} s", w.as_secs_f64()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_long_running_reader_does_not_make_a_publish_fail() {
+    let env = TestEnv::with_settings(&[("storage", "busy_timeout_ms = 500")]);
+    env.add_article("First", "first", "2025-02-01T10:00:00Z", "Body.");
+    let reader = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    reader.execute_batch("BEGIN").expect("begin a read");
+    let count = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM articles", [], |r| r.get(0))
+            .expect("count articles")
+    };
+    assert_eq!(count(&reader), 1);
+    for n in 0..3 {
+        let slug = format!("during-read-{n}");
+        let started = Instant::now();
+        env.add_article(
+            &format!("During the read {n}"),
+            &slug,
+            &hours_after_2025(1000 + n),
+            "Body.",
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a publish took {:?} beside a reader",
+            started.elapsed()
+        );
+    }
+    let big = write_big_article(
+        &env,
+        "Big beside a reader",
+        "big-beside",
+        &hours_after_2025(2000),
+        7,
+    );
+    env.add(&[&big]);
+    assert_eq!(count(&reader), 1, "the reader keeps its snapshot");
+    reader.execute_batch("COMMIT").expect("end the read");
+    assert_eq!(count(&reader), 5);
+    drop(reader);
+    assert_eq!(listed_slugs(&env).len(), 5);
+    assert_check_ok(&env);
+    assert_eq!(integrity_check(&env.db_path()), "ok");
+    eprintln!(
+        "reliability: a read transaction held open across 4 publishes (one of 200 KB): all \
+         succeeded, the reader kept its snapshot"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. SIGKILL at random moments
+
+/// A moment between 0 and `typical`. Rendering takes most of a publish and the commit comes at
+/// its very end, so every third kill is aimed at the last 30 % (commit, checkpoint, exit).
+fn kill_delay(rng: &mut Lcg, iteration: usize, typical: Duration) -> Duration {
+    let fraction = if iteration % 3 == 2 {
+        0.7 + 0.3 * rng.below(1000) as f64 / 1000.0
+    } else {
+        rng.below(1000) as f64 / 1000.0
+    };
+    typical.mul_f64(fraction)
+}
+
+#[test]
+fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
+    const KILLS: usize = 30;
+    let env = TestEnv::new();
+    let db = env.db_path();
+    // The typical add renders a big page and its neighbour's, as the killed ones do.
+    env.add_article(
+        "Neighbour",
+        "measured-0",
+        &hours_after_2025(0),
+        "Small body.",
+    );
+    let measured = write_big_article(&env, "Measured", "measured-1", &hours_after_2025(1), 1);
+    let started = Instant::now();
+    env.add(&[&measured]);
+    let typical = started.elapsed();
+    let mut expected: BTreeSet<String> = ["measured-0", "measured-1"].map(String::from).into();
+    let mut rng = Lcg::new(0xfeed_5eed);
+    let (mut landed, mut lost, mut finished) = (0, 0, 0);
+    let mut absent = Vec::new();
+    for i in 0..KILLS {
+        let slug = format!("killed-{i:02}");
+        // Spread over months so each add also renders a different archive.
+        let published = hours_after_2025(240 * (i as u64 + 1));
+        let file = write_big_article(
+            &env,
+            &format!("Killed {i}"),
+            &slug,
+            &published,
+            100 + i as u64,
+        );
+        let delay = kill_delay(&mut rng, i, typical);
+        let mut child = env.spawn(&["add", file.to_str().expect("UTF-8 path")]);
+        std::thread::sleep(delay);
+        if let Some(status) = child.try_wait().expect("poll the add") {
+            assert!(
+                status.success(),
+                "iteration {i}: the add failed by itself: {status}"
+            );
+            finished += 1;
+        }
+        child.kill().expect("SIGKILL the add");
+        child.wait().expect("reap the add");
+
+        let listed = listed_slugs(&env);
+        let is_present = listed.contains(&slug);
+        if is_present {
+            expected.insert(slug.clone());
+            landed += 1;
+        } else {
+            absent.push(slug.clone());
+            lost += 1;
+        }
+        assert_eq!(listed, expected, "iteration {i} (killed after {delay:?})");
+        assert_check_ok(&env);
+        assert_eq!(integrity_check(&db), "ok", "iteration {i}");
+        let page = document_status(&db, &format!("/articles/{slug}"));
+        assert_eq!(
+            page,
+            is_present.then_some(200),
+            "iteration {i}: the page must exist exactly when the article does"
+        );
+    }
+
+    // The next adds work, including the slugs whose add was killed before its commit.
+    env.add_article(
+        "After the kills",
+        "after-the-kills",
+        &hours_after_2025(9000),
+        "Body.",
+    );
+    expected.insert("after-the-kills".to_string());
+    let again: Vec<PathBuf> = absent
+        .iter()
+        .enumerate()
+        .map(|(n, slug)| {
+            expected.insert(slug.clone());
+            env.write_article(
+                &format!("{slug}-again.md"),
+                &article(
+                    "Again",
+                    slug,
+                    &hours_after_2025(9100 + n as u64),
+                    "Small body.",
+                ),
+            )
+        })
+        .collect();
+    if !again.is_empty() {
+        env.add(&again.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    }
+    assert_eq!(listed_slugs(&env), expected);
+    let server = env.serve();
+    for slug in &expected {
+        assert_eq!(
+            server.get(&format!("/articles/{slug}"), &[]).status,
+            200,
+            "{slug}"
+        );
+    }
+    let feed = parse_feed(&server.get("/atom.xml", &[]).body);
+    assert!(!feed.entries.is_empty());
+    for entry in &feed.entries {
+        for link in &entry.links {
+            let path = link.href.strip_prefix(&env.base).expect("a site link");
+            assert_eq!(
+                server.get(&format!("/{path}"), &[]).status,
+                200,
+                "{}",
+                link.href
+            );
+        }
+    }
+    assert_check_ok(&env);
+    eprintln!(
+        "reliability: SIGKILL during add of a 200 KB article: {KILLS} kills at 0..{:.0} ms \
+         (a full add took {:.0} ms): {lost} killed before the commit (article absent), {} \
+         killed after it (article published), {finished} had exited before the signal; \
+         integrity_check ok, feedsvc check ok and list == pages after every one; later adds, \
+         including the {} killed slugs, all succeeded",
+        typical.as_secs_f64() * 1000.0,
+        typical.as_secs_f64() * 1000.0,
+        landed - finished,
+        absent.len(),
+    );
+}
+
+#[test]
+fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
+    const KILLS: usize = 10;
+    let env = TestEnv::new();
+    let db = env.db_path();
+    let published = hours_after_2025(100);
+    let version = |n: u64| -> (String, String) {
+        (format!("Story revision {n}"), big_body(1000 + n, 200_000))
+    };
+    let write_version = |n: u64| -> PathBuf {
+        let (title, body) = version(n);
+        env.write_article(
+            &format!("story-{n}.md"),
+            &article(&title, "story", &published, &body),
+        )
+    };
+    env.add_article("Neighbour", "neighbour", &hours_after_2025(50), "Body.");
+    env.add(&[&write_version(0)]);
+    let id = env.show_json("story")["id"].clone();
+    let server = env.serve();
+
+    let started = Instant::now();
+    env.run(&[
+        "edit",
+        "story",
+        write_version(1).to_str().expect("UTF-8 path"),
+    ])
+    .success();
+    let typical = started.elapsed();
+    let mut current = 1;
+    let mut rng = Lcg::new(0xed17_5eed);
+    let (mut old, mut new) = (0, 0);
+    for i in 0..KILLS {
+        let next = i as u64 + 2;
+        let file = write_version(next);
+        let delay = kill_delay(&mut rng, i, typical);
+        let mut child = env.spawn(&["edit", "story", file.to_str().expect("UTF-8 path")]);
+        std::thread::sleep(delay);
+        child.kill().expect("SIGKILL the edit");
+        child.wait().expect("reap the edit");
+
+        let shown = env.show_json("story");
+        assert_eq!(shown["id"], id, "iteration {i}: the entry id changed");
+        let title = shown["title"].as_str().expect("a title").to_string();
+        if title == version(next).0 {
+            current = next;
+            new += 1;
+        } else {
+            old += 1;
+        }
+        let (expected_title, expected_body) = version(current);
+        assert_eq!(title, expected_title, "iteration {i}: neither old nor new");
+        assert_eq!(
+            shown["body_markdown"].as_str().expect("a body").trim(),
+            expected_body.trim(),
+            "iteration {i}: the body does not match the title"
+        );
+        let page = server.get("/articles/story", &[]);
+        assert_eq!(page.status, 200, "iteration {i}");
+        assert!(
+            page.text().contains(&expected_title),
+            "iteration {i}: the page is stale"
+        );
+        let feed = parse_feed(&server.get("/atom.xml", &[]).body);
+        let titles: Vec<&str> = feed
+            .entries
+            .iter()
+            .map(|e| e.title.as_ref().expect("a title").content.as_str())
+            .collect();
+        assert!(
+            titles.contains(&expected_title.as_str()),
+            "iteration {i}: {titles:?}"
+        );
+        assert_check_ok(&env);
+        assert_eq!(integrity_check(&db), "ok", "iteration {i}");
+    }
+    let last = write_version(99);
+    env.run(&["edit", "story", last.to_str().expect("UTF-8 path")])
+        .success();
+    assert_eq!(env.show_json("story")["title"], "Story revision 99");
+    assert!(server
+        .get("/atom.xml", &[])
+        .text()
+        .contains("Story revision 99"));
+    assert_check_ok(&env);
+    eprintln!(
+        "reliability: SIGKILL during edit of a 200 KB article (server running): {KILLS} kills at \
+         0..{:.0} ms: {old} left the old version, {new} the new one, never a mix; entry id kept; \
+         integrity_check and feedsvc check ok after each; the next edit succeeded",
+        typical.as_secs_f64() * 1000.0
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. full disk, read-only files
+
+#[test]
+fn add_that_cannot_grow_its_files_fails_cleanly_and_the_server_keeps_serving() {
+    let env = TestEnv::new();
+    env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
+    let server = env.serve();
+    // A publish of a 200 KB article writes a few MB (pages, feeds, archives, each with gzip
+    // and brotli variants): these limits stop it at different points of its transaction.
+    const MB: u64 = 1024 * 1024;
+    let limits = [16 * 1024, MB, 2 * MB, 3 * MB, 4 * MB, 64 * MB];
+    let (mut refused, mut accepted) = (Vec::new(), Vec::new());
+    for (i, limit) in limits.into_iter().enumerate() {
+        let slug = format!("too-big-{i}");
+        let file = write_big_article(
+            &env,
+            &format!("Too big {i}"),
+            &slug,
+            &hours_after_2025(i as u64),
+            40 + i as u64,
+        );
+        let before = env.snapshot();
+        let feed_before = server.get("/atom.xml", &[]).body;
+        let run =
+            run_with_file_size_limit(&env, limit, &["add", file.to_str().expect("UTF-8 path")]);
+        if run.code == 0 {
+            assert_eq!(run.stdout.trim(), env.article_url(&slug));
+            assert!(
+                listed_slugs(&env).contains(&slug),
+                "limit {limit}: reported added, not listed"
+            );
+            assert_eq!(server.get(&format!("/articles/{slug}"), &[]).status, 200);
+            accepted.push(limit);
+        } else {
+            let message = assert_clean_failure(
+                &run,
+                &format!("add under a {limit}-byte file limit"),
+                &["feedsvc.db"],
+            );
+            assert!(
+                !message.contains("database error"),
+                "not explained: {message}"
+            );
+            assert_eq!(
+                env.snapshot(),
+                before,
+                "limit {limit}: a failed add changed the database"
+            );
+            let served = server.get("/atom.xml", &[]);
+            assert_eq!(
+                (served.status, served.body),
+                (200, feed_before),
+                "limit {limit}"
+            );
+            assert_eq!(server.get(&format!("/articles/{slug}"), &[]).status, 404);
+            refused.push((limit, message));
+        }
+        assert_check_ok(&env);
+        assert_eq!(integrity_check(&env.db_path()), "ok", "limit {limit}");
+    }
+    assert!(
+        refused.iter().any(|(l, _)| *l == 16 * 1024),
+        "an add under a 16 KB file limit succeeded"
+    );
+    assert!(accepted.contains(&(64 * MB)), "an add with room failed");
+    let again = env.write_article(
+        "after.md",
+        &article("After", "after", "2025-03-01", "Body."),
+    );
+    env.add(&[&again]);
+    eprintln!(
+        "reliability: add of a 200 KB article under {} file-size limits (RLIMIT_FSIZE, EFBIG): \
+         refused under {:?} KB with one line, database and served feed unchanged (e.g. {:?}); \
+         accepted and served under {:?} KB; check and integrity_check ok after each",
+        limits.len(),
+        refused.iter().map(|(l, _)| l / 1024).collect::<Vec<_>>(),
+        refused.first().map(|(_, m)| m.as_str()).unwrap_or(""),
+        accepted.iter().map(|l| l / 1024).collect::<Vec<_>>(),
+    );
+}
+
+#[test]
+fn add_on_a_full_disk_fails_cleanly_and_works_once_there_is_room() {
+    let env = TestEnv::new();
+    let Some(_disk) = Tmpfs::mount(&env.path("data"), "8m") else {
+        eprintln!("reliability: SKIPPED full disk (ENOSPC): cannot mount a tmpfs here");
+        return;
+    };
+    env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
+    let server = env.serve();
+    let feed_before = server.get("/atom.xml", &[]).body;
+    let filler_path = env.path("data/filler");
+    let mut filler = std::fs::File::create(&filler_path).expect("create the filler");
+    let chunk = vec![0x55u8; 64 * 1024];
+    let mut filled = 0u64;
+    loop {
+        match filler.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => filled += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+            Err(e) => panic!("filling the disk: {e}"),
+        }
+    }
+    filler.sync_all().expect("sync the filler");
+    let file = write_big_article(&env, "No room", "no-room", "2025-03-01T10:00:00Z", 5);
+    let mut messages = Vec::new();
+    for free in [0u64, 128 * 1024] {
+        filler
+            .set_len(filled - free)
+            .expect("make a little room on the disk");
+        let before = env.snapshot();
+        let run = env.run_with_limit(
+            &["add", file.to_str().expect("UTF-8 path")],
+            Duration::from_secs(30),
+        );
+        let message = assert_clean_failure(
+            &run,
+            &format!("add on a full disk ({free} bytes free)"),
+            &["feedsvc.db", "full"],
+        );
+        assert_eq!(env.snapshot(), before, "a failed add changed the database");
+        let served = server.get("/atom.xml", &[]);
+        assert_eq!((served.status, &served.body), (200, &feed_before));
+        assert_check_ok(&env);
+        messages.push(message);
+    }
+    drop(filler);
+    std::fs::remove_file(&filler_path).expect("remove the filler");
+    env.add(&[&file]);
+    assert!(server.get("/atom.xml", &[]).text().contains("No room"));
+    assert_eq!(integrity_check(&env.db_path()), "ok");
+    eprintln!(
+        "reliability: full disk (8 MB tmpfs, 0 and 128 KB free): add refused twice with {:?}, \
+         database and served feed unchanged; add succeeded once the space was freed",
+        messages[0]
+    );
+}
+
+#[test]
+fn an_immutable_database_refuses_writes_clearly_and_changes_nothing() {
+    let env = TestEnv::new();
+    env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
+    let file = env.write_article("new.md", &article("New", "new", "2025-03-01", "Body."));
+    let before = env.snapshot();
+    let bytes_before = std::fs::read(env.db_path()).expect("the database");
+    let mut outcomes = Vec::new();
+    {
+        let Some(_immutable) = Immutable::set(&[env.db_path()]) else {
+            eprintln!("reliability: SKIPPED read-only database: chattr +i is refused here");
+            return;
+        };
+        let commands: [&[&str]; 3] = [
+            &["add", file.to_str().expect("UTF-8 path")],
+            &["edit", "existing", "--title", "Renamed"],
+            &["delete", "existing"],
+        ];
+        for args in commands {
+            let run = env.run_with_limit(args, Duration::from_secs(20));
+            assert_clean_failure(&run, &format!("{args:?}"), &["feedsvc.db", "read-only"]);
+        }
+        // Reading still works.
+        assert_eq!(listed_slugs(&env), ["existing".to_string()].into());
+        assert_check_ok(&env);
+    }
+    {
+        // The whole data directory read-only as well: SQLite cannot create its WAL index, so
+        // even reading may be refused, but only with one line naming the file.
+        let Some(_immutable) = Immutable::set(&[env.db_path(), env.path("data")]) else {
+            eprintln!("reliability: SKIPPED read-only data directory: chattr +i is refused here");
+            return;
+        };
+        for args in [
+            vec!["add", file.to_str().expect("UTF-8 path")],
+            vec!["list"],
+            vec!["check"],
+        ] {
+            let run = env.run_with_limit(&args, Duration::from_secs(20));
+            if args[0] == "add" || run.code != 0 {
+                let message = assert_clean_failure(&run, &format!("{args:?}"), &["feedsvc.db"]);
+                outcomes.push(format!("{} refused ({message})", args[0]));
+            } else {
+                outcomes.push(format!("{} worked", args[0]));
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read(env.db_path()).expect("the database"),
+        bytes_before
+    );
+    assert_eq!(env.snapshot(), before);
+    env.add(&[&file]);
+    assert_eq!(listed_slugs(&env).len(), 2);
+    eprintln!(
+        "reliability: immutable database file (chattr +i, binds root too): add, edit, delete \
+         refused with one line naming the file and \"read-only\", list and check still work; \
+         immutable data directory too: {}; file byte-for-byte unchanged",
+        outcomes.join("; ")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. corrupt databases, missing directories, bad settings
+
+/// A site whose database holds eight 20 KB articles from one `add`, closed (no WAL beside it).
+fn site_with_a_real_database() -> TestEnv {
+    let env = TestEnv::new();
+    let files: Vec<PathBuf> = (0..8u64)
+        .map(|n| {
+            let slug = format!("story-{n}");
+            let text = article(
+                &format!("Story {n}"),
+                &slug,
+                &hours_after_2025(n * 300),
+                &big_body(n, 20_000),
+            );
+            env.write_article(&format!("{slug}.md"), &text)
+        })
+        .collect();
+    env.add(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    env
+}
+
+/// Starts `feedsvc serve` on a damaged database. It may refuse (one line naming the file) or
+/// serve the documents that are still readable; either way no panic, and only 200, 404 or 500
+/// (the logged internal error) as answers. Returns what happened, for the figures.
+fn serve_on_a_damaged_database(env: &TestEnv) -> String {
+    let out = env.path("damaged-serve.stdout");
+    let err = env.path("damaged-serve.stderr");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(env.config_path())
+        .arg("serve")
+        .current_dir(site_dir(env))
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("FEEDSVC_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("spawn feedsvc serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let outcome = loop {
+        if let Some(status) = child.try_wait().expect("poll serve") {
+            let run = Run {
+                code: status.code().unwrap_or(-1),
+                stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+                stderr: std::fs::read_to_string(&err).unwrap_or_default(),
+            };
+            break format!(
+                "refused: {}",
+                assert_clean_failure(&run, "serve on a damaged database", &["feedsvc.db"])
+            );
+        }
+        let printed = std::fs::read_to_string(&out).unwrap_or_default();
+        if printed.contains('\n') {
+            let addr = format!("127.0.0.1:{}", env.port);
+            let mut statuses = Vec::new();
+            for path in ["/atom.xml", "/articles/story-1", "/"] {
+                let request =
+                    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let status = exchange(&addr, request.as_bytes()).status;
+                assert!(
+                    matches!(status, Some(200 | 404 | 500)),
+                    "serve on a damaged database: {path} answered {status:?}"
+                );
+                statuses.push(format!("{path} {}", status.unwrap_or(0)));
+            }
+            break format!("served ({})", statuses.join(", "));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve neither started nor refused within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_no_panic(&std::fs::read_to_string(&err).unwrap_or_default());
+    outcome
+}
+
+/// Every command, on a damaged database: non-zero, one line naming the file, file untouched.
+#[track_caller]
+fn assert_every_command_refuses(env: &TestEnv, damage: &str, commands: &[&[&str]]) -> usize {
+    let db = env.db_path();
+    let bytes = std::fs::read(&db).expect("the damaged database");
+    let file = env.write_article(
+        "fresh.md",
+        &article("Fresh", "fresh", "2025-06-01", "Body."),
+    );
+    let add = ["add", file.to_str().expect("UTF-8 path")];
+    let mut all: Vec<&[&str]> = commands.to_vec();
+    all.push(&add);
+    for args in &all {
+        let run = env.run_with_limit(args, Duration::from_secs(20));
+        let message = assert_clean_failure(&run, &format!("{damage}: {args:?}"), &["feedsvc.db"]);
+        assert!(
+            !message.contains("Error code"),
+            "{damage}: {args:?}: a raw SQLite error: {message}"
+        );
+        assert_eq!(
+            std::fs::read(&db).expect("the database"),
+            bytes,
+            "{damage}: {args:?} modified the damaged file"
+        );
+    }
+    all.len()
+}
+
+const READING_COMMANDS: [&[&str]; 6] = [
+    &["list"],
+    &["list", "--json"],
+    &["check"],
+    &["edit", "story-1", "--title", "X"],
+    &["delete", "story-1"],
+    &["serve"],
+];
+
+#[test]
+fn a_database_of_random_bytes_is_refused_by_every_command() {
+    let env = TestEnv::new();
+    let mut rng = Lcg::new(0x0bad_0db0);
+    let garbage: Vec<u8> = (0..64 * 1024).map(|_| rng.next() as u8).collect();
+    std::fs::write(env.db_path(), garbage).expect("write garbage");
+    let mut commands = READING_COMMANDS.to_vec();
+    commands.push(&["show", "story-1"]);
+    let n = assert_every_command_refuses(&env, "random bytes", &commands);
+    eprintln!("reliability: corrupt database (64 KB random bytes): {n} commands refused cleanly");
+}
+
+#[test]
+fn a_database_truncated_to_half_is_refused_by_every_command() {
+    let env = site_with_a_real_database();
+    let db = env.db_path();
+    let size = std::fs::metadata(&db).expect("the database").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .and_then(|f| f.set_len(size / 2))
+        .expect("truncate the database");
+    let mut commands = READING_COMMANDS.to_vec();
+    commands.push(&["show", "story-1"]);
+    let n = assert_every_command_refuses(&env, "truncated to half", &commands);
+    eprintln!(
+        "reliability: corrupt database (a real {size}-byte one truncated to half): {n} commands \
+         refused cleanly"
+    );
+}
+
+#[test]
+fn a_database_with_a_zeroed_header_is_refused_by_every_command() {
+    let env = site_with_a_real_database();
+    let db = env.db_path();
+    let mut bytes = std::fs::read(&db).expect("the database");
+    bytes[..100].fill(0);
+    std::fs::write(&db, bytes).expect("zero the header");
+    let mut commands = READING_COMMANDS.to_vec();
+    commands.push(&["show", "story-1"]);
+    let n = assert_every_command_refuses(&env, "zeroed header", &commands);
+    eprintln!(
+        "reliability: corrupt database (100-byte header zeroed): {n} commands refused cleanly"
+    );
+}
+
+#[test]
+fn a_database_with_garbage_over_its_first_pages_is_refused_and_serve_stays_sane() {
+    let env = site_with_a_real_database();
+    let db = env.db_path();
+    let mut bytes = std::fs::read(&db).expect("the database");
+    let mut rng = Lcg::new(0x005c_4e3a);
+    for b in &mut bytes[4096..4 * 4096] {
+        *b = rng.next() as u8;
+    }
+    std::fs::write(&db, bytes).expect("damage the first pages");
+    let n = assert_every_command_refuses(
+        &env,
+        "garbage over pages 2-4",
+        &READING_COMMANDS[..READING_COMMANDS.len() - 1],
+    );
+    let served = serve_on_a_damaged_database(&env);
+    eprintln!(
+        "reliability: corrupt database (pages 2-4 overwritten): {n} commands refused cleanly; \
+         serve {served}"
+    );
+}
+
+#[test]
+fn show_on_a_corrupt_database_names_the_file() {
+    let env = site_with_a_real_database();
+    let db = env.db_path();
+    let mut bytes = std::fs::read(&db).expect("the database");
+    let mut rng = Lcg::new(0x005c_4e3a);
+    for b in &mut bytes[4096..4 * 4096] {
+        *b = rng.next() as u8;
+    }
+    std::fs::write(&db, bytes).expect("damage the first pages");
+    let run = env.run(&["show", "story-1"]);
+    let message = assert_clean_failure(
+        &run,
+        "show on a corrupt database",
+        &["feedsvc.db", "corrupt"],
+    );
+    assert!(!message.contains("Error code"), "{message}");
+}
+
+#[test]
+fn a_missing_data_directory_is_named_by_every_command_that_needs_the_database() {
+    let env = TestEnv::new();
+    std::fs::remove_dir(env.path("data")).expect("remove data/");
+    for args in [
+        vec!["check"],
+        vec!["show", "x"],
+        vec!["edit", "x", "--title", "Y"],
+        vec!["delete", "x"],
+    ] {
+        let run = env.run(&args);
+        assert_clean_failure(
+            &run,
+            &format!("{args:?}"),
+            &["feedsvc.db", "storage.database"],
+        );
+    }
+    assert!(
+        !env.path("data").exists(),
+        "a reading command created data/"
+    );
+}
+
+#[test]
+fn list_with_a_missing_data_directory_names_the_path() {
+    let env = TestEnv::new();
+    std::fs::remove_dir(env.path("data")).expect("remove data/");
+    for args in [vec!["list"], vec!["list", "--json"]] {
+        let run = env.run(&args);
+        assert_clean_failure(&run, &format!("{args:?}"), &["data", "storage.database"]);
+    }
+}
+
+#[test]
+fn out_of_range_settings_are_refused_naming_the_file_and_key() {
+    let env = TestEnv::new();
+    let file = env.write_article("x.md", &article("X", "x", "2025-01-01", "Body."));
+    let mut cases: Vec<(String, &str)> = [
+        ("feeds", "items = 0", "feeds.items"),
+        ("feeds", "items = 1001", "feeds.items"),
+        ("feeds", "items = -1", "feeds.items"),
+        ("feeds", "items = \"twenty\"", "feeds.items"),
+        ("feeds", "page_size = 0", "feeds.page_size"),
+        (
+            "storage",
+            "max_article_bytes = 0",
+            "storage.max_article_bytes",
+        ),
+        ("storage", "busy_timeout_ms = -5", "storage.busy_timeout_ms"),
+        ("server", "max_connections = 0", "server.max_connections"),
+        ("site", "language = \"en us\"", "site.language"),
+    ]
+    .iter()
+    .map(|(section, line, key)| (env.config_text(&[(section, line)]), *key))
+    .collect();
+    for bad in ["ftp://x", "not a url", "http://"] {
+        let text = env.config_text(&[]).replace(
+            &format!("base_url = \"{}\"", env.base),
+            &format!("base_url = \"{bad}\""),
+        );
+        cases.push((text, "site.base_url"));
+    }
+    let mut tried = 0;
+    for (text, key) in &cases {
+        env.write_config(text);
+        for args in [
+            vec!["list"],
+            vec!["add", file.to_str().expect("UTF-8 path")],
+            vec!["serve"],
+        ] {
+            let run = env.run_with_limit(&args, Duration::from_secs(20));
+            assert_clean_failure(&run, &format!("{key} {args:?}"), &["config.toml", key]);
+            tried += 1;
+        }
+        assert!(
+            !env.db_path().exists(),
+            "{key}: a refused configuration created the database"
+        );
+    }
+    eprintln!(
+        "reliability: {} out-of-range settings x (list, add, serve) = {tried} runs refused with \
+         one line naming config.toml and the key, no database created",
+        cases.len()
+    );
+}
+
+#[test]
+fn serve_with_an_invalid_listen_address_names_the_key_and_writes_nothing() {
+    let env = TestEnv::new();
+    for bad in ["not an address", "127.0.0.1:99999", "localhost"] {
+        let text = env.config_text(&[]).replace(
+            &format!("listen = \"127.0.0.1:{}\"", env.port),
+            &format!("listen = \"{bad}\""),
+        );
+        env.write_config(&text);
+        let run = env.run_with_limit(&["serve"], Duration::from_secs(20));
+        assert_clean_failure(&run, &format!("listen = {bad:?}"), &["server.listen", bad]);
+        assert!(
+            !env.db_path().exists(),
+            "{bad}: serve created the database before refusing"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. hostile HTTP
+
+#[test]
+fn hostile_requests_get_4xx_or_a_closed_connection_and_the_server_keeps_serving() {
+    let env = TestEnv::with_settings(&[("server", "header_timeout_secs = 3")]);
+    env.add_article("Published", "published", "2025-02-01T10:00:00Z", "Body.");
+    let server = env.serve();
+    let wellformed = |method: &str, target: &str| -> Vec<u8> {
+        format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes()
+    };
+    let mut cases: Vec<(String, Vec<u8>)> = vec![
+        ("malformed request line".into(), b"GARBAGE\r\n\r\n".to_vec()),
+        ("HTTP/0.9 request".into(), b"GET /\r\n".to_vec()),
+        ("empty lines".into(), b"\r\n\r\n\r\n\r\n".to_vec()),
+        ("binary noise".into(), (0..512u32).map(|i| (i * 37 % 256) as u8).collect()),
+        ("raw NUL in the path".into(), b"GET /a\0b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        ("HTTP/2 preface".into(), b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()),
+        ("HTTP/7.0".into(), b"GET / HTTP/7.0\r\nHost: x\r\n\r\n".to_vec()),
+        (
+            "1 MB header line".into(),
+            format!(
+                "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+                "a".repeat(1024 * 1024)
+            )
+            .into_bytes(),
+        ),
+        (
+            "200 headers".into(),
+            format!(
+                "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+                (0..200).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
+            )
+            .into_bytes(),
+        ),
+        ("10 000-character URI".into(), wellformed("GET", &format!("/{}", "a".repeat(10_000)))),
+        (
+            "header without a colon".into(),
+            b"GET / HTTP/1.1\r\nHost: x\r\nnot a header\r\n\r\n".to_vec(),
+        ),
+        (
+            "Content-Length and chunked".into(),
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+        ),
+        (
+            "bad Content-Length".into(),
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
+        ),
+        ("POST with a body".into(), {
+            let body = "+++\ntitle = \"Pwned\"\n+++\nHa\n";
+            format!(
+                "POST /articles/published HTTP/1.1\r\nHost: x\r\nContent-Type: text/markdown\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }),
+        ("CONNECT".into(), wellformed("CONNECT", "127.0.0.1:22")),
+    ];
+    for target in [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/articles/..%2f..%2fconfig.toml",
+        "/articles/%2e%2e/%2e%2e/%2e%2e/config.toml",
+        "/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
+        "/%5c..%5cconfig.toml",
+        "/a%00b",
+        "/articles/published%00.html",
+        "/%",
+        "/%zz",
+        "http://evil.example/etc/passwd",
+        "/data/feedsvc.db",
+        "/config.toml",
+    ] {
+        cases.push((format!("GET {target}"), wellformed("GET", target)));
+    }
+    for method in [
+        "PUT", "DELETE", "PATCH", "TRACE", "OPTIONS", "BREW", "PROPFIND",
+    ] {
+        cases.push((
+            format!("{method} /atom.xml"),
+            wellformed(method, "/atom.xml"),
+        ));
+    }
+
+    let mut closed = Vec::new();
+    let mut statuses = BTreeSet::new();
+    for (name, request) in &cases {
+        let answer = exchange(&server.addr, request);
+        let text = String::from_utf8_lossy(&answer.raw);
+        for secret in ["root:", "[site]", "base_url", "SQLite format"] {
+            assert!(
+                !text.contains(secret),
+                "{name}: the answer leaks {secret:?}:\n{text}"
+            );
+        }
+        match answer.status {
+            None => closed.push(name.as_str()),
+            Some(status) => {
+                assert!(
+                    (400..500).contains(&status),
+                    "{name}: answered {status}:\n{text}"
+                );
+                statuses.insert(status);
+            }
+        }
+        assert_no_panic(&server.stderr());
+    }
+    let started = Instant::now();
+    let atom = server.get("/atom.xml", &[]);
+    let took = started.elapsed();
+    assert_eq!(atom.status, 200);
+    assert!(parse_feed(&atom.body).entries.len() == 1);
+    assert!(
+        took < Duration::from_secs(1),
+        "GET /atom.xml took {took:?} afterwards"
+    );
+    eprintln!(
+        "reliability: {} hostile requests on raw TCP: {} answered 4xx ({statuses:?}), {} \
+         closed without an answer ({closed:?}), none 2xx/5xx, nothing leaked; GET /atom.xml \
+         then answered 200 in {:.1} ms",
+        cases.len(),
+        cases.len() - closed.len(),
+        closed.len(),
+        took.as_secs_f64() * 1000.0
+    );
+}
+
+#[test]
+fn a_100_kb_header_line_is_refused() {
+    let env = TestEnv::new();
+    env.add_article("Published", "published", "2025-02-01T10:00:00Z", "Body.");
+    let server = env.serve();
+    for size in [70 * 1024, 100 * 1024, 200 * 1024] {
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(size)
+        );
+        let answer = exchange(&server.addr, request.as_bytes());
+        assert!(
+            answer.status.is_none_or(|s| (400..500).contains(&s)),
+            "a {size}-byte header line answered {:?}",
+            answer.status
+        );
+    }
+    assert_eq!(server.get("/atom.xml", &[]).status, 200);
+}
+
+#[test]
+fn nothing_is_writable_over_http() {
+    let env = TestEnv::new();
+    env.add_article("Published", "published", "2025-02-01T10:00:00Z", "Body.");
+    let server = env.serve();
+    let before = env.snapshot();
+    let body = "+++\ntitle = \"Pwned\"\nslug = \"pwned\"\n+++\nOverwritten.\n";
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        for target in ["/articles/published", "/articles/pwned", "/atom.xml", "/"] {
+            let request = format!(
+                "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Type: text/markdown\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let answer = exchange(&server.addr, request.as_bytes());
+            assert_eq!(answer.status, Some(405), "{method} {target}");
+        }
+    }
+    assert_eq!(
+        env.snapshot(),
+        before,
+        "a request over HTTP changed the database"
+    );
+    let page = server.get("/articles/published", &[]);
+    assert_eq!(page.status, 200);
+    assert!(!page.text().contains("Overwritten"));
+    assert_eq!(server.get("/articles/pwned", &[]).status, 404);
+}
