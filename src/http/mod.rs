@@ -170,6 +170,10 @@ async fn schedule(state: Arc<State>) {
                     }
                 };
                 let now = chrono::Utc::now();
+                // Publishes leave the WAL to grow; keep it short here, off the publish path.
+                if let Err(e) = store.checkpoint() {
+                    tracing::debug!(error = %e, "checkpoint skipped");
+                }
                 let result =
                     crate::publish::release_due(&mut store, &cfg2, now).and_then(|released| {
                         if released > 0 {

@@ -1168,6 +1168,15 @@ fn site_with_a_real_database() -> TestEnv {
         })
         .collect();
     env.add(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    // feedsvc leaves its WAL in place; fold it into the database file, so that damaging the
+    // file damages the data (a damaged WAL is another story).
+    let conn = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    drop(conn);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", env.db_path().display()));
+    }
     env
 }
 
