@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use ammonia::{Builder, UrlRelative};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
+use crate::text::strip_non_feed_chars;
+
 /// Longest excerpt, in characters.
 const EXCERPT_CHARS: usize = 280;
 
@@ -40,7 +42,10 @@ pub fn sanitize(html: &str, article_url: &str) -> String {
         Some(base) => builder.url_relative(UrlRelative::RewriteWithBase(base)),
         None => builder.url_relative(UrlRelative::Deny),
     };
-    builder.clean(html).to_string()
+    let clean = builder.clean(html).to_string();
+    // Character references (`&#xFFFE;`, `&#1;`) decode into characters XML cannot carry, after
+    // the input itself was cleaned of them: clean the output too.
+    strip_non_feed_chars(&clean).into_owned()
 }
 
 /// The opening of the body as plain text, cut at a word boundary with `…` when longer than
@@ -73,7 +78,10 @@ pub fn excerpt(markdown: &str) -> String {
             break;
         }
     }
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = strip_non_feed_chars(&text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if text.chars().count() <= EXCERPT_CHARS {
         return text;
     }
@@ -150,6 +158,14 @@ mod tests {
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("footnote-definition"), "{html}");
         assert!(html.contains("id=\"1\""), "{html}");
+    }
+
+    #[test]
+    fn character_references_cannot_smuggle_in_non_xml_characters() {
+        let html = render_html("A &#xFFFE; B &#xFFFF; C &#x1; D &#x1F; E &#x85; F", URL);
+        assert!(html.chars().all(crate::text::is_feed_char), "{html:?}");
+        let text = excerpt("A &#xFFFE; B &#x1; C");
+        assert!(text.chars().all(crate::text::is_feed_char), "{text:?}");
     }
 
     #[test]
