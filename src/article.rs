@@ -11,6 +11,8 @@ const MAX_TITLE_CHARS: usize = 500;
 const MAX_TAG_CHARS: usize = 100;
 /// Most tags one article may carry.
 const MAX_TAGS: usize = 30;
+/// Earliest accepted publication year (RFC 2822 dates start at 1900).
+const MIN_YEAR: i32 = 1900;
 /// Longest accepted summary, in characters.
 const MAX_SUMMARY_CHARS: usize = 2000;
 
@@ -393,6 +395,18 @@ pub fn validate(
         Some(text) => Timestamp::parse(text).map_err(|reason| invalid("updated", reason))?,
         None => published.clone(),
     };
+    for (field, at) in [("published", &published), ("updated", &updated)] {
+        use chrono::Datelike;
+        if at.at.year() < MIN_YEAR || at.at.with_timezone(&Utc).year() < MIN_YEAR {
+            return Err(invalid(
+                field,
+                format!(
+                    "{} is before {MIN_YEAR}: RSS dates (RFC 822) cannot carry it",
+                    at.rfc3339()
+                ),
+            ));
+        }
+    }
     if updated.epoch() < published.epoch() {
         return Err(invalid(
             "updated",
@@ -564,6 +578,19 @@ mod tests {
         .contains("updated:"));
         let err = parse_source("f.md", b"\xff\xfe").unwrap_err().to_string();
         assert!(err.contains("f.md: input: is not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn dates_before_1900_are_refused() {
+        assert_eq!(
+            message("+++\ntitle = \"x\"\npublished = \"0001-01-01\"\n+++\nb"),
+            "story.md: published: 0001-01-01T00:00:00Z is before 1900: RSS dates (RFC 822) cannot carry it"
+        );
+        assert!(
+            message("+++\ntitle = \"x\"\npublished = \"1900-01-01T00:30:00+01:00\"\n+++\nb")
+                .contains("before 1900")
+        );
+        assert!(parse("+++\ntitle = \"x\"\npublished = \"1900-01-01T00:00:00Z\"\n+++\nb").is_ok());
     }
 
     #[test]
