@@ -20,6 +20,22 @@ pub fn strip_non_feed_chars(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Escapes text for XML or HTML content and attribute values (`&`, `<`, `>`, `"`, `'`).
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// True when `slug` follows the slug rule `[a-z0-9]+(-[a-z0-9]+)*` and is not too long.
 pub fn is_valid_slug(slug: &str) -> bool {
     !slug.is_empty()
@@ -117,6 +133,14 @@ mod tests {
             }
         }
         assert!(is_valid_slug(&stable_short_id("article", "📈")));
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape_markup("Q&A: <script>\"x\"</script> ]]> 'y'"),
+            "Q&amp;A: &lt;script&gt;&quot;x&quot;&lt;/script&gt; ]]&gt; &#39;y&#39;"
+        );
     }
 
     #[test]

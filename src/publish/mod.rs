@@ -258,11 +258,7 @@ pub fn edit(
 
     let mut touched = Touched::default();
     if !existing.is_pending {
-        let (previous, next) = tx.neighbours(&existing)?;
-        touched.extra_pages.extend(previous.map(|a| a.id));
-        touched.extra_pages.extend(next.map(|a| a.id));
-        touched.tags.extend(tag_ids(&tx, &existing)?);
-        touched.months.insert(Month::of(existing.published.epoch()));
+        touch_departure(&tx, &mut touched, &existing)?;
     }
     let url = render::article_url(cfg, &new.slug);
     let body_html = render_body(&new, &url)?;
@@ -303,10 +299,7 @@ pub fn delete(store: &mut Store, cfg: &Config, slug: &str, now: DateTime<Utc>) -
     })?;
     let mut touched = Touched::default();
     if !existing.is_pending {
-        let (previous, next) = tx.neighbours(&existing)?;
-        touched.extra_pages.extend(previous.map(|a| a.id));
-        touched.extra_pages.extend(next.map(|a| a.id));
-        touched.tags.extend(tag_ids(&tx, &existing)?);
+        touch_departure(&tx, &mut touched, &existing)?;
         touched
             .gone
             .push((existing.slug.clone(), existing.title.clone()));
@@ -399,6 +392,17 @@ fn tag_ids(tx: &Tx<'_>, article: &Article) -> Result<Vec<i64>> {
         }
     }
     Ok(ids)
+}
+
+/// What an article leaving its place (edited or deleted) touches: the pages of its neighbours
+/// there, its tags, its month.
+fn touch_departure(tx: &Tx<'_>, touched: &mut Touched, article: &Article) -> Result<()> {
+    let (previous, next) = tx.neighbours(article)?;
+    touched.extra_pages.extend(previous.map(|a| a.id));
+    touched.extra_pages.extend(next.map(|a| a.id));
+    touched.tags.extend(tag_ids(tx, article)?);
+    touched.months.insert(Month::of(article.published.epoch()));
+    Ok(())
 }
 
 fn touch_article(tx: &Tx<'_>, touched: &mut Touched, id: i64) -> Result<()> {

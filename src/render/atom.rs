@@ -139,9 +139,9 @@ fn write(
         for t in spec.tombstones {
             extra.push_str(&format!(
                 "  <at:deleted-entry ref=\"{}\" when=\"{}\">\n    <at:comment>{}</at:comment>\n  </at:deleted-entry>\n",
-                escape_xml(&t.entry_id),
+                crate::text::escape_markup(&t.entry_id),
                 t.deleted.rfc3339(),
-                escape_xml(&format!("“{}” was removed.", t.title)),
+                crate::text::escape_markup(&format!("“{}” was removed.", t.title)),
             ));
         }
     }
@@ -169,20 +169,4 @@ fn write(
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Escapes text for XML content and attribute values.
-fn escape_xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

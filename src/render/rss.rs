@@ -85,7 +85,7 @@ fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8
             item.set_guid(guid);
             item.set_pub_date(article.published.rfc2822());
             // RSS readers treat <description> as HTML; the summary is plain text.
-            item.set_description(escape_html(article.description()));
+            item.set_description(crate::text::escape_markup(article.description()));
             if index < keep_content {
                 item.set_content(article.body_html.clone());
             }
@@ -111,31 +111,4 @@ fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8
     channel
         .pretty_write_to(Vec::new(), b' ', 2)
         .map_err(|e| e.to_string())
-}
-
-/// Escapes plain text for use as HTML.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_html;
-
-    #[test]
-    fn descriptions_are_text_not_markup() {
-        assert_eq!(
-            escape_html("Q&A: <script>x</script> ]]> <![CDATA["),
-            "Q&amp;A: &lt;script&gt;x&lt;/script&gt; ]]&gt; &lt;![CDATA["
-        );
-    }
 }

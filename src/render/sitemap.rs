@@ -9,14 +9,6 @@ pub struct SitemapEntry {
     pub lastmod: String,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
 fn render(root: &str, element: &str, entries: &[SitemapEntry]) -> Vec<u8> {
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{root} xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n"
@@ -24,7 +16,7 @@ fn render(root: &str, element: &str, entries: &[SitemapEntry]) -> Vec<u8> {
     for entry in entries {
         out.push_str(&format!(
             "  <{element}>\n    <loc>{}</loc>\n    <lastmod>{}</lastmod>\n  </{element}>\n",
-            escape(&entry.url),
+            crate::text::escape_markup(&entry.url),
             entry.lastmod
         ));
     }
