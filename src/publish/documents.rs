@@ -461,13 +461,12 @@ fn render_tag(
     let articles = tx.latest_in_tag(tag_id, cfg.feeds.items.max(cfg.feeds.page_size + 1), 0)?;
     if articles.is_empty() && tx.count_published(Some(tag_id))? == 0 {
         // The tag is no longer used by any published article: its feeds and page are gone.
-        let removed = tx.prune_tags(&[tag_id])?;
+        tx.prune_tags(&[tag_id])?;
         let text = format!("Nothing is tagged “{}” any more.", tag.name);
         let body = pages::render_message(cfg, "Gone", &text, None)?;
         for path in tx.document_paths(&format!("{}{dir}", cfg.base_path()))? {
             out.put(render::status_document(&path, 410, None, body.clone(), 0))?;
         }
-        let _ = removed;
         return Ok(());
     }
     let in_feed = &articles[..articles.len().min(cfg.feeds.items)];

@@ -1292,15 +1292,9 @@ proptest! {
 // The XSS corpus.
 
 fn xss_fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xss");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/fixtures/xss")
-        .map(|e| e.expect("fixture entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
-        .collect();
-    files.sort();
-    files
+    crate::support::markdown_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xss"),
+    )
 }
 
 /// Strings that must not appear in any page or feed, in any case: each would start an element

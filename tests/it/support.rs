@@ -17,8 +17,13 @@ pub fn fixtures_dir() -> PathBuf {
 
 /// Every `*.md` fixture article (the README is documentation, not an article), sorted.
 pub fn fixture_articles() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
-        .expect("fixtures directory")
+    markdown_files(&fixtures_dir())
+}
+
+/// The `*.md` files of `dir` but its README, sorted.
+pub fn markdown_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("fixture entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
         .filter(|p| p.file_name().is_some_and(|n| n != "README.md"))
