@@ -36,44 +36,63 @@ struct Policy {
     immutable: HeaderValue,
 }
 
+/// How long after the last event in the database's directory every request still asks SQLite.
+///
+/// A commit writes its frames to the WAL (the kernel queues the event then) and only afterwards
+/// publishes them in the shared WAL index, which is memory and raises no event. A request that
+/// reads the event in between sees the old `data_version`; without this window it would drain
+/// the queue and keep serving the old documents until the next write. Within the window each
+/// request pays one `PRAGMA data_version`; outside it, one non-blocking read.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The long-lived connection that notices commits by other processes.
 struct Monitor {
     store: Store,
     data_version: i64,
     /// Watches the database's directory: every commit writes the WAL file, and the kernel
     /// queues the event during that write, before the committing process can even exit. A
-    /// non-blocking read of the queue is one system call; only when it holds events does the
-    /// request pay for `PRAGMA data_version` (SQLite locks and reads). `None` where inotify is
-    /// unavailable: then every request asks SQLite.
-    watcher: Option<inotify::Inotify>,
+    /// non-blocking read of the queue is one system call; only when it held events within the
+    /// last [`SETTLE`] does the request pay for `PRAGMA data_version` (SQLite locks and
+    /// reads). `None` where inotify is unavailable: then every request asks SQLite.
+    watcher: Option<Watcher>,
 }
 
-impl Monitor {
-    /// True when something in the database's directory changed since the last call (or when
-    /// that cannot be known).
-    fn directory_changed(&mut self) -> bool {
-        let Some(watcher) = self.watcher.as_mut() else {
-            return true;
-        };
+/// The inotify queue and when it last held an event.
+struct Watcher {
+    inotify: inotify::Inotify,
+    last_event: Option<std::time::Instant>,
+}
+
+impl Watcher {
+    /// True when something in the database's directory changed within the last [`SETTLE`]
+    /// (or when that cannot be known).
+    fn recently_changed(&mut self) -> bool {
         let mut buffer = [0u8; 4096];
-        let mut changed = false;
         loop {
-            match watcher.read_events(&mut buffer) {
+            match self.inotify.read_events(&mut buffer) {
                 Ok(mut events) => {
                     if events.next().is_none() {
-                        return changed;
+                        break;
                     }
-                    changed = true;
+                    self.last_event = Some(std::time::Instant::now());
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return changed,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => return true,
             }
         }
+        self.last_event.is_some_and(|at| at.elapsed() < SETTLE)
+    }
+}
+
+impl Monitor {
+    /// True when the database may have changed since the last call.
+    fn directory_changed(&mut self) -> bool {
+        self.watcher.as_mut().is_none_or(Watcher::recently_changed)
     }
 }
 
 /// An inotify watch on the directory that holds the database and its WAL.
-fn watch_directory(database: &std::path::Path) -> Option<inotify::Inotify> {
+fn watch_directory(database: &std::path::Path) -> Option<Watcher> {
     use inotify::WatchMask;
     let dir = match database.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -91,7 +110,10 @@ fn watch_directory(database: &std::path::Path) -> Option<inotify::Inotify> {
                 | WatchMask::MOVED_FROM,
         )
         .ok()?;
-    Some(watcher)
+    Some(Watcher {
+        inotify: watcher,
+        last_event: None,
+    })
 }
 
 #[derive(Default)]
@@ -315,5 +337,29 @@ fn to_resource(policy: &Policy, doc: &Document, is_asset: bool) -> Resource {
         is_xml_feed: doc.status == 200
             && (doc.content_type == crate::render::RSS_TYPE
                 || doc.content_type == crate::render::ATOM_TYPE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The window a commit leaves between its WAL write (the event) and the moment other
+    /// connections see it: after one event, requests keep asking SQLite, even though the
+    /// queue was drained by the first of them.
+    #[test]
+    fn an_event_keeps_requests_asking_for_a_while() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database = dir.path().join("feedsvc.db");
+        let mut watcher = watch_directory(&database).expect("inotify works here");
+        assert!(!watcher.recently_changed(), "nothing happened yet");
+        std::fs::write(dir.path().join("feedsvc.db-wal"), b"frames").expect("a write");
+        assert!(watcher.recently_changed(), "the write is noticed");
+        assert!(
+            watcher.recently_changed(),
+            "and still counts on the next request, whose queue is empty"
+        );
+        watcher.last_event = Some(std::time::Instant::now() - SETTLE);
+        assert!(!watcher.recently_changed(), "until the window has passed");
     }
 }
