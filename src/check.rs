@@ -30,11 +30,19 @@ pub struct Report {
     pub problems: Vec<Problem>,
 }
 
-/// Checks every stored document and the agreement between articles, pages and feeds.
+/// Checks every stored document, every archive and sitemap the server would render, and the
+/// agreement between articles, pages and feeds.
 pub fn check_site(store: &Store, cfg: &Config) -> Result<Report> {
     let mut report = Report::default();
-    for path in store.all_document_paths()? {
-        let (_, Some(doc)) = store.document(&path)? else {
+    let stored = store.all_document_paths()?.into_iter().map(|path| {
+        let doc = store.document(&path)?.1;
+        Ok(doc)
+    });
+    let on_request = crate::publish::archive_paths(store, cfg)?
+        .into_iter()
+        .map(|path| crate::publish::archive_document(store, cfg, &path));
+    for doc in stored.chain(on_request) {
+        let Some(doc) = doc? else {
             continue;
         };
         report.documents += 1;

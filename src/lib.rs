@@ -2,8 +2,9 @@
 //!
 //! Articles (Markdown with TOML front matter) are kept in SQLite. Each change to the archive
 //! renders, in the same transaction, every document it touches (RSS 2.0, Atom 1.0 and JSON Feed
-//! 1.1 feeds, per-tag feeds, HTML pages) together with their compressed variants and validators.
-//! `feedsvc serve` then serves those bytes as they are, so a poll costs a header check and a copy.
+//! 1.1 feeds, per-tag feeds, HTML pages) together with their validators. `feedsvc serve`
+//! compresses each document once, on its first request, and then serves those bytes as they
+//! are, so a poll costs a header check and a copy.
 //!
 //! Calls point one way: `cli`/`http` -> `publish` -> `store` + `render` -> `article`.
 #![forbid(unsafe_code)]

@@ -2,9 +2,10 @@
 
 use clap::Parser;
 
-/// mimalloc keeps freed memory for reuse: compressing a publish's documents allocates and frees
-/// encoder tables of a few MB each, which glibc's allocator returns to the kernel and faults
-/// back in every time (most of an import's time was spent zeroing pages).
+/// mimalloc keeps freed memory for reuse: compressing documents allocates and frees encoder
+/// tables of a few MB each, which glibc's allocator returns to the kernel and faults back in
+/// every time. Without transparent huge pages (`no_thp`): a short `feedsvc add` touches a few
+/// MB, and each first touch of a huge page zeroed 2 MB (a third of an add's time).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

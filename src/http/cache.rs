@@ -20,10 +20,12 @@ const BUDGET_BYTES: usize = 24 * 1024 * 1024;
 /// Published documents, as resources ready to answer with.
 pub struct Cache {
     cfg: Config,
-    policy: Policy,
+    policy: Arc<Policy>,
     monitor: Mutex<Monitor>,
+    /// Loads (and compresses) documents; one load at a time, so a burst of requests for a
+    /// document that just changed compresses it once.
     reader: Arc<Mutex<Store>>,
-    entries: RwLock<Entries>,
+    entries: Arc<RwLock<Entries>>,
     assets: HashMap<String, Arc<Resource>>,
 }
 
@@ -195,23 +197,23 @@ impl Cache {
             .into_iter()
             .map(|doc| {
                 let path = format!("{}{}", cfg.base_path(), doc.path.trim_start_matches('/'));
-                let resource = to_resource(&policy, &doc, true);
+                let resource = to_resource(&policy, doc, true);
                 (path, Arc::new(resource))
             })
             .collect();
         Ok(Cache {
             cfg: cfg.clone(),
-            policy,
+            policy: Arc::new(policy),
             monitor: Mutex::new(Monitor {
                 watcher,
                 store: monitor,
                 data_version,
             }),
             reader: Arc::new(Mutex::new(reader)),
-            entries: RwLock::new(Entries {
+            entries: Arc::new(RwLock::new(Entries {
                 generation,
                 ..Entries::default()
-            }),
+            })),
             assets,
         })
     }
@@ -226,34 +228,16 @@ impl Cache {
             return Ok(hit.clone());
         }
         let reader = self.reader.clone();
+        let entries = self.entries.clone();
+        let policy = self.policy.clone();
         let owned = path.to_string();
         let cfg = self.cfg.clone();
-        let (generation, doc, on_request) = tokio::task::spawn_blocking(move || {
-            let store = reader.lock().map_err(poisoned)?;
-            let (generation, doc) = store.document(&owned)?;
-            if doc.is_some() {
-                return Ok((generation, doc, false));
-            }
-            let page = crate::publish::list_page(&store, &cfg, &owned)?;
-            let on_request = page.is_some();
-            Ok::<_, Error>((generation, page, on_request))
-        })
-        .await
-        .map_err(|e| Error::Render {
-            what: path.to_string(),
-            reason: format!("loading task failed: {e}"),
-        })??;
-        let resource = doc.map(|d| Arc::new(to_resource(&self.policy, &d, false)));
-        let mut entries = self.entries.write().map_err(poisoned)?;
-        // Only cache what is at least as new as what the cache knows; an older snapshot could
-        // otherwise outlive the refresh that invalidated it.
-        if generation >= entries.generation {
-            entries.insert(path.to_string(), resource.clone());
-            if on_request {
-                entries.rendered_on_request.push(path.to_string());
-            }
-        }
-        Ok(resource)
+        tokio::task::spawn_blocking(move || load(&reader, &entries, &policy, &cfg, &owned))
+            .await
+            .map_err(|e| Error::Render {
+                what: path.to_string(),
+                reason: format!("loading task failed: {e}"),
+            })?
     }
 
     /// Drops entries that changed since the cache's generation. Runs on every request, so it
@@ -293,6 +277,43 @@ impl Cache {
     }
 }
 
+/// Loads the document at `path` (stored, or a list page or archive rendered now), compresses it
+/// and caches
+/// it. Holds the reader for all of it, so requests that missed together wait here and then find
+/// the entry the first of them cached.
+fn load(
+    reader: &Mutex<Store>,
+    entries: &RwLock<Entries>,
+    policy: &Policy,
+    cfg: &Config,
+    path: &str,
+) -> Result<Option<Arc<Resource>>> {
+    let store = reader.lock().map_err(poisoned)?;
+    if let Some(hit) = entries.read().map_err(poisoned)?.map.get(path) {
+        return Ok(hit.clone());
+    }
+    let (generation, mut doc) = store.document(path)?;
+    let mut on_request = false;
+    if doc.is_none() {
+        doc = crate::publish::list_page(&store, cfg, path)?;
+        if doc.is_none() {
+            doc = crate::publish::archive_document(&*store, cfg, path)?;
+        }
+        on_request = doc.is_some();
+    }
+    let resource = doc.map(|d| Arc::new(to_resource(policy, d, false)));
+    let mut entries = entries.write().map_err(poisoned)?;
+    // Only cache what is at least as new as what the cache knows; an older snapshot could
+    // otherwise outlive the refresh that invalidated it.
+    if generation >= entries.generation {
+        entries.insert(path.to_string(), resource.clone());
+        if on_request {
+            entries.rendered_on_request.push(path.to_string());
+        }
+    }
+    Ok(resource)
+}
+
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
     Error::Render {
         what: "the document cache".to_string(),
@@ -300,18 +321,15 @@ fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
     }
 }
 
-fn to_resource(policy: &Policy, doc: &Document, is_asset: bool) -> Resource {
+/// Builds the resource to answer with, compressing the body (the one place that happens).
+fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
     let quoted = |suffix: &str| {
         HeaderValue::from_str(&format!("\"{}{suffix}\"", doc.etag))
             .unwrap_or(HeaderValue::from_static("\"0\""))
     };
-    let mut variants = vec![(Coding::Identity, quoted(""), Bytes::from(doc.body.clone()))];
-    if let Some(br) = &doc.br {
-        variants.push((Coding::Brotli, quoted("-br"), Bytes::from(br.clone())));
-    }
-    if let Some(gz) = &doc.gzip {
-        variants.push((Coding::Gzip, quoted("-gz"), Bytes::from(gz.clone())));
-    }
+    let compressed = crate::render::compress(&doc.body);
+    let identity = quoted("");
+    let (br, gzip) = (quoted("-br"), quoted("-gz"));
     let is_feed = doc.content_type.contains("xml") || doc.content_type.contains("json");
     let cache_control = match doc.status {
         _ if is_asset => policy.immutable.clone(),
@@ -333,10 +351,19 @@ fn to_resource(policy: &Policy, doc: &Document, is_asset: bool) -> Resource {
         last_modified_header: (doc.last_modified > 0)
             .then(|| HeaderValue::from_str(&http_date(doc.last_modified)).ok())
             .flatten(),
-        variants,
         is_xml_feed: doc.status == 200
             && (doc.content_type == crate::render::RSS_TYPE
                 || doc.content_type == crate::render::ATOM_TYPE),
+        variants: [
+            Some((Coding::Identity, identity, Bytes::from(doc.body))),
+            compressed.br.map(|b| (Coding::Brotli, br, Bytes::from(b))),
+            compressed
+                .gzip
+                .map(|g| (Coding::Gzip, gzip, Bytes::from(g))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     }
 }
 

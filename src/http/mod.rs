@@ -1,5 +1,6 @@
 //! `feedsvc serve`: hyper on tokio, serving the documents the publisher stored. The HTTP layer
-//! only routes, negotiates and sets headers; bytes were rendered and compressed at publish time.
+//! only routes, negotiates and sets headers; bytes were rendered at publish time and are
+//! compressed once, on first request, by the cache.
 
 pub mod cache;
 pub mod respond;

@@ -1,74 +1,22 @@
-//! The documents a change renders: site and tag feeds and pages, article pages, archives,
-//! redirects and tombstone pages. Each function renders from the transaction's view of the
+//! The documents a change renders: site and tag feeds and pages, article pages, redirects and
+//! tombstone pages (archives and sitemaps are rendered on request, see `archives`). Each function renders from the transaction's view of the
 //! store and hands bytes to the [`DocumentWriter`], which skips unchanged documents.
 
 use std::collections::BTreeSet;
 
-use chrono::DateTime;
-
 use super::Touched;
 use crate::config::Config;
-use crate::render::sitemap::SitemapEntry;
 use crate::render::{self, pages, FeedSpec};
 use crate::store::articles::ArticleQueries;
 use crate::store::{Article, Document, Tx};
 use crate::Result;
 
-/// A calendar month in UTC: the period of one archive document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Month {
-    year: i32,
-    month: u32,
-}
-
-impl Month {
-    /// The month containing the instant `epoch` (UTC).
-    pub fn of(epoch: i64) -> Month {
-        use chrono::Datelike;
-        let at = DateTime::from_timestamp(epoch, 0).unwrap_or_default();
-        Month {
-            year: at.year(),
-            month: at.month(),
-        }
-    }
-
-    /// First second of the month.
-    pub fn start(self) -> i64 {
-        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| d.and_utc().timestamp())
-            .unwrap_or(0)
-    }
-
-    /// First second of the next month.
-    pub fn end(self) -> i64 {
-        let (year, month) = if self.month == 12 {
-            (self.year + 1, 1)
-        } else {
-            (self.year, self.month + 1)
-        };
-        Month { year, month }.start()
-    }
-
-    /// Directory of its documents below the root: `archive/2026-09/`.
-    pub fn dir(self) -> String {
-        format!("archive/{:04}-{:02}/", self.year, self.month)
-    }
-}
-
-/// Collects the documents a change renders; [`DocumentWriter::flush`] compresses the changed
-/// ones (in parallel) and stores them under one generation.
+/// Collects the documents a change renders and stores the changed ones under one generation.
 pub(super) struct DocumentWriter<'t, 'c> {
     pub(super) tx: &'t Tx<'c>,
     pub(super) generation: i64,
-    pending: Vec<Document>,
-    pending_bytes: usize,
     changed: usize,
 }
-
-/// Bytes of queued documents after which they are compressed and stored (bounds the memory of
-/// a whole-site rebuild).
-const FLUSH_BYTES: usize = 32 * 1024 * 1024;
 
 impl<'t, 'c> DocumentWriter<'t, 'c> {
     /// A writer for the transaction `tx`, storing under `generation`.
@@ -76,74 +24,25 @@ impl<'t, 'c> DocumentWriter<'t, 'c> {
         DocumentWriter {
             tx,
             generation,
-            pending: Vec::new(),
-            pending_bytes: 0,
             changed: 0,
         }
     }
 
-    /// Queues `doc` unless the same bytes are already stored (or queued): an unchanged document
-    /// costs a hash and an indexed lookup, and keeps its generation and validators.
+    /// Stores `doc` unless the same bytes are already stored: an unchanged document costs a
+    /// hash and an indexed lookup, and keeps its generation and validators.
     fn put(&mut self, doc: Document) -> Result<()> {
         if self.tx.has_same_document(&doc)? {
             return Ok(());
         }
-        self.pending.retain(|queued| queued.path != doc.path);
-        self.pending_bytes += doc.body.len();
-        self.pending.push(doc);
-        if self.pending_bytes > FLUSH_BYTES {
-            self.store_pending()?;
-        }
+        self.tx.put_document(&doc, self.generation)?;
+        self.changed += 1;
         Ok(())
     }
 
-    /// Compresses and stores what is queued, so later queries in the transaction see it.
-    fn store_pending(&mut self) -> Result<()> {
-        let compressed = compress_all(std::mem::take(&mut self.pending));
-        self.pending_bytes = 0;
-        for doc in &compressed {
-            self.tx.put_document(doc, self.generation)?;
-        }
-        self.changed += compressed.len();
-        Ok(())
+    /// How many documents changed in all.
+    pub(super) fn finish(self) -> usize {
+        self.changed
     }
-
-    /// Compresses and stores what is queued; returns how many documents changed in all.
-    pub(super) fn flush(mut self) -> Result<usize> {
-        self.store_pending()?;
-        Ok(self.changed)
-    }
-}
-
-/// Compresses documents on every core: compression is most of a publish's CPU time.
-fn compress_all(docs: Vec<Document>) -> Vec<Document> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(docs.len());
-    if threads <= 1 {
-        return docs.into_iter().map(render::compress).collect();
-    }
-    // Deal the documents out round-robin so large feeds spread over the threads.
-    let mut shares: Vec<Vec<Document>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, doc) in docs.into_iter().enumerate() {
-        shares[i % threads].push(doc);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = shares
-            .into_iter()
-            .map(|share| {
-                scope.spawn(move || share.into_iter().map(render::compress).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(done) => done,
-                // Compression does not panic on any input; if it did, fail loudly.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
 }
 
 pub(super) fn render_touched(
@@ -176,103 +75,7 @@ pub(super) fn render_touched(
     for (slug, title) in &touched.gone {
         render_gone(tx, cfg, slug, title, out)?;
     }
-    let mut months = touched.months.clone();
-    for month in &touched.months {
-        // The next archive's prev-archive link may now point at this month.
-        if let Some(t) = tx.first_published_from(month.end())? {
-            months.insert(Month::of(t));
-        }
-    }
-    let any_month = !months.is_empty();
-    for month in months {
-        render_archive(tx, cfg, month, out)?;
-    }
-    if any_month {
-        render_sitemap_index(tx, cfg, out)?;
-    }
     Ok(())
-}
-
-/// `/sitemap.xml`: the index of the monthly sitemaps.
-fn render_sitemap_index(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> Result<()> {
-    // The index lists the stored monthly sitemaps, including those queued by this change.
-    out.store_pending()?;
-    let prefix = format!("{}archive/", cfg.base_path());
-    let months = tx.document_dates(&prefix, "/sitemap.xml")?;
-    let entries: Vec<SitemapEntry> = months
-        .iter()
-        .map(|(path, modified)| SitemapEntry {
-            url: cfg.url(path.strip_prefix(cfg.base_path()).unwrap_or(path)),
-            lastmod: DateTime::from_timestamp(*modified, 0)
-                .unwrap_or_default()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        })
-        .collect();
-    let newest = months.iter().map(|(_, m)| *m).max().unwrap_or(0);
-    out.put(render::encode(
-        &format!("{}sitemap.xml", cfg.base_path()),
-        render::XML_TYPE,
-        render::sitemap::render_index(&entries),
-        newest,
-    ))
-}
-
-fn render_archive(
-    tx: &Tx<'_>,
-    cfg: &Config,
-    month: Month,
-    out: &mut DocumentWriter<'_, '_>,
-) -> Result<()> {
-    let articles = tx.published_between(month.start(), month.end())?;
-    let tombstones = tx.tombstones_between(month.start(), month.end())?;
-    let dir = month.dir();
-    let mut links = vec![("current", cfg.site.base_url.clone())];
-    if let Some(t) = tx.last_published_before(month.start())? {
-        links.push(("prev-archive", cfg.url(&Month::of(t).dir())));
-    }
-    let spec = FeedSpec {
-        cfg,
-        title: format!(
-            "{} — archive {}",
-            cfg.site.title,
-            dir.trim_start_matches("archive/").trim_end_matches('/')
-        ),
-        description: cfg.site.description.clone(),
-        dir,
-        page_url: cfg.site.base_url.clone(),
-        articles: &articles,
-        tombstones: &tombstones,
-        links,
-        is_archive: true,
-    };
-    let last_modified = spec.updated().epoch();
-    let xsl = stylesheet(cfg);
-    let path = |file: &str| format!("{}{}{file}", cfg.base_path(), spec.dir);
-    let entries: Vec<SitemapEntry> = articles
-        .iter()
-        .map(|a| SitemapEntry {
-            url: render::article_url(cfg, &a.slug),
-            lastmod: a.updated.rfc3339(),
-        })
-        .collect();
-    out.put(render::encode(
-        &path("sitemap.xml"),
-        render::XML_TYPE,
-        render::sitemap::render_urlset(&entries),
-        newest_update(&articles),
-    ))?;
-    out.put(render::encode(
-        &path("rss.xml"),
-        render::RSS_TYPE,
-        render::rss::render_rss(&spec, &xsl)?,
-        last_modified,
-    ))?;
-    out.put(render::encode(
-        &path("atom.xml"),
-        render::ATOM_TYPE,
-        render::atom::render_atom(&spec, &xsl)?,
-        last_modified,
-    ))
 }
 
 /// Calls `each` with every article in publication order (oldest first), a batch at a time.
@@ -323,11 +126,9 @@ pub(super) fn rebuild_everything(
         render_tag(tx, cfg, id, out)?;
     }
     // A window of three: the page in the middle is rendered once its next article is known.
-    let mut months = BTreeSet::new();
     let mut previous: Option<Article> = None;
     let mut current: Option<Article> = None;
     for_each_article(tx, true, |article| {
-        months.insert(Month::of(article.published.epoch()));
         if let Some(cur) = &current {
             render_page_with(cfg, cur, previous.as_ref(), Some(article), out)?;
             render_redirects(tx, cfg, cur.id, out)?;
@@ -340,15 +141,18 @@ pub(super) fn rebuild_everything(
         render_page_with(cfg, cur, previous.as_ref(), None, out)?;
         render_redirects(tx, cfg, cur.id, out)?;
     }
-    for month in months {
-        render_archive(tx, cfg, month, out)?;
+    // Archives and sitemaps are rendered on request (see `archives`); drop copies stored by
+    // versions that rendered them here, or they would shadow the current ones.
+    for path in tx.document_paths(cfg.base_path())? {
+        if super::archives::is_rendered_on_request(cfg, &path) {
+            tx.delete_document(&path)?;
+        }
     }
-    render_sitemap_index(tx, cfg, out)?;
     // Pages of deleted articles and redirects stay as they are: 410 and 301 keep their meaning.
     Ok(())
 }
 
-fn stylesheet(cfg: &Config) -> String {
+pub(super) fn stylesheet(cfg: &Config) -> String {
     format!(
         "{}assets/{}",
         cfg.base_path(),
@@ -393,7 +197,7 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
     if let Some(newest) = articles.first() {
         links.push((
             "prev-archive",
-            cfg.url(&Month::of(newest.published.epoch()).dir()),
+            cfg.url(&super::archives::Month::of(newest.published.epoch()).dir()),
         ));
     }
     let spec = FeedSpec {

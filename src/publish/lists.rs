@@ -50,12 +50,12 @@ pub fn list_page(store: &Store, cfg: &Config, path: &str) -> Result<Option<Docum
     }
     let on_page = &articles[..articles.len().min(size)];
     let html = pages::render_list(cfg, tag.as_ref(), on_page, page, articles.len() > size)?;
-    Ok(Some(render::compress(render::encode(
+    Ok(Some(render::encode(
         path,
         render::HTML_TYPE,
         html,
         newest_update(on_page),
-    ))))
+    )))
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@ use crate::store::articles::ArticleQueries;
 use crate::store::{Article, ArticleRow, Store, Tx};
 use crate::{Error, Result};
 
+mod archives;
 mod documents;
 mod lists;
 
-pub use documents::Month;
+pub use archives::{archive_document, archive_paths, Month};
 use documents::{rebuild_everything, render_touched, DocumentWriter};
 pub use lists::list_page;
 
@@ -35,8 +36,6 @@ struct Touched {
     gone: Vec<(String, String)>,
     /// Article ids whose old slugs must redirect to their current page.
     moved: BTreeSet<i64>,
-    /// Archive months (RFC 5005) whose documents must be rendered.
-    months: BTreeSet<Month>,
     /// Render every document (after an import).
     everything: bool,
 }
@@ -401,7 +400,6 @@ fn touch_departure(tx: &Tx<'_>, touched: &mut Touched, article: &Article) -> Res
     touched.extra_pages.extend(previous.map(|a| a.id));
     touched.extra_pages.extend(next.map(|a| a.id));
     touched.tags.extend(tag_ids(tx, article)?);
-    touched.months.insert(Month::of(article.published.epoch()));
     Ok(())
 }
 
@@ -409,7 +407,6 @@ fn touch_article(tx: &Tx<'_>, touched: &mut Touched, id: i64) -> Result<()> {
     touched.articles.insert(id);
     if let Some(article) = tx.article_by_id(id)? {
         touched.tags.extend(tag_ids(tx, &article)?);
-        touched.months.insert(Month::of(article.published.epoch()));
     }
     Ok(())
 }
@@ -432,7 +429,7 @@ fn finish(tx: Tx<'_>, cfg: &Config, mut touched: Touched, now: DateTime<Utc>) ->
     } else {
         render_touched(&tx, cfg, &touched, &mut writer)?;
     }
-    if writer.flush()? > 0 {
+    if writer.finish() > 0 {
         tx.set_generation(generation)?;
     }
     tx.commit()

@@ -72,12 +72,12 @@ pub fn documents() -> Vec<Document> {
     all()
         .iter()
         .map(|a| {
-            super::compress(super::encode(
+            super::encode(
                 &format!("/assets/{}", a.name),
                 a.content_type,
                 a.bytes.to_vec(),
                 0,
-            ))
+            )
         })
         .collect()
 }

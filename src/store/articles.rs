@@ -284,6 +284,20 @@ pub trait ArticleQueries {
         )?)
     }
 
+    /// Calls `each(published_at, updated_at)` for every published article, oldest first:
+    /// one pass over an index, however large the archive.
+    fn for_each_publication(&self, mut each: impl FnMut(i64, i64)) -> Result<()> {
+        let mut stmt = self.db().prepare_cached(
+            "SELECT published_at, updated_at FROM articles WHERE is_pending = 0 \
+             ORDER BY published_at",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            each(row.get(0)?, row.get(1)?);
+        }
+        Ok(())
+    }
+
     /// Tombstones of entries published with `start <= published_at < end`.
     fn tombstones_between(&self, start: i64, end: i64) -> Result<Vec<Tombstone>> {
         let mut stmt = self.db().prepare_cached(

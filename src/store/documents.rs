@@ -1,4 +1,5 @@
-//! Rendered documents (feeds, pages, redirects) with their compressed variants and validators.
+//! Rendered documents (feeds, pages, redirects) with their validators. The server compresses
+//! each one the first time it is asked for it, so a publish stores identity bytes only.
 //!
 //! They are written in the same transaction as the article change that caused them, so a
 //! reader never sees a feed linking to a page that is not there yet. Every write bumps the
@@ -9,7 +10,7 @@ use rusqlite::{params, OptionalExtension};
 use super::{Store, Tx};
 use crate::Result;
 
-/// A document ready to store: identity bytes plus precomputed compressed variants.
+/// A document ready to store: identity bytes, headers and validator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
     /// URL path below the site root, starting with `/` (`/atom.xml`, `/articles/x`).
@@ -22,10 +23,6 @@ pub struct Document {
     pub location: Option<String>,
     /// Identity bytes.
     pub body: Vec<u8>,
-    /// gzip variant, when worth sending.
-    pub gzip: Option<Vec<u8>>,
-    /// brotli variant, when worth sending.
-    pub br: Option<Vec<u8>>,
     /// Hash of the identity bytes; the ETag of each variant derives from it.
     pub etag: String,
     /// `Last-Modified`, seconds since the epoch.
@@ -78,35 +75,27 @@ impl Tx<'_> {
     /// Stores a document under `generation`, replacing what was at its path.
     pub fn put_document(&self, doc: &Document, generation: i64) -> Result<()> {
         self.prepare_cached(
-            "INSERT OR REPLACE INTO documents (path, status, content_type, location, body, gzip, br, \
-             etag, last_modified, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR REPLACE INTO documents (path, status, content_type, location, etag, \
+             last_modified, generation, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             doc.path,
             doc.status,
             doc.content_type,
             doc.location,
-            doc.body,
-            doc.gzip,
-            doc.br,
             doc.etag,
             doc.last_modified,
-            generation
+            generation,
+            doc.body
         ])?;
         Ok(())
     }
 
-    /// Path and `Last-Modified` of every stored document whose path starts with `prefix` and
-    /// ends with `suffix`, by path.
-    pub fn document_dates(&self, prefix: &str, suffix: &str) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self.prepare_cached(
-            "SELECT path, last_modified FROM documents WHERE path >= ?1 AND path < ?1 || x'ff' \
-             AND substr(path, -length(?2)) = ?2 AND status = 200 ORDER BY path",
-        )?;
-        let rows = stmt
-            .query_map([prefix, suffix], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
-        Ok(rows)
+    /// Removes the document at `path`, if any.
+    pub fn delete_document(&self, path: &str) -> Result<()> {
+        self.prepare_cached("DELETE FROM documents WHERE path = ?1")?
+            .execute([path])?;
+        Ok(())
     }
 
     /// Every stored path that starts with `prefix`.
@@ -128,7 +117,7 @@ impl Store {
         let generation = read_generation(&tx)?;
         let doc = tx
             .prepare_cached(
-                "SELECT path, status, content_type, location, body, gzip, br, etag, last_modified \
+                "SELECT path, status, content_type, location, body, etag, last_modified \
                  FROM documents WHERE path = ?1",
             )?
             .query_row([path], |r| {
@@ -138,10 +127,8 @@ impl Store {
                     content_type: r.get(2)?,
                     location: r.get(3)?,
                     body: r.get(4)?,
-                    gzip: r.get(5)?,
-                    br: r.get(6)?,
-                    etag: r.get(7)?,
-                    last_modified: r.get(8)?,
+                    etag: r.get(5)?,
+                    last_modified: r.get(6)?,
                 })
             })
             .optional()?;

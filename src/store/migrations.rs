@@ -75,4 +75,32 @@ pub const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 2: documents keep identity bytes only (the server compresses on first request), and the
+    // body comes last: SQLite reads a row's columns in order, so metadata read by the path
+    // index (dates for the sitemap index, ETags before a rewrite) no longer walks the body's
+    // overflow pages.
+    r#"
+    CREATE TABLE documents_v2 (
+        path          TEXT PRIMARY KEY,
+        status        INTEGER NOT NULL,
+        content_type  TEXT NOT NULL,
+        location      TEXT,
+        etag          TEXT NOT NULL,
+        last_modified INTEGER NOT NULL,
+        generation    INTEGER NOT NULL,
+        body          BLOB NOT NULL
+    );
+    INSERT INTO documents_v2 (path, status, content_type, location, etag, last_modified,
+                              generation, body)
+        SELECT path, status, content_type, location, etag, last_modified, generation, body
+        FROM documents;
+    DROP TABLE documents;
+    ALTER TABLE documents_v2 RENAME TO documents;
+    CREATE INDEX documents_by_generation ON documents (generation);
+    -- The sitemap index (rendered on request) walks every publication date with its update.
+    CREATE INDEX articles_by_publication ON articles (is_pending, published_at, updated_at);
+    -- Archives and sitemaps are now rendered on request: forget the site's fingerprint so the
+    -- next publish (or server start) renders the whole site once and drops their stored copies.
+    DELETE FROM meta WHERE key = 'site_fingerprint';
+    "#,
 ];

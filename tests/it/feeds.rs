@@ -654,3 +654,94 @@ fn a_new_article_is_in_the_very_next_atom_fetch() {
         assert_eq!(feed.entries.len(), n + 2, "round {n}");
     }
 }
+
+/// The `href` of each `<link rel="…">` in an Atom document, by `rel`.
+fn atom_link(atom: &str, rel: &str) -> Option<String> {
+    start_tags(atom, "link")
+        .into_iter()
+        .find(|tag| attribute_values(tag, "rel") == [rel])
+        .and_then(|tag| attribute_values(tag, "href").pop())
+}
+
+/// RFC 5005 archives are rendered when asked for: they hold their whole month, chain back
+/// through `prev-archive`, carry tombstones, answer 304 to their validator, and change on the
+/// very next request after a publish touches their month.
+#[test]
+fn monthly_archives_follow_every_publish() {
+    let env = TestEnv::new();
+    env.add_article("August one", "aug-one", "2026-08-03T09:00:00+02:00", "a");
+    env.add_article("August two", "aug-two", "2026-08-20T09:00:00Z", "b");
+    env.add_article("September one", "sep-one", "2026-09-02T09:00:00Z", "c");
+    let server = env.serve();
+
+    let site = server.get("/atom.xml", &[]).text();
+    let september = format!("{}archive/2026-09/atom.xml", env.base);
+    assert_eq!(atom_link(&site, "prev-archive"), Some(september.clone()));
+
+    let archive = server.get("/archive/2026-09/atom.xml", &[]);
+    assert_eq!(archive.status, 200);
+    assert!(archive
+        .expect_header("content-type")
+        .starts_with("application/atom+xml"));
+    let text = archive.text();
+    assert!(text.contains("<fh:archive"), "{text}");
+    assert_eq!(atom_link(&text, "self"), Some(september.clone()));
+    assert_eq!(
+        atom_link(&text, "current"),
+        Some(format!("{}atom.xml", env.base))
+    );
+    assert_eq!(
+        atom_link(&text, "prev-archive"),
+        Some(format!("{}archive/2026-08/atom.xml", env.base))
+    );
+    assert_eq!(parse_feed(&archive.body).entries.len(), 1);
+    let august = server.get("/archive/2026-08/rss.xml", &[]);
+    assert_eq!(august.status, 200);
+    assert_eq!(parse_feed(&august.body).entries.len(), 2);
+    let etag = archive.expect_header("etag").to_string();
+    let again = server.get("/archive/2026-09/atom.xml", &[("If-None-Match", &etag)]);
+    assert_eq!(
+        again.status, 304,
+        "an unchanged archive keeps its validator"
+    );
+
+    env.add_article("September two", "sep-two", "2026-09-12T09:00:00Z", "d");
+    let grown = server.get("/archive/2026-09/atom.xml", &[("If-None-Match", &etag)]);
+    assert_eq!(
+        grown.status, 200,
+        "a publish in the month changes its archive"
+    );
+    let titles: Vec<String> = parse_feed(&grown.body)
+        .entries
+        .iter()
+        .map(|e| title(e).to_string())
+        .collect();
+    assert_eq!(titles, ["September two", "September one"]);
+
+    env.run(&["delete", "aug-one"]).success();
+    let august = server.get("/archive/2026-08/atom.xml", &[]).text();
+    let tombstones = start_tags(&august, "at:deleted-entry");
+    assert_eq!(tombstones.len(), 1, "{august}");
+    assert_eq!(parse_feed(august.as_bytes()).entries.len(), 1);
+
+    for missing in [
+        "/archive/2026-07/atom.xml",
+        "/archive/2026-13/atom.xml",
+        "/archive/2026-09/feed.json",
+        "/archive/2026-9/atom.xml",
+    ] {
+        assert_eq!(server.get(missing, &[]).status, 404, "{missing}");
+    }
+    let index = server.get("/sitemap.xml", &[]).text();
+    for month in ["2026-08", "2026-09"] {
+        assert!(
+            index.contains(&format!(
+                "<loc>{}archive/{month}/sitemap.xml</loc>",
+                env.base
+            )),
+            "{index}"
+        );
+    }
+    let urls = server.get("/archive/2026-09/sitemap.xml", &[]).text();
+    assert!(urls.contains(&env.article_url("sep-two")), "{urls}");
+}

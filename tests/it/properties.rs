@@ -117,9 +117,16 @@ impl Site {
         format!("{}{route}", self.cfg.base_path())
     }
 
-    /// The bytes of the document at `path`, if one answers 200 there.
+    /// The bytes of the document at `path` (stored, or an archive rendered as the server
+    /// renders it on request), if one answers 200 there.
     fn document(&self, path: &str) -> Option<(String, Vec<u8>)> {
-        let (_, doc) = self.store.document(path).expect("read a document");
+        let (_, stored) = self.store.document(path).expect("read a document");
+        let doc = match stored {
+            Some(doc) => Some(doc),
+            None => {
+                publish::archive_document(&self.store, &self.cfg, path).expect("render an archive")
+            }
+        };
         doc.filter(|d| d.status == 200)
             .map(|d| (d.content_type, d.body))
     }

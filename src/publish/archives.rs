@@ -1,0 +1,283 @@
+//! Monthly archives (RFC 5005 archived feeds, `/archive/YYYY-MM/atom.xml` and `rss.xml`), the
+//! monthly sitemaps and the sitemap index, rendered when asked for.
+//!
+//! Rendering them at publish time would re-render the whole month on every add, a cost that
+//! grows with the month and the archive, for documents a feed reader fetches once (to fill a
+//! gap in its history) and a crawler once a day. The server renders them from the store on the
+//! first request and keeps them until the next publish.
+
+use chrono::DateTime;
+
+use crate::config::Config;
+use crate::render::sitemap::SitemapEntry;
+use crate::render::{self, FeedSpec};
+use crate::store::articles::ArticleQueries;
+use crate::store::Document;
+use crate::Result;
+
+/// A calendar month in UTC: the period of one archive document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Month {
+    year: i32,
+    month: u32,
+}
+
+impl Month {
+    /// The month containing the instant `epoch` (UTC).
+    pub fn of(epoch: i64) -> Month {
+        use chrono::Datelike;
+        let at = DateTime::from_timestamp(epoch, 0).unwrap_or_default();
+        Month {
+            year: at.year(),
+            month: at.month(),
+        }
+    }
+
+    /// Parses `YYYY-MM` exactly as [`Month::dir`] writes it.
+    fn parse(text: &str) -> Option<Month> {
+        let (year, month) = text.split_once('-')?;
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(year, 4) || !digits(month, 2) {
+            return None;
+        }
+        let month = Month {
+            year: year.parse().ok()?,
+            month: month.parse().ok()?,
+        };
+        (1..=12).contains(&month.month).then_some(month)
+    }
+
+    /// First second of the month.
+    pub fn start(self) -> i64 {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or(0)
+    }
+
+    /// First second of the next month.
+    pub fn end(self) -> i64 {
+        let (year, month) = if self.month == 12 {
+            (self.year + 1, 1)
+        } else {
+            (self.year, self.month + 1)
+        };
+        Month { year, month }.start()
+    }
+
+    /// Directory of its documents below the root: `archive/2026-09/`.
+    pub fn dir(self) -> String {
+        format!("archive/{:04}-{:02}/", self.year, self.month)
+    }
+}
+
+/// The documents this module renders.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Atom(Month),
+    Rss(Month),
+    Sitemap(Month),
+    SitemapIndex,
+}
+
+fn parse(cfg: &Config, path: &str) -> Option<Kind> {
+    let rest = path.strip_prefix(cfg.base_path())?;
+    if rest == "sitemap.xml" {
+        return Some(Kind::SitemapIndex);
+    }
+    let (month, file) = rest.strip_prefix("archive/")?.split_once('/')?;
+    let month = Month::parse(month)?;
+    match file {
+        "atom.xml" => Some(Kind::Atom(month)),
+        "rss.xml" => Some(Kind::Rss(month)),
+        "sitemap.xml" => Some(Kind::Sitemap(month)),
+        _ => None,
+    }
+}
+
+/// True for the paths this module answers (whether or not there is anything there), so a
+/// publish can drop stored copies of them.
+pub fn is_rendered_on_request(cfg: &Config, path: &str) -> bool {
+    parse(cfg, path).is_some()
+}
+
+/// Renders the archive document or sitemap at `path`, or `None` when the path names none of
+/// them or the month holds nothing.
+pub fn archive_document(
+    q: &impl ArticleQueries,
+    cfg: &Config,
+    path: &str,
+) -> Result<Option<Document>> {
+    let month = match parse(cfg, path) {
+        None => return Ok(None),
+        Some(Kind::SitemapIndex) => return sitemap_index(q, cfg, path).map(Some),
+        Some(Kind::Atom(m) | Kind::Rss(m) | Kind::Sitemap(m)) => m,
+    };
+    let articles = q.published_between(month.start(), month.end())?;
+    let tombstones = q.tombstones_between(month.start(), month.end())?;
+    if articles.is_empty() && tombstones.is_empty() {
+        return Ok(None);
+    }
+    if parse(cfg, path) == Some(Kind::Sitemap(month)) {
+        let entries: Vec<SitemapEntry> = articles
+            .iter()
+            .map(|a| SitemapEntry {
+                url: render::article_url(cfg, &a.slug),
+                lastmod: a.updated.rfc3339(),
+            })
+            .collect();
+        return Ok(Some(render::encode(
+            path,
+            render::XML_TYPE,
+            render::sitemap::render_urlset(&entries),
+            super::documents::newest_update(&articles),
+        )));
+    }
+    let dir = month.dir();
+    let mut links = vec![("current", cfg.site.base_url.clone())];
+    if let Some(t) = q.last_published_before(month.start())? {
+        links.push(("prev-archive", cfg.url(&Month::of(t).dir())));
+    }
+    let spec = FeedSpec {
+        cfg,
+        title: format!(
+            "{} — archive {}",
+            cfg.site.title,
+            dir.trim_start_matches("archive/").trim_end_matches('/')
+        ),
+        description: cfg.site.description.clone(),
+        dir,
+        page_url: cfg.site.base_url.clone(),
+        articles: &articles,
+        tombstones: &tombstones,
+        links,
+        is_archive: true,
+    };
+    let last_modified = spec.updated().epoch();
+    let xsl = super::documents::stylesheet(cfg);
+    let doc = if parse(cfg, path) == Some(Kind::Atom(month)) {
+        render::encode(
+            path,
+            render::ATOM_TYPE,
+            render::atom::render_atom(&spec, &xsl)?,
+            last_modified,
+        )
+    } else {
+        render::encode(
+            path,
+            render::RSS_TYPE,
+            render::rss::render_rss(&spec, &xsl)?,
+            last_modified,
+        )
+    };
+    Ok(Some(doc))
+}
+
+/// The path of every document this module renders for the store as it is: the sitemap index,
+/// then each month's sitemap and archive feeds, oldest month first.
+pub fn archive_paths(q: &impl ArticleQueries, cfg: &Config) -> Result<Vec<String>> {
+    let mut months: Vec<Month> = Vec::new();
+    q.for_each_publication(|published, _| {
+        let month = Month::of(published);
+        if months.last() != Some(&month) {
+            months.push(month);
+        }
+    })?;
+    let base = cfg.base_path();
+    let mut paths = vec![format!("{base}sitemap.xml")];
+    for month in months {
+        for file in ["sitemap.xml", "atom.xml", "rss.xml"] {
+            paths.push(format!("{base}{}{file}", month.dir()));
+        }
+    }
+    Ok(paths)
+}
+
+/// `/sitemap.xml`: one monthly sitemap per month with published articles, newest change of
+/// each as its `lastmod`. One pass over an index, in order of publication.
+fn sitemap_index(q: &impl ArticleQueries, cfg: &Config, path: &str) -> Result<Document> {
+    let mut months: Vec<(Month, i64)> = Vec::new();
+    q.for_each_publication(|published, updated| {
+        let month = Month::of(published);
+        match months.last_mut() {
+            Some((last, newest)) if *last == month => *newest = (*newest).max(updated),
+            _ => months.push((month, updated)),
+        }
+    })?;
+    let entries: Vec<SitemapEntry> = months
+        .iter()
+        .map(|(month, modified)| SitemapEntry {
+            url: cfg.url(&format!("{}sitemap.xml", month.dir())),
+            lastmod: DateTime::from_timestamp(*modified, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+        .collect();
+    let newest = months.iter().map(|(_, m)| *m).max().unwrap_or(0);
+    Ok(render::encode(
+        path,
+        render::XML_TYPE,
+        render::sitemap::render_index(&entries),
+        newest,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn archive_paths() {
+        let cfg = Config::parse(
+            "[site]\nbase_url = \"http://a/news/\"\n",
+            Path::new("c"),
+            Path::new("/"),
+        )
+        .unwrap();
+        let m = Month {
+            year: 2026,
+            month: 9,
+        };
+        assert_eq!(parse(&cfg, "/news/sitemap.xml"), Some(Kind::SitemapIndex));
+        assert_eq!(
+            parse(&cfg, "/news/archive/2026-09/atom.xml"),
+            Some(Kind::Atom(m))
+        );
+        assert_eq!(
+            parse(&cfg, "/news/archive/2026-09/rss.xml"),
+            Some(Kind::Rss(m))
+        );
+        assert_eq!(
+            parse(&cfg, "/news/archive/2026-09/sitemap.xml"),
+            Some(Kind::Sitemap(m))
+        );
+        assert_eq!(
+            parse(&cfg, &format!("/news/{}atom.xml", m.dir())),
+            Some(Kind::Atom(m))
+        );
+        for no in [
+            "/sitemap.xml",
+            "/news/archive/2026-13/atom.xml",
+            "/news/archive/2026-00/atom.xml",
+            "/news/archive/2026-9/atom.xml",
+            "/news/archive/26-09/atom.xml",
+            "/news/archive/2026-09/feed.json",
+            "/news/archive/2026-09/",
+            "/news/archive/2026-09/atom.xml/x",
+            "/news/archive/+026-09/atom.xml",
+            "/news/tags/sitemap.xml",
+        ] {
+            assert_eq!(parse(&cfg, no), None, "{no}");
+        }
+    }
+
+    #[test]
+    fn months_span_their_days() {
+        let m = Month::parse("2024-12").unwrap();
+        assert_eq!(m.start(), 1_733_011_200);
+        assert_eq!(m.end(), 1_735_689_600);
+        assert_eq!(Month::of(m.end() - 1), m);
+        assert_eq!(Month::of(m.end()).dir(), "archive/2025-01/");
+    }
+}
