@@ -37,12 +37,48 @@ pub struct State {
 /// Serves until SIGINT or SIGTERM, then lets in-flight responses finish (up to 10 s).
 ///
 /// Prints `feedsvc listening on http://ADDR/` on stdout once the socket is bound.
+///
+/// One single-threaded runtime per core (`TOKIO_WORKER_THREADS` overrides the count), the way
+/// nginx runs one event loop per worker: the first accepts and deals connections out in turn,
+/// and each connection lives on one thread for its whole life. A request then never wakes
+/// another thread or waits on a shared run queue, which a work-stealing runtime does for every
+/// response. Blocking work (loading and compressing a document) goes to each runtime's pool.
 pub fn serve(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("starting the async runtime", e))?;
-    runtime.block_on(run(cfg, listener))
+    let count = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the async runtime", e))
+    };
+    let main = runtime()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = vec![main.handle().clone()];
+    let mut threads = Vec::new();
+    for index in 1..count {
+        let worker = runtime()?;
+        workers.push(worker.handle().clone());
+        let mut stopped = stopped.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("feedsvc-http-{index}"))
+            .spawn(move || {
+                worker.block_on(async move {
+                    let _ = stopped.wait_for(|&s| s).await;
+                });
+            })
+            .map_err(|e| Error::io("starting a server thread", e))?;
+        threads.push(thread);
+    }
+    let outcome = main.block_on(run(cfg, listener, workers));
+    let _ = stop.send(true);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    outcome
 }
 
 /// Binds the listening socket; done before anything else so a bad address writes nothing.
@@ -52,7 +88,11 @@ pub fn bind(listen: &str) -> std::io::Result<std::net::TcpListener> {
     Ok(listener)
 }
 
-async fn run(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
+async fn run(
+    cfg: Config,
+    listener: std::net::TcpListener,
+    workers: Vec<tokio::runtime::Handle>,
+) -> Result<()> {
     let listener = TcpListener::from_std(listener)
         .map_err(|e| Error::io("registering the listening socket", e))?;
     let local = listener
@@ -75,6 +115,7 @@ async fn run(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let header_timeout = state.cfg.server.header_timeout;
     let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut next_worker = 0usize;
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -96,23 +137,40 @@ async fn run(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // The socket moves to the worker's own reactor.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, %peer, "could not hand a connection over");
+                continue;
+            }
+        };
+        let worker = &workers[next_worker % workers.len()];
+        next_worker = next_worker.wrapping_add(1);
         let state = state.clone();
-        let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
-        });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .keep_alive(true)
-            .max_buf_size(64 * 1024)
-            .max_header_size(32 * 1024)
-            .max_headers(100)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        let watcher = graceful.watcher();
+        worker.spawn(async move {
             let _permit = permit;
-            if let Err(e) = conn.await {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, %peer, "could not register a connection");
+                    return;
+                }
+            };
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true)
+                .max_buf_size(64 * 1024)
+                .max_header_size(32 * 1024)
+                .max_headers(100)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });
