@@ -352,6 +352,12 @@ fn import(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
     };
     let urls =
         publish::import(&mut store, cfg, &articles, now, &stored).map_err(|e| store.explain(e))?;
+    bar.set_message("checkpointing");
+    // The import is committed; a checkpoint that cannot finish (a busy reader) only leaves
+    // work for later.
+    if let Err(e) = store.checkpoint_all() {
+        tracing::debug!(error = %e, "checkpoint after import left for later");
+    }
     bar.finish_and_clear();
     println!("imported {} articles from {}", urls.len(), dir.display());
     Ok(())

@@ -260,6 +260,15 @@ impl Store {
         Ok(())
     }
 
+    /// Copies the whole WAL back into the database and truncates it, waiting for readers to
+    /// move on (after a bulk import, so the next publish does not inherit gigabytes of WAL).
+    /// Readers that stay leave part of it for the server's passive checkpoints.
+    pub fn checkpoint_all(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// `PRAGMA data_version`: changes whenever another connection commits.
     pub fn data_version(&self) -> Result<i64> {
         Ok(self

@@ -1017,3 +1017,46 @@ fn garbage_database_file_is_refused_with_a_clear_error() {
         "the file was modified"
     );
 }
+
+/// `feedsvc import DIR`: every article in one transaction, the site rendered once, the WAL
+/// folded back into the database; one bad file refuses the whole directory and writes nothing.
+#[test]
+fn import_loads_a_directory_in_one_step() {
+    let env = TestEnv::new();
+    let dir = env.path("archive");
+    std::fs::create_dir_all(&dir).expect("a directory");
+    for n in 0..30 {
+        let text = article(
+            &format!("Archived story {n}"),
+            &format!("archived-{n}"),
+            &format!("2025-{:02}-{:02}T08:00:00Z", 1 + n % 12, 1 + n),
+            "From the old site.",
+        );
+        std::fs::write(dir.join(format!("story-{n:02}.md")), text).expect("an article");
+    }
+    let run = env.run(&["import", dir.to_str().unwrap()]).success();
+    assert_eq!(
+        run.stdout.trim_end(),
+        format!("imported 30 articles from {}", dir.display())
+    );
+    assert_eq!(env.list_json().len(), 30);
+    let wal = env.db_path().with_extension("db-wal");
+    let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert_eq!(wal_bytes, 0, "the import left its WAL behind");
+
+    let server = env.serve();
+    let atom = server.get("/atom.xml", &[]).text();
+    assert!(atom.contains(&env.article_url("archived-29")), "{atom}");
+    let december = server.get("/archive/2025-12/atom.xml", &[]);
+    assert_eq!(december.status, 200);
+    assert!(december.text().contains("Archived story 11"));
+    drop(server);
+
+    let before = env.snapshot();
+    std::fs::write(dir.join("story-99.md"), "+++\ntitle = 3\n+++\nbody\n").expect("a bad file");
+    let refused = env.run(&["import", dir.to_str().unwrap()]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("story-99.md"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("title"), "{}", refused.stderr);
+    assert_eq!(env.snapshot(), before, "a refused import wrote something");
+}
