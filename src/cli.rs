@@ -229,6 +229,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let mut store = open(&cfg, false)?;
             let deleted = publish::delete(&mut store, &cfg, &slug, Utc::now())
                 .map_err(|e| store.explain(e))?;
+            fold_long_wal(&mut store);
             println!("deleted {} ({})", deleted.slug, deleted.title);
             Ok(())
         }
@@ -236,6 +237,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show { slug, json } => show(&cfg, &slug, json),
         Command::Check => check(&cfg),
         Command::Serve { listen } => serve(&cfg, listen.as_deref()),
+    }
+}
+
+/// Folds a long WAL back after a publish (see [`Store::fold_long_wal`]). The publish is
+/// committed either way, so a failure here is only worth a debug line.
+fn fold_long_wal(store: &mut Store) {
+    if let Err(e) = store.fold_long_wal() {
+        tracing::debug!(error = %e, "checkpoint after publishing left for later");
     }
 }
 
@@ -295,6 +304,7 @@ fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
     let articles = publish::prepare(cfg, &sources, flags, now)?;
     let mut store = open(cfg, true)?;
     let urls = publish::add(&mut store, cfg, &articles, now).map_err(|e| store.explain(e))?;
+    fold_long_wal(&mut store);
     let mut out = std::io::stdout().lock();
     for (url, article) in urls.iter().zip(&articles) {
         writeln!(out, "{url}")?;
@@ -383,9 +393,10 @@ fn edit(cfg: &Config, slug: &str, file: Option<&Path>, flags: &Fields) -> anyhow
         .map(|f| read_source(f, cfg.storage.max_article_bytes))
         .transpose()?;
     let mut store = open(cfg, false)?;
-    match publish::edit(&mut store, cfg, slug, source.as_ref(), flags, Utc::now())
-        .map_err(|e| store.explain(e))?
-    {
+    let outcome = publish::edit(&mut store, cfg, slug, source.as_ref(), flags, Utc::now())
+        .map_err(|e| store.explain(e))?;
+    fold_long_wal(&mut store);
+    match outcome {
         EditOutcome::Changed(url) => println!("{url}"),
         EditOutcome::Unchanged(url) => {
             println!("{url}");

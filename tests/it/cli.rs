@@ -1060,3 +1060,34 @@ fn import_loads_a_directory_in_one_step() {
     assert!(refused.stderr.contains("title"), "{}", refused.stderr);
     assert_eq!(env.snapshot(), before, "a refused import wrote something");
 }
+
+/// Without a server, each `feedsvc add` is the first connection to the database and reads the
+/// whole WAL before it can start; publishing folds the WAL back once it passes 8 MB, so it
+/// stays short however many articles are added.
+#[test]
+fn publishing_without_a_server_keeps_the_wal_short() {
+    let env = TestEnv::new();
+    let paragraph = "A long dispatch from the field, with every detail the desk asked for. ";
+    let body = paragraph.repeat(600); // ~42 KB: a publish writes about 1 MB
+    let wal = env.db_path().with_extension("db-wal");
+    let mut largest = 0;
+    for n in 0..20 {
+        let slug = format!("long-{n}");
+        env.add_article(
+            &format!("Long dispatch {n}"),
+            &slug,
+            &format!("2026-03-{:02}T08:00:00Z", n + 1),
+            &body,
+        );
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    let limit = 8 * 1024 * 1024 + 3 * 1024 * 1024; // the threshold plus one publish
+    assert!(
+        largest <= limit,
+        "the WAL grew to {largest} bytes (limit {limit})"
+    );
+    assert!(largest > 0, "the adds wrote no WAL at all");
+    assert_eq!(env.list_json().len(), 20);
+    // `check` exits non-zero on any problem.
+    env.run(&["check"]).success();
+}
