@@ -21,6 +21,9 @@ const BUDGET_BYTES: usize = 24 * 1024 * 1024;
 pub struct Cache {
     cfg: Config,
     policy: Arc<Policy>,
+    /// One inotify queue per server thread (see [`set_worker`]): each thread reads its own, so
+    /// the check every request makes takes a lock no other thread wants.
+    watchers: Vec<Mutex<Option<Watcher>>>,
     monitor: Mutex<Monitor>,
     /// Loads (and compresses) documents; one load at a time, so a burst of requests for a
     /// document that just changed compresses it once.
@@ -51,12 +54,17 @@ const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 struct Monitor {
     store: Store,
     data_version: i64,
-    /// Watches the database's directory: every commit writes the WAL file, and the kernel
-    /// queues the event during that write, before the committing process can even exit. A
-    /// non-blocking read of the queue is one system call; only when it held events within the
-    /// last [`SETTLE`] does the request pay for `PRAGMA data_version` (SQLite locks and
-    /// reads). `None` where inotify is unavailable: then every request asks SQLite.
-    watcher: Option<Watcher>,
+}
+
+thread_local! {
+    /// Which of the cache's watchers this thread reads (0 unless [`set_worker`] said otherwise).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Tells the cache that requests on this thread belong to server thread `index` (of the
+/// `threads` passed to [`Cache::new`]), so they read that thread's inotify queue.
+pub fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
 }
 
 /// The inotify queue and when it last held an event.
@@ -83,13 +91,6 @@ impl Watcher {
             }
         }
         self.last_event.is_some_and(|at| at.elapsed() < SETTLE)
-    }
-}
-
-impl Monitor {
-    /// True when the database may have changed since the last call.
-    fn directory_changed(&mut self) -> bool {
-        self.watcher.as_mut().is_none_or(Watcher::recently_changed)
     }
 }
 
@@ -167,7 +168,8 @@ impl Entries {
 
 impl Cache {
     /// Builds the cache over two connections: `monitor` watches for commits, `reader` loads.
-    pub fn new(cfg: &Config, monitor: Store, reader: Store) -> Result<Cache> {
+    /// `threads` is the number of server threads that will ask it for documents.
+    pub fn new(cfg: &Config, monitor: Store, reader: Store, threads: usize) -> Result<Cache> {
         let header = |text: String| {
             HeaderValue::from_str(&text).map_err(|e| Error::Render {
                 what: "Cache-Control".to_string(),
@@ -190,7 +192,14 @@ impl Cache {
             immutable: header("public, max-age=31536000, immutable".to_string())?,
         };
         // Watch before reading the version, so no commit falls between the two.
-        let watcher = watch_directory(monitor.path());
+        // Every commit writes the WAL file, and the kernel queues the event during that write,
+        // before the committing process can even exit. A non-blocking read of the queue is one
+        // system call; only when it held events within the last [`SETTLE`] does a request pay
+        // for `PRAGMA data_version` (SQLite locks and reads). `None` where inotify is
+        // unavailable: then every request asks SQLite.
+        let watchers = (0..threads.max(1))
+            .map(|_| Mutex::new(watch_directory(monitor.path())))
+            .collect();
         let data_version = monitor.data_version()?;
         let generation = monitor.generation()?;
         let assets = assets::documents()
@@ -204,8 +213,8 @@ impl Cache {
         Ok(Cache {
             cfg: cfg.clone(),
             policy: Arc::new(policy),
+            watchers,
             monitor: Mutex::new(Monitor {
-                watcher,
                 store: monitor,
                 data_version,
             }),
@@ -241,12 +250,19 @@ impl Cache {
     }
 
     /// Drops entries that changed since the cache's generation. Runs on every request, so it
-    /// first asks the kernel whether anything was written at all (see [`Monitor::watcher`]).
+    /// first asks the kernel whether anything was written at all (see [`Cache::new`]).
     fn refresh(&self) -> Result<()> {
-        let mut monitor = self.monitor.lock().map_err(poisoned)?;
-        if !monitor.directory_changed() {
+        let index = WORKER.with(|w| w.get());
+        let watcher = self.watchers.get(index).unwrap_or(&self.watchers[0]);
+        let changed = watcher
+            .lock()
+            .map_err(poisoned)?
+            .as_mut()
+            .is_none_or(Watcher::recently_changed);
+        if !changed {
             return Ok(());
         }
+        let mut monitor = self.monitor.lock().map_err(poisoned)?;
         let version = monitor.store.data_version()?;
         if version == monitor.data_version {
             return Ok(());

@@ -66,6 +66,7 @@ pub fn serve(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
         let thread = std::thread::Builder::new()
             .name(format!("feedsvc-http-{index}"))
             .spawn(move || {
+                cache::set_worker(index);
                 worker.block_on(async move {
                     let _ = stopped.wait_for(|&s| s).await;
                 });
@@ -101,7 +102,7 @@ async fn run(
     let monitor = Store::open(&cfg.storage.database, cfg.storage.busy_timeout, false)?;
     let reader = Store::open(&cfg.storage.database, cfg.storage.busy_timeout, false)?;
     let state = Arc::new(State {
-        cache: Cache::new(&cfg, monitor, reader)?,
+        cache: Cache::new(&cfg, monitor, reader, workers.len())?,
         cfg,
     });
     println!("feedsvc listening on http://{local}/");
