@@ -785,8 +785,9 @@ http {{
             w("## 1. Serving: feedsvc vs nginx")
             w("")
             w(f"feedsvc serves an archive of {sv['n']:,} articles (`feedsvc serve`, "
-              f"`[server] log = \"warn\"`, so no access-log line per request; tokio runtime with "
-              f"{s['workers']} worker threads). nginx {m['nginx']} serves the exact bytes feedsvc "
+              f"`[server] log = \"warn\"`, so no access-log line per request; "
+              f"`TOKIO_WORKER_THREADS={s['workers']}`: {s['workers']} server threads, one "
+              f"single-threaded tokio runtime each). nginx {m['nginx']} serves the exact bytes feedsvc "
               f"served, exported to a directory (`atom.xml`, `atom.xml.gz` for `gzip_static`, "
               f"`{sv['article_path']}`), with `worker_processes {s['workers']}`, sendfile, "
               f"tcp_nopush, open_file_cache, etag, access_log off. Each wrk run: "
