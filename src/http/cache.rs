@@ -1,8 +1,9 @@
 //! The server's view of the published documents: a bounded in-memory cache in front of the
-//! store, refreshed from `PRAGMA data_version` on every request so that what a publish commits
-//! is what the very next request sees.
+//! store. Every request checks for commits (an inotify read, and `PRAGMA data_version` after a
+//! change in the database's directory), so what a publish commits is what the very next request
+//! sees. Documents are compressed here, once per version, on their first request.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
@@ -19,17 +20,25 @@ const BUDGET_BYTES: usize = 24 * 1024 * 1024;
 
 /// Published documents, as resources ready to answer with.
 pub struct Cache {
-    cfg: Config,
-    policy: Arc<Policy>,
     /// One inotify queue per server thread (see [`set_worker`]): each thread reads its own, so
     /// the check every request makes takes a lock no other thread wants.
     watchers: Vec<Mutex<Option<Watcher>>>,
     monitor: Mutex<Monitor>,
-    /// Loads (and compresses) documents; one load at a time, so a burst of requests for a
-    /// document that just changed compresses it once.
-    reader: Arc<Mutex<Store>>,
-    entries: Arc<RwLock<Entries>>,
+    shared: Arc<Shared>,
     assets: HashMap<String, Arc<Resource>>,
+}
+
+/// What the blocking loads share with the request path.
+struct Shared {
+    cfg: Config,
+    policy: Policy,
+    /// Reads (and renders what is rendered on request); held only for that, not while
+    /// compressing.
+    reader: Mutex<Store>,
+    entries: RwLock<Entries>,
+    /// One lock per path being loaded: requests that miss the same path together wait for the
+    /// first, which loads and compresses it once; misses of other paths go on in parallel.
+    in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// `Cache-Control` values by kind of document.
@@ -125,8 +134,9 @@ struct Entries {
     generation: i64,
     /// `None` caches "no document at this path".
     map: HashMap<String, Option<Arc<Resource>>>,
-    /// Paths of list pages rendered on request; any publish may change them.
-    rendered_on_request: Vec<String>,
+    /// Paths of documents rendered on request (list pages, archives, sitemaps); any publish
+    /// may change them.
+    rendered_on_request: HashSet<String>,
     order: VecDeque<String>,
     bytes: usize,
 }
@@ -197,9 +207,18 @@ impl Cache {
         // system call; only when it held events within the last [`SETTLE`] does a request pay
         // for `PRAGMA data_version` (SQLite locks and reads). `None` where inotify is
         // unavailable: then every request asks SQLite.
-        let watchers = (0..threads.max(1))
+        let watchers: Vec<_> = (0..threads.max(1))
             .map(|_| Mutex::new(watch_directory(monitor.path())))
             .collect();
+        if watchers
+            .iter()
+            .any(|w| w.lock().map_or(true, |w| w.is_none()))
+        {
+            tracing::warn!(
+                "cannot watch the database's directory with inotify (see \
+                 fs.inotify.max_user_instances); every request will ask SQLite for changes"
+            );
+        }
         let data_version = monitor.data_version()?;
         let generation = monitor.generation()?;
         let assets = assets::documents()
@@ -211,18 +230,21 @@ impl Cache {
             })
             .collect();
         Ok(Cache {
-            cfg: cfg.clone(),
-            policy: Arc::new(policy),
             watchers,
             monitor: Mutex::new(Monitor {
                 store: monitor,
                 data_version,
             }),
-            reader: Arc::new(Mutex::new(reader)),
-            entries: Arc::new(RwLock::new(Entries {
-                generation,
-                ..Entries::default()
-            })),
+            shared: Arc::new(Shared {
+                cfg: cfg.clone(),
+                policy,
+                reader: Mutex::new(reader),
+                entries: RwLock::new(Entries {
+                    generation,
+                    ..Entries::default()
+                }),
+                in_flight: Mutex::new(HashMap::new()),
+            }),
             assets,
         })
     }
@@ -233,15 +255,12 @@ impl Cache {
             return Ok(Some(asset.clone()));
         }
         self.refresh()?;
-        if let Some(hit) = self.entries.read().map_err(poisoned)?.map.get(path) {
+        if let Some(hit) = self.shared.entries.read().map_err(poisoned)?.map.get(path) {
             return Ok(hit.clone());
         }
-        let reader = self.reader.clone();
-        let entries = self.entries.clone();
-        let policy = self.policy.clone();
+        let shared = self.shared.clone();
         let owned = path.to_string();
-        let cfg = self.cfg.clone();
-        tokio::task::spawn_blocking(move || load(&reader, &entries, &policy, &cfg, &owned))
+        tokio::task::spawn_blocking(move || shared.load(&owned))
             .await
             .map_err(|e| Error::Render {
                 what: path.to_string(),
@@ -267,9 +286,9 @@ impl Cache {
         if version == monitor.data_version {
             return Ok(());
         }
-        let known = self.entries.read().map_err(poisoned)?.generation;
+        let known = self.shared.entries.read().map_err(poisoned)?.generation;
         let (generation, paths) = monitor.store.changed_since(known)?;
-        let mut entries = self.entries.write().map_err(poisoned)?;
+        let mut entries = self.shared.entries.write().map_err(poisoned)?;
         if paths.len() > entries.map.len() {
             entries.map.clear();
             entries.order.clear();
@@ -285,7 +304,7 @@ impl Cache {
             .filter(|(_, v)| v.is_none())
             .map(|(k, _)| k.clone())
             .collect();
-        negatives.append(&mut entries.rendered_on_request);
+        negatives.extend(std::mem::take(&mut entries.rendered_on_request));
         entries.remove_all(&negatives);
         entries.generation = generation;
         monitor.data_version = version;
@@ -293,41 +312,60 @@ impl Cache {
     }
 }
 
-/// Loads the document at `path` (stored, or a list page or archive rendered now), compresses it
-/// and caches
-/// it. Holds the reader for all of it, so requests that missed together wait here and then find
-/// the entry the first of them cached.
-fn load(
-    reader: &Mutex<Store>,
-    entries: &RwLock<Entries>,
-    policy: &Policy,
-    cfg: &Config,
-    path: &str,
-) -> Result<Option<Arc<Resource>>> {
-    let store = reader.lock().map_err(poisoned)?;
-    if let Some(hit) = entries.read().map_err(poisoned)?.map.get(path) {
-        return Ok(hit.clone());
-    }
-    let (generation, mut doc) = store.document(path)?;
-    let mut on_request = false;
-    if doc.is_none() {
-        doc = crate::publish::list_page(&store, cfg, path)?;
-        if doc.is_none() {
-            doc = crate::publish::archive_document(&*store, cfg, path)?;
+impl Shared {
+    /// Loads the document at `path` (stored, or a list page, archive or sitemap rendered now),
+    /// compresses it and caches it.
+    fn load(&self, path: &str) -> Result<Option<Arc<Resource>>> {
+        let flight = self
+            .in_flight
+            .lock()
+            .map_err(poisoned)?
+            .entry(path.to_string())
+            .or_default()
+            .clone();
+        let outcome = {
+            let _loading = flight.lock().map_err(poisoned)?;
+            self.load_once(path)
+        };
+        let mut in_flight = self.in_flight.lock().map_err(poisoned)?;
+        // The last of the requests that waited for this path removes its lock.
+        if Arc::strong_count(&flight) == 2 {
+            in_flight.remove(path);
         }
-        on_request = doc.is_some();
+        outcome
     }
-    let resource = doc.map(|d| Arc::new(to_resource(policy, d, false)));
-    let mut entries = entries.write().map_err(poisoned)?;
-    // Only cache what is at least as new as what the cache knows; an older snapshot could
-    // otherwise outlive the refresh that invalidated it.
-    if generation >= entries.generation {
-        entries.insert(path.to_string(), resource.clone());
-        if on_request {
-            entries.rendered_on_request.push(path.to_string());
+
+    fn load_once(&self, path: &str) -> Result<Option<Arc<Resource>>> {
+        if let Some(hit) = self.entries.read().map_err(poisoned)?.map.get(path) {
+            return Ok(hit.clone());
         }
+        let (generation, doc, on_request) = {
+            let store = self.reader.lock().map_err(poisoned)?;
+            let (generation, stored) = store.document(path)?;
+            match stored {
+                Some(doc) => (generation, Some(doc), false),
+                None => {
+                    let mut doc = crate::publish::list_page(&store, &self.cfg, path)?;
+                    if doc.is_none() {
+                        doc = crate::publish::archive_document(&*store, &self.cfg, path)?;
+                    }
+                    let on_request = doc.is_some();
+                    (generation, doc, on_request)
+                }
+            }
+        };
+        let resource = doc.map(|d| Arc::new(to_resource(&self.policy, d, false)));
+        let mut entries = self.entries.write().map_err(poisoned)?;
+        // Only cache what is at least as new as what the cache knows; an older snapshot could
+        // otherwise outlive the refresh that invalidated it.
+        if generation >= entries.generation {
+            entries.insert(path.to_string(), resource.clone());
+            if on_request {
+                entries.rendered_on_request.insert(path.to_string());
+            }
+        }
+        Ok(resource)
     }
-    Ok(resource)
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {

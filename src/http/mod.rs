@@ -1,6 +1,6 @@
-//! `feedsvc serve`: hyper on tokio, serving the documents the publisher stored. The HTTP layer
-//! only routes, negotiates and sets headers; bytes were rendered at publish time and are
-//! compressed once, on first request, by the cache.
+//! `feedsvc serve`: hyper on tokio, serving the documents the publisher stored (and the few
+//! rendered on request: deeper list pages, archives, sitemaps). The HTTP layer only routes,
+//! negotiates and sets headers; the cache loads, compresses and keeps the bytes.
 
 pub mod cache;
 pub mod respond;

@@ -1,6 +1,7 @@
 //! The documents a change renders: site and tag feeds and pages, article pages, redirects and
-//! tombstone pages (archives and sitemaps are rendered on request, see `archives`). Each function renders from the transaction's view of the
-//! store and hands bytes to the [`DocumentWriter`], which skips unchanged documents.
+//! tombstone pages (archives and sitemaps are rendered on request, see `archives`). Each
+//! function renders from the transaction's view of the store and hands bytes to the
+//! [`DocumentWriter`], which skips unchanged documents.
 
 use std::collections::BTreeSet;
 

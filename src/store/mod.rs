@@ -418,5 +418,37 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
         assert_eq!(version as usize, migrations::MIGRATIONS.len());
+        let columns: Vec<String> = store
+            .conn()
+            .prepare("SELECT name FROM pragma_table_info('documents') ORDER BY cid")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("columns");
+        assert_eq!(
+            columns,
+            [
+                "path",
+                "status",
+                "content_type",
+                "location",
+                "etag",
+                "last_modified",
+                "generation",
+                "body"
+            ],
+            "no stored compressed copies, and the body last"
+        );
+        let indexes: Vec<String> = store
+            .conn()
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("indexes");
+        assert!(
+            indexes.contains(&"documents_by_generation".to_string()),
+            "{indexes:?}"
+        );
+        assert!(
+            indexes.contains(&"articles_by_publication".to_string()),
+            "{indexes:?}"
+        );
     }
 }

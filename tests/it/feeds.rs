@@ -698,6 +698,7 @@ fn monthly_archives_follow_every_publish() {
     let august = server.get("/archive/2026-08/rss.xml", &[]);
     assert_eq!(august.status, 200);
     assert_eq!(parse_feed(&august.body).entries.len(), 2);
+    let august_etag = august.expect_header("etag").to_string();
     let etag = archive.expect_header("etag").to_string();
     let again = server.get("/archive/2026-09/atom.xml", &[("If-None-Match", &etag)]);
     assert_eq!(
@@ -717,6 +718,16 @@ fn monthly_archives_follow_every_publish() {
         .map(|e| title(e).to_string())
         .collect();
     assert_eq!(titles, ["September two", "September one"]);
+    // The publish dropped every archive the server had rendered; August renders again to the
+    // same bytes, so an aggregator holding its validator still gets a 304.
+    let unchanged = server.get(
+        "/archive/2026-08/rss.xml",
+        &[("If-None-Match", &august_etag)],
+    );
+    assert_eq!(
+        unchanged.status, 304,
+        "a finished month keeps its validator"
+    );
 
     env.run(&["delete", "aug-one"]).success();
     let august = server.get("/archive/2026-08/atom.xml", &[]).text();

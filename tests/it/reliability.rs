@@ -956,8 +956,8 @@ fn add_that_cannot_grow_its_files_fails_cleanly_and_the_server_keeps_serving() {
     let env = TestEnv::new();
     env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
     let server = env.serve();
-    // A publish of a 200 KB article writes a few MB (pages, feeds, archives, each with gzip
-    // and brotli variants): these limits stop it at different points of its transaction.
+    // A publish of a 200 KB article writes a few MB (its page, the site's and its tags' feeds
+    // with its full content): these limits stop it at different points of its transaction.
     const MB: u64 = 1024 * 1024;
     let limits = [16 * 1024, MB, 2 * MB, 3 * MB, 4 * MB, 64 * MB];
     let (mut refused, mut accepted) = (Vec::new(), Vec::new());
