@@ -110,10 +110,10 @@ pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: i64) 
             }
             let opaque = tag.strip_prefix("W/").unwrap_or(tag);
             // The browser view of a feed has the same bytes and an `-x` tag (see `answer`).
-            let opaque = opaque
-                .strip_suffix("-x\"")
-                .map_or(opaque.to_string(), |t| format!("{t}\""));
-            etags.iter().any(|e| *e == opaque)
+            let browser_stem = opaque.strip_suffix("-x\"");
+            etags.iter().any(|e| {
+                *e == opaque || browser_stem.is_some_and(|stem| e.strip_suffix('"') == Some(stem))
+            })
         });
     }
     if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE) {
@@ -210,7 +210,8 @@ pub struct Answer {
 
 /// Decides the answer to a GET (or HEAD, when `is_head`) with `request` headers.
 pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer {
-    let mut headers = HeaderMap::new();
+    // Room for every header a response carries, security headers included: no regrowth.
+    let mut headers = HeaderMap::with_capacity(16);
     let accept = request.get(header::ACCEPT_ENCODING);
     let coding = negotiate(
         accept,
@@ -265,13 +266,18 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
     if let Some(location) = &resource.location {
         headers.insert(header::LOCATION, location.clone());
     }
-    let all_etags: Vec<&str> = resource
-        .variants
-        .iter()
-        .filter_map(|(_, e, _)| e.to_str().ok())
-        .collect();
+    // A resource has at most three variants (identity, brotli, gzip).
+    let mut all_etags = [""; 3];
+    let mut count = 0;
+    for (_, e, _) in resource.variants.iter().take(all_etags.len()) {
+        if let Ok(text) = e.to_str() {
+            all_etags[count] = text;
+            count += 1;
+        }
+    }
     let conditional_applies = resource.status == 200;
-    if conditional_applies && is_not_modified(request, &all_etags, resource.last_modified) {
+    if conditional_applies && is_not_modified(request, &all_etags[..count], resource.last_modified)
+    {
         return Answer {
             status: 304,
             headers,
