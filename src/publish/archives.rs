@@ -95,12 +95,6 @@ fn parse(cfg: &Config, path: &str) -> Option<Kind> {
     }
 }
 
-/// True for the paths this module answers (whether or not there is anything there), so a
-/// publish can drop stored copies of them.
-pub fn is_rendered_on_request(cfg: &Config, path: &str) -> bool {
-    parse(cfg, path).is_some()
-}
-
 /// Renders the archive document or sitemap at `path`, or `None` when the path names none of
 /// them or the month holds nothing.
 pub fn archive_document(
@@ -108,17 +102,17 @@ pub fn archive_document(
     cfg: &Config,
     path: &str,
 ) -> Result<Option<Document>> {
-    let month = match parse(cfg, path) {
+    let (kind, month) = match parse(cfg, path) {
         None => return Ok(None),
         Some(Kind::SitemapIndex) => return sitemap_index(q, cfg, path).map(Some),
-        Some(Kind::Atom(m) | Kind::Rss(m) | Kind::Sitemap(m)) => m,
+        Some(kind @ (Kind::Atom(m) | Kind::Rss(m) | Kind::Sitemap(m))) => (kind, m),
     };
     let articles = q.published_between(month.start(), month.end())?;
     let tombstones = q.tombstones_between(month.start(), month.end())?;
     if articles.is_empty() && tombstones.is_empty() {
         return Ok(None);
     }
-    if parse(cfg, path) == Some(Kind::Sitemap(month)) {
+    if kind == Kind::Sitemap(month) {
         let entries: Vec<SitemapEntry> = articles
             .iter()
             .map(|a| SitemapEntry {
@@ -155,7 +149,7 @@ pub fn archive_document(
     };
     let last_modified = spec.updated().epoch();
     let xsl = super::documents::stylesheet(cfg);
-    let doc = if parse(cfg, path) == Some(Kind::Atom(month)) {
+    let doc = if kind == Kind::Atom(month) {
         render::encode(
             path,
             render::ATOM_TYPE,
@@ -176,16 +170,9 @@ pub fn archive_document(
 /// The path of every document this module renders for the store as it is: the sitemap index,
 /// then each month's sitemap and archive feeds, oldest month first.
 pub fn archive_paths(q: &impl ArticleQueries, cfg: &Config) -> Result<Vec<String>> {
-    let mut months: Vec<Month> = Vec::new();
-    q.for_each_publication(|published, _| {
-        let month = Month::of(published);
-        if months.last() != Some(&month) {
-            months.push(month);
-        }
-    })?;
     let base = cfg.base_path();
     let mut paths = vec![format!("{base}sitemap.xml")];
-    for month in months {
+    for (month, _) in months_published(q)? {
         for file in ["sitemap.xml", "atom.xml", "rss.xml"] {
             paths.push(format!("{base}{}{file}", month.dir()));
         }
@@ -193,9 +180,9 @@ pub fn archive_paths(q: &impl ArticleQueries, cfg: &Config) -> Result<Vec<String
     Ok(paths)
 }
 
-/// `/sitemap.xml`: one monthly sitemap per month with published articles, newest change of
-/// each as its `lastmod`. One pass over an index, in order of publication.
-fn sitemap_index(q: &impl ArticleQueries, cfg: &Config, path: &str) -> Result<Document> {
+/// Every month with published articles, oldest first, with the newest `updated` of its
+/// articles. One pass over an index, in order of publication.
+fn months_published(q: &impl ArticleQueries) -> Result<Vec<(Month, i64)>> {
     let mut months: Vec<(Month, i64)> = Vec::new();
     q.for_each_publication(|published, updated| {
         let month = Month::of(published);
@@ -204,6 +191,13 @@ fn sitemap_index(q: &impl ArticleQueries, cfg: &Config, path: &str) -> Result<Do
             _ => months.push((month, updated)),
         }
     })?;
+    Ok(months)
+}
+
+/// `/sitemap.xml`: one monthly sitemap per month with published articles, newest change of
+/// each as its `lastmod`.
+fn sitemap_index(q: &impl ArticleQueries, cfg: &Config, path: &str) -> Result<Document> {
+    let months = months_published(q)?;
     let entries: Vec<SitemapEntry> = months
         .iter()
         .map(|(month, modified)| SitemapEntry {

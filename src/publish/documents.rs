@@ -144,11 +144,8 @@ pub(super) fn rebuild_everything(
     }
     // Archives and sitemaps are rendered on request (see `archives`); drop copies stored by
     // versions that rendered them here, or they would shadow the current ones.
-    for path in tx.document_paths(cfg.base_path())? {
-        if super::archives::is_rendered_on_request(cfg, &path) {
-            tx.delete_document(&path)?;
-        }
-    }
+    tx.delete_documents_under(&format!("{}archive/", cfg.base_path()))?;
+    tx.delete_document(&format!("{}sitemap.xml", cfg.base_path()))?;
     // Pages of deleted articles and redirects stay as they are: 410 and 301 keep their meaning.
     Ok(())
 }

@@ -91,6 +91,13 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Removes every document whose path starts with `prefix` (one range of the path index).
+    pub fn delete_documents_under(&self, prefix: &str) -> Result<()> {
+        self.prepare_cached("DELETE FROM documents WHERE path >= ?1 AND path < ?1 || x'ff'")?
+            .execute([prefix])?;
+        Ok(())
+    }
+
     /// Removes the document at `path`, if any.
     pub fn delete_document(&self, path: &str) -> Result<()> {
         self.prepare_cached("DELETE FROM documents WHERE path = ?1")?

@@ -756,3 +756,44 @@ fn monthly_archives_follow_every_publish() {
     let urls = server.get("/archive/2026-09/sitemap.xml", &[]).text();
     assert!(urls.contains(&env.article_url("sep-two")), "{urls}");
 }
+
+/// Archives and sitemaps stored by an older feedsvc (which rendered them at publish time) must
+/// not shadow the ones rendered on request: the next full rebuild drops them.
+#[test]
+fn a_rebuild_drops_archives_stored_by_older_versions() {
+    let env = TestEnv::new();
+    env.add_article("September one", "sep-one", "2026-09-02T09:00:00Z", "a");
+    {
+        let conn = rusqlite::Connection::open(env.db_path()).expect("open the database");
+        for path in ["/archive/2026-09/atom.xml", "/sitemap.xml"] {
+            conn.execute(
+                "INSERT OR REPLACE INTO documents (path, status, content_type, location, etag, \
+                 last_modified, generation, body) \
+                 VALUES (?1, 200, 'application/xml', NULL, 'stale', 0, 999, x'7374616c65')",
+                [path],
+            )
+            .expect("a stale stored copy");
+        }
+        // What the schema upgrade does: the next publish renders the whole site again.
+        conn.execute("DELETE FROM meta WHERE key = 'site_fingerprint'", [])
+            .expect("forget the fingerprint");
+    }
+    env.add_article("September two", "sep-two", "2026-09-12T09:00:00Z", "b");
+    let conn = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    let stored: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM documents WHERE path LIKE '/archive/%' OR path = '/sitemap.xml'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(stored, 0, "stored archive copies survived the rebuild");
+    let server = env.serve();
+    let archive = server.get("/archive/2026-09/atom.xml", &[]);
+    assert_eq!(archive.status, 200);
+    assert_eq!(parse_feed(&archive.body).entries.len(), 2);
+    assert!(server
+        .get("/sitemap.xml", &[])
+        .text()
+        .contains("<sitemapindex"));
+}
