@@ -199,7 +199,7 @@ fn show_prints_fields_and_body() {
     );
     assert_eq!(shown["body_markdown"], "\nThe ceasefire *held*.\n");
     let id = shown["id"].as_str().unwrap();
-    assert!(id.starts_with("tag:127.0.0.1,"), "entry id {id}");
+    assert!(id.starts_with("tag:wire.test,2026-07-01:"), "entry id {id}");
 
     let plain = env.run(&["show", "ceasefire"]).success().stdout;
     for needle in [
@@ -823,6 +823,7 @@ fn scheduled_article_is_listed_but_not_published() {
 
 #[test]
 fn concurrent_adds_all_land() {
+    let _load = crate::support::heavy();
     let env = TestEnv::new();
     let mut children = Vec::new();
     for process in 0..6 {
@@ -886,6 +887,7 @@ fn racing_adds(env: &TestEnv, prefix: &str, month: u32, n: usize) -> Vec<Run> {
 
 #[test]
 fn concurrent_adds_to_an_existing_database_all_land() {
+    let _load = crate::support::heavy();
     let env = TestEnv::new();
     env.add_article("Seed", "seed", "2026-01-01T00:00:00Z", "x");
     for run in racing_adds(&env, "late", 2, 6) {
@@ -896,6 +898,7 @@ fn concurrent_adds_to_an_existing_database_all_land() {
 
 #[test]
 fn first_adds_racing_to_create_the_database_all_land() {
+    let _load = crate::support::heavy();
     for round in 0..3 {
         let env = TestEnv::new();
         for run in racing_adds(&env, "first", 3, 6) {

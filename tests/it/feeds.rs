@@ -215,7 +215,7 @@ fn check_corpus_feed(kind: Kind, feed: &Feed, base: &str) {
             fixture.slug
         );
         assert!(
-            e.id.starts_with("tag:127.0.0.1,2026-"),
+            e.id.starts_with("tag:wire.test,2026-"),
             "{kind:?} id {}",
             e.id
         );

@@ -417,3 +417,32 @@ fn new_commits_are_seen_on_the_very_next_request() {
     env.run(&["delete", "second"]).success();
     assert_eq!(server.get("/articles/second", &[]).status, 410);
 }
+
+// ---------------------------------------------------------------------------------------------
+// server settings
+
+/// `server.listen` chooses the address, `--listen` overrides it; both take port 0 (the kernel
+/// picks one) and `serve` prints the address it really bound.
+#[test]
+fn server_listen_and_the_listen_flag_choose_the_address() {
+    let env = TestEnv::new();
+    env.add_article("Listening", "listening", "2026-03-01T10:00:00Z", "Body.");
+    env.write_config(
+        &env.config_text(&[])
+            .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.2:0\""),
+    );
+    let configured = env.serve();
+    assert!(
+        configured.addr.starts_with("127.0.0.2:"),
+        "server.listen = 127.0.0.2:0 printed {}",
+        configured.addr
+    );
+    assert_eq!(configured.get("/articles/listening", &[]).status, 200);
+    let flagged = env.serve_with(&["--listen", "127.0.0.3:0"], &[]);
+    assert!(
+        flagged.addr.starts_with("127.0.0.3:"),
+        "--listen 127.0.0.3:0 printed {}",
+        flagged.addr
+    );
+    assert_eq!(flagged.get("/articles/listening", &[]).status, 200);
+}

@@ -428,6 +428,7 @@ fn poll_feeds(server: &Server, base: &str, first: usize, stop: &dyn Fn() -> bool
 /// `processes` publishers, each running `per_process` single-article `feedsvc add` one after
 /// the other (one transaction each), while two pollers read the site feeds as fast as they can.
 fn publish_under_polling(processes: usize, per_process: usize) {
+    let _load = crate::support::heavy();
     let env = TestEnv::new();
     env.add_article(
         "Before the rush",
@@ -606,6 +607,7 @@ fn one_publisher_and_two_pollers_lose_nothing() {
 
 #[test]
 fn a_held_write_lock_makes_publishing_fail_fast_and_cleanly() {
+    let _clock = crate::support::timed();
     let env = TestEnv::with_settings(&[("storage", "busy_timeout_ms = 500")]);
     env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
     let server = env.serve();
@@ -669,6 +671,7 @@ fn a_held_write_lock_makes_publishing_fail_fast_and_cleanly() {
 
 #[test]
 fn a_long_running_reader_does_not_make_a_publish_fail() {
+    let _clock = crate::support::timed();
     let env = TestEnv::with_settings(&[("storage", "busy_timeout_ms = 500")]);
     env.add_article("First", "first", "2025-02-01T10:00:00Z", "Body.");
     let reader = rusqlite::Connection::open(env.db_path()).expect("open the database");
@@ -730,6 +733,7 @@ fn kill_delay(rng: &mut Lcg, iteration: usize, typical: Duration) -> Duration {
 
 #[test]
 fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
+    let _load = crate::support::heavy();
     const KILLS: usize = 30;
     let env = TestEnv::new();
     let db = env.db_path();
@@ -857,6 +861,7 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
 
 #[test]
 fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
+    let _load = crate::support::heavy();
     const KILLS: usize = 10;
     let env = TestEnv::new();
     let db = env.db_path();
@@ -1213,13 +1218,16 @@ fn serve_on_a_damaged_database(env: &TestEnv) -> String {
             );
         }
         let printed = std::fs::read_to_string(&out).unwrap_or_default();
-        if printed.contains('\n') {
-            let addr = format!("127.0.0.1:{}", env.port);
+        if let Some(line) = printed.lines().next().filter(|_| printed.contains('\n')) {
+            let addr = line
+                .strip_prefix("feedsvc listening on http://")
+                .and_then(|rest| rest.strip_suffix('/'))
+                .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"));
             let mut statuses = Vec::new();
             for path in ["/atom.xml", "/articles/story-1", "/"] {
                 let request =
                     format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                let status = exchange(&addr, request.as_bytes()).status;
+                let status = exchange(addr, request.as_bytes()).status;
                 assert!(
                     matches!(status, Some(200 | 404 | 500)),
                     "serve on a damaged database: {path} answered {status:?}"
@@ -1454,10 +1462,9 @@ fn out_of_range_settings_are_refused_naming_the_file_and_key() {
 fn serve_with_an_invalid_listen_address_names_the_key_and_writes_nothing() {
     let env = TestEnv::new();
     for bad in ["not an address", "127.0.0.1:99999", "localhost"] {
-        let text = env.config_text(&[]).replace(
-            &format!("listen = \"127.0.0.1:{}\"", env.port),
-            &format!("listen = \"{bad}\""),
-        );
+        let text = env
+            .config_text(&[])
+            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{bad}\""));
         env.write_config(&text);
         let run = env.run_with_limit(&["serve"], Duration::from_secs(20));
         assert_clean_failure(&run, &format!("listen = {bad:?}"), &["server.listen", bad]);
@@ -1473,6 +1480,7 @@ fn serve_with_an_invalid_listen_address_names_the_key_and_writes_nothing() {
 
 #[test]
 fn hostile_requests_get_4xx_or_a_closed_connection_and_the_server_keeps_serving() {
+    let _clock = crate::support::timed();
     let env = TestEnv::with_settings(&[("server", "header_timeout_secs = 3")]);
     env.add_article("Published", "published", "2025-02-01T10:00:00Z", "Body.");
     let server = env.serve();

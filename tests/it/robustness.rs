@@ -10,6 +10,7 @@ use crate::support::{article, TestEnv};
 
 #[test]
 fn scheduled_article_appears_at_its_moment_and_not_before() {
+    let _clock = crate::support::timed();
     let env = TestEnv::new();
     env.add_article(
         "Already out",
@@ -85,6 +86,7 @@ fn scheduled_article_appears_at_its_moment_and_not_before() {
 
 #[test]
 fn hundreds_of_slow_clients_do_not_stop_a_normal_one() {
+    let _load = crate::support::heavy();
     let env = TestEnv::new();
     env.add_article(
         "Slow clients",

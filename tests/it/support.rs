@@ -2,9 +2,11 @@
 //! blocking HTTP/1.1 client.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
@@ -98,17 +100,30 @@ pub fn assert_no_panic(stderr: &str) {
     }
 }
 
-/// A port that was free a moment ago (the listener is dropped so the server can take it).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+/// Tests that load the machine (many processes, hundreds of connections, random kills timed
+/// against a measured publish) hold this lock exclusively; tests that measure time hold it
+/// shared. So a timing is never taken beside a load, whatever else runs in parallel.
+static LOAD: RwLock<()> = RwLock::new(());
+
+/// For a test that loads the machine: runs alone among the load and timed tests.
+pub fn heavy() -> RwLockWriteGuard<'static, ()> {
+    LOAD.write().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// For a test that measures time: never runs beside a [`heavy`] one.
+pub fn timed() -> RwLockReadGuard<'static, ()> {
+    LOAD.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `site.base_url` of every test site. The server listens on a port the kernel picks (the
+/// configuration says `127.0.0.1:0`), so the public URL is a name of its own: nothing is ever
+/// fetched from it (`.test` is reserved and never resolves); tests reach the server at
+/// [`Server::addr`].
+pub const BASE_URL: &str = "http://wire.test/";
 
 /// A site directory: `config.toml`, `data/`, and `articles/` for inputs.
 pub struct TestEnv {
     dir: tempfile::TempDir,
-    /// The port `serve` listens on; `base_url` points at it.
-    pub port: u16,
     /// `site.base_url`, ending in `/`.
     pub base: String,
 }
@@ -122,9 +137,10 @@ impl TestEnv {
     /// A site with extra `key = value` lines per section: `[("feeds", "items = 5")]`.
     pub fn with_settings(extra: &[(&str, &str)]) -> TestEnv {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}/");
-        let env = TestEnv { dir, port, base };
+        let env = TestEnv {
+            dir,
+            base: BASE_URL.to_string(),
+        };
         std::fs::create_dir_all(env.path("data")).expect("data directory");
         std::fs::create_dir_all(env.path("articles")).expect("articles directory");
         env.write_config(&env.config_text(extra));
@@ -142,11 +158,10 @@ impl TestEnv {
         };
         format!(
             "[site]\ntitle = \"Test Wire\"\nbase_url = \"{base}\"\ndescription = \"World news for tests\"\n{site}\
-             \n[server]\nlisten = \"127.0.0.1:{port}\"\nlog = \"warn\"\n{server}\
+             \n[server]\nlisten = \"127.0.0.1:0\"\nlog = \"warn\"\n{server}\
              \n[storage]\ndatabase = \"data/feedsvc.db\"\nsamples = \"\"\n{storage}\
              \n[feeds]\n{feeds}",
             base = self.base,
-            port = self.port,
             site = section("site"),
             server = section("server"),
             storage = section("storage"),
@@ -199,7 +214,8 @@ impl TestEnv {
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
             .env_remove("RUST_BACKTRACE")
-            .env_remove("FEEDSVC_CONFIG");
+            .env_remove("FEEDSVC_CONFIG")
+            .env_remove("TOKIO_WORKER_THREADS");
         cmd
     }
 
@@ -314,6 +330,11 @@ impl TestEnv {
     pub fn serve(&self) -> Server {
         Server::start(self)
     }
+
+    /// Starts `feedsvc serve ARGS…` with extra environment variables.
+    pub fn serve_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Server {
+        Server::start_with(self, args, vars)
+    }
 }
 
 /// The observable state of a site's database.
@@ -384,19 +405,29 @@ pub fn table_digest(db: &Path) -> String {
 /// A running `feedsvc serve`, killed on drop.
 pub struct Server {
     child: Child,
-    /// `127.0.0.1:PORT`
+    /// Where it listens, as it printed it: `127.0.0.1:PORT`.
     pub addr: String,
     stderr_path: PathBuf,
 }
 
 impl Server {
     fn start(env: &TestEnv) -> Server {
-        let stdout_path = env.path("serve.stdout");
-        let stderr_path = env.path("serve.stderr");
+        Server::start_with(env, &[], &[])
+    }
+
+    /// Starts `feedsvc serve ARGS…` with extra environment variables; waits for its first line,
+    /// `feedsvc listening on http://ADDR/`, and talks to ADDR from then on.
+    pub fn start_with(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Server {
+        // Each server of a site writes its own files: a test may run two at once.
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let stdout_path = env.path(&format!("serve-{n}.stdout"));
+        let stderr_path = env.path(&format!("serve-{n}.stderr"));
         let stdout = std::fs::File::create(&stdout_path).expect("server stdout file");
         let stderr = std::fs::File::create(&stderr_path).expect("server stderr file");
-        let child = env
-            .command(&["serve"])
+        let mut command = env.command(&["serve"]);
+        command.args(args).envs(vars.iter().copied());
+        let child = command
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -411,16 +442,12 @@ impl Server {
         loop {
             let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
             if let Some(line) = text.lines().next().filter(|_| text.contains('\n')) {
-                let addr = line
+                server.addr = line
                     .strip_prefix("feedsvc listening on http://")
                     .and_then(|rest| rest.strip_suffix('/'))
-                    .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"));
-                assert_eq!(
-                    addr,
-                    format!("127.0.0.1:{}", env.port),
-                    "serve listens where the configuration says"
-                );
-                server.addr = addr.to_string();
+                    .filter(|addr| addr.parse::<std::net::SocketAddr>().is_ok())
+                    .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+                    .to_string();
                 return server;
             }
             if let Ok(Some(status)) = server.child.try_wait() {
