@@ -819,6 +819,14 @@ fn scheduled_article_is_listed_but_not_published() {
         .text()
         .contains("From the future"));
     assert_eq!(server.get("/articles/future", &[]).status, 404);
+    // Nor in a sitemap or an archive: nothing tells a crawler it exists.
+    let index = server.get("/sitemap.xml", &[]);
+    assert_eq!(index.status, 200);
+    assert!(index.text().contains("archive/2026-06/sitemap.xml"));
+    assert!(!index.text().contains("2099"), "{}", index.text());
+    for path in ["/archive/2099-01/sitemap.xml", "/archive/2099-01/atom.xml"] {
+        assert_eq!(server.get(path, &[]).status, 404, "{path}");
+    }
 }
 
 #[test]

@@ -226,39 +226,55 @@ fn run_with_file_size_limit(env: &TestEnv, bytes: u64, args: &[&str]) -> Run {
     run
 }
 
-/// Runs an outside command quietly; true when it succeeded.
-fn quietly(program: &str, args: &[&str], path: &Path) -> bool {
-    Command::new(program)
+/// Runs an outside command on `path`; its error output when it fails.
+fn outside(program: &str, args: &[&str], path: &Path) -> Result<(), String> {
+    let output = Command::new(program)
         .args(args)
         .arg(path)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{program} {} {} failed ({}): {}",
+            args.join(" "),
+            path.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
 }
+
+/// Why a test that needs root cannot run: these tests fail rather than pass without checking.
+/// CI runs as root; elsewhere run them as root or leave them out by name (`--skip`).
+const NEEDS_ROOT: &str = "this test needs root (mount, chattr); run the suite as root, or leave \
+                          the test out with `cargo test -- --skip NAME`";
 
 /// A file or directory made immutable with `chattr +i` (root cannot write it either); the
 /// attribute is removed on drop so the temporary directory can be deleted.
 struct Immutable(Vec<PathBuf>);
 
 impl Immutable {
-    fn set(paths: &[PathBuf]) -> Option<Immutable> {
+    /// Panics when the attribute cannot be set: the test must not pass without its fault.
+    #[track_caller]
+    fn set(paths: &[PathBuf]) -> Immutable {
         let mut done = Immutable(Vec::new());
         for path in paths {
-            if !quietly("chattr", &["+i"], path) {
-                return None;
+            if let Err(e) = outside("chattr", &["+i"], path) {
+                panic!("{e}\n{NEEDS_ROOT}");
             }
             done.0.push(path.clone());
         }
-        Some(done)
+        done
     }
 }
 
 impl Drop for Immutable {
     fn drop(&mut self) {
         for path in &self.0 {
-            quietly("chattr", &["-i"], path);
+            let _ = outside("chattr", &["-i"], path);
         }
     }
 }
@@ -267,16 +283,20 @@ impl Drop for Immutable {
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+    /// Panics when it cannot be mounted: the test must not pass without its fault.
+    #[track_caller]
+    fn mount(at: &Path, size: &str) -> Tmpfs {
         let size = format!("size={size}");
-        quietly("mount", &["-t", "tmpfs", "-o", &size, "feedsvc-test"], at)
-            .then(|| Tmpfs(at.into()))
+        if let Err(e) = outside("mount", &["-t", "tmpfs", "-o", &size, "feedsvc-test"], at) {
+            panic!("{e}\n{NEEDS_ROOT}");
+        }
+        Tmpfs(at.into())
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        quietly("umount", &["-l"], &self.0);
+        let _ = outside("umount", &["-l"], &self.0);
     }
 }
 
@@ -456,7 +476,9 @@ fn publish_under_polling(processes: usize, per_process: usize) {
     let server = env.serve();
     let finished = AtomicUsize::new(0);
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(60);
+    // A ceiling for a hang, not a speed target (the benchmarks measure speed).
+    let ceiling = Duration::from_secs(600);
+    let deadline = started + ceiling;
     let stop = || finished.load(Ordering::SeqCst) == processes || Instant::now() > deadline;
 
     let (adds, polls) = std::thread::scope(|scope| {
@@ -475,7 +497,7 @@ fn publish_under_polling(processes: usize, per_process: usize) {
                             let t = Instant::now();
                             let run = env.run_with_limit(
                                 &["add", file.to_str().expect("UTF-8 path")],
-                                Duration::from_secs(30),
+                                Duration::from_secs(120),
                             );
                             (file.clone(), run, t.elapsed())
                         })
@@ -515,10 +537,7 @@ fn publish_under_polling(processes: usize, per_process: usize) {
             .as_secs_f64(),
         took.last().unwrap_or(&Duration::ZERO).as_secs_f64(),
     );
-    assert!(
-        elapsed < Duration::from_secs(60),
-        "the load took {elapsed:?}"
-    );
+    assert!(elapsed < ceiling, "the load hung: {elapsed:?}");
     assert_eq!(adds.len(), processes * per_process);
     for (file, run, _) in &adds {
         assert_eq!(
@@ -634,7 +653,7 @@ fn a_held_write_lock_makes_publishing_fail_fast_and_cleanly() {
         let waited = started.elapsed();
         assert_clean_failure(&run, &format!("{args:?}"), &["locked", "feedsvc.db"]);
         assert!(
-            waited < Duration::from_secs(5),
+            waited < Duration::from_secs(15),
             "{args:?} waited {waited:?} with busy_timeout_ms = 500"
         );
         assert!(
@@ -671,7 +690,6 @@ fn a_held_write_lock_makes_publishing_fail_fast_and_cleanly() {
 
 #[test]
 fn a_long_running_reader_does_not_make_a_publish_fail() {
-    let _clock = crate::support::timed();
     let env = TestEnv::with_settings(&[("storage", "busy_timeout_ms = 500")]);
     env.add_article("First", "first", "2025-02-01T10:00:00Z", "Body.");
     let reader = rusqlite::Connection::open(env.db_path()).expect("open the database");
@@ -681,19 +699,14 @@ fn a_long_running_reader_does_not_make_a_publish_fail() {
             .expect("count articles")
     };
     assert_eq!(count(&reader), 1);
+    // busy_timeout_ms = 500: a publish that had to wait for the reader would fail.
     for n in 0..3 {
         let slug = format!("during-read-{n}");
-        let started = Instant::now();
         env.add_article(
             &format!("During the read {n}"),
             &slug,
             &hours_after_2025(1000 + n),
             "Body.",
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "a publish took {:?} beside a reader",
-            started.elapsed()
         );
     }
     let big = write_big_article(
@@ -720,15 +733,97 @@ fn a_long_running_reader_does_not_make_a_publish_fail() {
 // ---------------------------------------------------------------------------------------------
 // 3. SIGKILL at random moments
 
-/// A moment between 0 and `typical`. Rendering takes most of a publish and the commit comes at
-/// its very end, so every third kill is aimed at the last 30 % (commit, checkpoint, exit).
+/// A moment within a publish that takes about `typical`: two kills in three land between 5 %
+/// and 90 % of it (rendering takes most of a publish); the commit comes at its very end, so
+/// every third kill is aimed around the end (80 % to 120 %: commit, exit).
 fn kill_delay(rng: &mut Lcg, iteration: usize, typical: Duration) -> Duration {
+    let uniform = rng.below(1000) as f64 / 1000.0;
     let fraction = if iteration % 3 == 2 {
-        0.7 + 0.3 * rng.below(1000) as f64 / 1000.0
+        0.8 + 0.4 * uniform
     } else {
-        rng.below(1000) as f64 / 1000.0
+        0.05 + 0.85 * uniform
     };
     typical.mul_f64(fraction)
+}
+
+/// The median of three timed runs of `run`: one run may meet a slow disk or a busy core, and
+/// the kill moments are fractions of this duration.
+fn median_of_three(mut run: impl FnMut(u64) -> Duration) -> (Duration, [Duration; 3]) {
+    let mut times = [run(0), run(1), run(2)];
+    let measured = times;
+    times.sort();
+    (times[1], measured)
+}
+
+/// Sends SIGKILL to `child` after `delay`. Returns the exit status if it had already finished
+/// by itself (then the kill interrupted nothing).
+fn kill_after(mut child: std::process::Child, delay: Duration) -> Option<std::process::ExitStatus> {
+    std::thread::sleep(delay);
+    let finished = child.try_wait().expect("poll the child");
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    finished
+}
+
+/// What a series of kills did.
+#[derive(Default)]
+struct Kills {
+    /// Still running when killed: the kill interrupted a publish.
+    interrupted: usize,
+    /// Interrupted before its commit: the change is absent.
+    before_commit: usize,
+    /// Interrupted after its commit (checkpoint, exit): the change is there.
+    after_commit: usize,
+    /// Had exited 0 before the signal.
+    finished: usize,
+}
+
+impl Kills {
+    fn record(&mut self, finished: Option<std::process::ExitStatus>, is_present: bool) {
+        match finished {
+            Some(_) => self.finished += 1,
+            None => {
+                self.interrupted += 1;
+                if is_present {
+                    self.after_commit += 1;
+                } else {
+                    self.before_commit += 1;
+                }
+            }
+        }
+    }
+
+    /// The figures of the series, for RELIABILITY.md.
+    fn describe(&self, kills: usize, measured: [Duration; 3]) -> String {
+        format!(
+            "{kills} kills at moments derived from three measured runs ({:?} ms): {} \
+             interrupted a running publish ({} before its commit, {} after it), {} had exited \
+             before the signal",
+            measured.map(|d| d.as_millis()),
+            self.interrupted,
+            self.before_commit,
+            self.after_commit,
+            self.finished
+        )
+    }
+
+    /// The series proved something: most kills interrupted a running publish, and a fair share
+    /// of those came before its commit (the case that could half-publish).
+    #[track_caller]
+    fn assert_meaningful(&self, kills: usize, what: &str) {
+        assert!(
+            self.interrupted * 2 >= kills,
+            "{what}: only {} of {kills} kills interrupted a running publish ({} had finished): \
+             the kill moments miss the publish",
+            self.interrupted,
+            self.finished
+        );
+        assert!(
+            self.before_commit * 4 >= kills,
+            "{what}: only {} of {kills} kills came before the commit",
+            self.before_commit
+        );
+    }
 }
 
 #[test]
@@ -737,20 +832,24 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
     const KILLS: usize = 30;
     let env = TestEnv::new();
     let db = env.db_path();
-    // The typical add renders a big page and its neighbour's, as the killed ones do.
-    env.add_article(
-        "Neighbour",
-        "measured-0",
-        &hours_after_2025(0),
-        "Small body.",
-    );
-    let measured = write_big_article(&env, "Measured", "measured-1", &hours_after_2025(1), 1);
-    let started = Instant::now();
-    env.add(&[&measured]);
-    let typical = started.elapsed();
-    let mut expected: BTreeSet<String> = ["measured-0", "measured-1"].map(String::from).into();
+    // The site the kills meet: enough big articles that every feed is at its size budget, so
+    // the measured adds cost what the killed ones do (below the budget, each new big article
+    // makes the next add slower). Each add renders a big page and its neighbour's.
+    let seeds: Vec<PathBuf> = (0..6)
+        .map(|n| write_big_article(&env, "Seed", &format!("seed-{n}"), &hours_after_2025(n), n))
+        .collect();
+    env.add(&seeds.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    let (typical, measured) = median_of_three(|n| {
+        let slug = format!("measured-{n}");
+        let file = write_big_article(&env, "Measured", &slug, &hours_after_2025(10 + n), 10 + n);
+        let started = Instant::now();
+        env.add(&[&file]);
+        started.elapsed()
+    });
+    let mut expected = listed_slugs(&env);
+    assert_eq!(expected.len(), 9);
     let mut rng = Lcg::new(0xfeed_5eed);
-    let (mut landed, mut lost, mut finished) = (0, 0, 0);
+    let mut kills = Kills::default();
     let mut absent = Vec::new();
     for i in 0..KILLS {
         let slug = format!("killed-{i:02}");
@@ -764,26 +863,24 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
             100 + i as u64,
         );
         let delay = kill_delay(&mut rng, i, typical);
-        let mut child = env.spawn(&["add", file.to_str().expect("UTF-8 path")]);
-        std::thread::sleep(delay);
-        if let Some(status) = child.try_wait().expect("poll the add") {
+        let child = env.spawn(&["add", file.to_str().expect("UTF-8 path")]);
+        let finished = kill_after(child, delay);
+        if let Some(status) = finished {
             assert!(
                 status.success(),
                 "iteration {i}: the add failed by itself: {status}"
             );
-            finished += 1;
+            // An add that reported success must be there, whatever came after.
+            expected.insert(slug.clone());
         }
-        child.kill().expect("SIGKILL the add");
-        child.wait().expect("reap the add");
 
         let listed = listed_slugs(&env);
         let is_present = listed.contains(&slug);
+        kills.record(finished, is_present);
         if is_present {
             expected.insert(slug.clone());
-            landed += 1;
         } else {
             absent.push(slug.clone());
-            lost += 1;
         }
         assert_eq!(listed, expected, "iteration {i} (killed after {delay:?})");
         assert_check_ok(&env);
@@ -795,6 +892,7 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
             "iteration {i}: the page must exist exactly when the article does"
         );
     }
+    kills.assert_meaningful(KILLS, "SIGKILL during add");
 
     // The next adds work, including the slugs whose add was killed before its commit.
     env.add_article(
@@ -847,14 +945,10 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
     }
     assert_check_ok(&env);
     eprintln!(
-        "reliability: SIGKILL during add of a 200 KB article: {KILLS} kills at 0..{:.0} ms \
-         (a full add took {:.0} ms): {lost} killed before the commit (article absent), {} \
-         killed after it (article published), {finished} had exited before the signal; \
-         integrity_check ok, feedsvc check ok and list == pages after every one; later adds, \
-         including the {} killed slugs, all succeeded",
-        typical.as_secs_f64() * 1000.0,
-        typical.as_secs_f64() * 1000.0,
-        landed - finished,
+        "reliability: SIGKILL during add of a 200 KB article: {} (article absent before the \
+         commit, published after); integrity_check ok, feedsvc check ok and list == pages \
+         after every one; later adds, including the {} killed slugs, all succeeded",
+        kills.describe(KILLS, measured),
         absent.len(),
     );
 }
@@ -862,7 +956,7 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
 #[test]
 fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
     let _load = crate::support::heavy();
-    const KILLS: usize = 10;
+    const KILLS: usize = 20;
     let env = TestEnv::new();
     let db = env.db_path();
     let published = hours_after_2025(100);
@@ -881,34 +975,37 @@ fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
     let id = env.show_json("story")["id"].clone();
     let server = env.serve();
 
-    let started = Instant::now();
-    env.run(&[
-        "edit",
-        "story",
-        write_version(1).to_str().expect("UTF-8 path"),
-    ])
-    .success();
-    let typical = started.elapsed();
-    let mut current = 1;
+    let (typical, measured) = median_of_three(|n| {
+        let file = write_version(n + 1);
+        let started = Instant::now();
+        env.run(&["edit", "story", file.to_str().expect("UTF-8 path")])
+            .success();
+        started.elapsed()
+    });
+    let mut current = 3;
     let mut rng = Lcg::new(0xed17_5eed);
-    let (mut old, mut new) = (0, 0);
+    let mut kills = Kills::default();
     for i in 0..KILLS {
-        let next = i as u64 + 2;
+        let next = i as u64 + 4;
         let file = write_version(next);
         let delay = kill_delay(&mut rng, i, typical);
-        let mut child = env.spawn(&["edit", "story", file.to_str().expect("UTF-8 path")]);
-        std::thread::sleep(delay);
-        child.kill().expect("SIGKILL the edit");
-        child.wait().expect("reap the edit");
+        let child = env.spawn(&["edit", "story", file.to_str().expect("UTF-8 path")]);
+        let finished = kill_after(child, delay);
+        if let Some(status) = finished {
+            assert!(status.success(), "iteration {i}: the edit failed: {status}");
+        }
 
         let shown = env.show_json("story");
         assert_eq!(shown["id"], id, "iteration {i}: the entry id changed");
         let title = shown["title"].as_str().expect("a title").to_string();
-        if title == version(next).0 {
+        let is_new = title == version(next).0;
+        assert!(
+            is_new || finished.is_none(),
+            "iteration {i}: an edit that exited 0 was lost"
+        );
+        kills.record(finished, is_new);
+        if is_new {
             current = next;
-            new += 1;
-        } else {
-            old += 1;
         }
         let (expected_title, expected_body) = version(current);
         assert_eq!(title, expected_title, "iteration {i}: neither old nor new");
@@ -936,6 +1033,7 @@ fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
         assert_check_ok(&env);
         assert_eq!(integrity_check(&db), "ok", "iteration {i}");
     }
+    kills.assert_meaningful(KILLS, "SIGKILL during edit");
     let last = write_version(99);
     env.run(&["edit", "story", last.to_str().expect("UTF-8 path")])
         .success();
@@ -946,10 +1044,10 @@ fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
         .contains("Story revision 99"));
     assert_check_ok(&env);
     eprintln!(
-        "reliability: SIGKILL during edit of a 200 KB article (server running): {KILLS} kills at \
-         0..{:.0} ms: {old} left the old version, {new} the new one, never a mix; entry id kept; \
-         integrity_check and feedsvc check ok after each; the next edit succeeded",
-        typical.as_secs_f64() * 1000.0
+        "reliability: SIGKILL during edit of a 200 KB article (server running): {} (old \
+         version before the commit, new after); never a mix; entry id kept; integrity_check \
+         and feedsvc check ok after each; the next edit succeeded",
+        kills.describe(KILLS, measured),
     );
 }
 
@@ -1038,10 +1136,7 @@ fn add_that_cannot_grow_its_files_fails_cleanly_and_the_server_keeps_serving() {
 #[test]
 fn add_on_a_full_disk_fails_cleanly_and_works_once_there_is_room() {
     let env = TestEnv::new();
-    let Some(_disk) = Tmpfs::mount(&env.path("data"), "8m") else {
-        eprintln!("reliability: SKIPPED full disk (ENOSPC): cannot mount a tmpfs here");
-        return;
-    };
+    let _disk = Tmpfs::mount(&env.path("data"), "8m");
     env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
     let server = env.serve();
     let feed_before = server.get("/atom.xml", &[]).body;
@@ -1101,10 +1196,7 @@ fn an_immutable_database_refuses_writes_clearly_and_changes_nothing() {
     let bytes_before = std::fs::read(env.db_path()).expect("the database");
     let mut outcomes = Vec::new();
     {
-        let Some(_immutable) = Immutable::set(&[env.db_path()]) else {
-            eprintln!("reliability: SKIPPED read-only database: chattr +i is refused here");
-            return;
-        };
+        let _immutable = Immutable::set(&[env.db_path()]);
         let commands: [&[&str]; 3] = [
             &["add", file.to_str().expect("UTF-8 path")],
             &["edit", "existing", "--title", "Renamed"],
@@ -1121,10 +1213,7 @@ fn an_immutable_database_refuses_writes_clearly_and_changes_nothing() {
     {
         // The whole data directory read-only as well: SQLite cannot create its WAL index, so
         // even reading may be refused, but only with one line naming the file.
-        let Some(_immutable) = Immutable::set(&[env.db_path(), env.path("data")]) else {
-            eprintln!("reliability: SKIPPED read-only data directory: chattr +i is refused here");
-            return;
-        };
+        let _immutable = Immutable::set(&[env.db_path(), env.path("data")]);
         for args in [
             vec!["add", file.to_str().expect("UTF-8 path")],
             vec!["list"],
@@ -1590,7 +1679,7 @@ fn hostile_requests_get_4xx_or_a_closed_connection_and_the_server_keeps_serving(
     assert_eq!(atom.status, 200);
     assert!(parse_feed(&atom.body).entries.len() == 1);
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(5),
         "GET /atom.xml took {took:?} afterwards"
     );
     eprintln!(

@@ -19,8 +19,13 @@ fn scheduled_article_appears_at_its_moment_and_not_before() {
         "Body.",
     );
     let server = env.serve();
-    // Whole seconds, a little ahead: the server must publish it on its own, on time.
-    let due = Utc::now() + chrono::Duration::seconds(4);
+    // Whole seconds, far enough ahead that the add below surely ends before the moment (four
+    // times what an add took just now, at least 4 s): the server must publish it on its own,
+    // on time.
+    let started = Instant::now();
+    env.add_article("Measured", "measured", "2026-03-02T10:00:00Z", "Body.");
+    let lead = (started.elapsed() * 4).max(Duration::from_secs(4));
+    let due = Utc::now() + chrono::Duration::from_std(lead).expect("a short lead");
     let due_text = due.to_rfc3339_opts(SecondsFormat::Secs, true);
     let due_epoch = chrono::DateTime::parse_from_rfc3339(&due_text)
         .unwrap()
@@ -53,14 +58,15 @@ fn scheduled_article_appears_at_its_moment_and_not_before() {
         "{listed}"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + lead + Duration::from_secs(30);
     loop {
         let feed = server.get("/atom.xml", &[]).text();
         let page = server.get("/articles/embargoed-report", &[]).status;
         let now = Utc::now().timestamp();
         if feed.contains("Embargoed report") {
             assert!(now >= due_epoch, "published {} s early", due_epoch - now);
-            assert!(now <= due_epoch + 3, "published {} s late", now - due_epoch);
+            // The scheduler wakes on the second; allow a loaded machine some slack.
+            assert!(now <= due_epoch + 5, "published {} s late", now - due_epoch);
             assert_eq!(page, 200, "the page is served with the feed entry");
             break;
         }
@@ -110,7 +116,7 @@ fn hundreds_of_slow_clients_do_not_stop_a_normal_one() {
         assert_eq!(response.status, 200, "attempt {attempt}");
         assert!(response.text().contains("Slow clients"));
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(5),
             "a normal client waited {:?}",
             started.elapsed()
         );
