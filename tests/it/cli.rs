@@ -202,17 +202,22 @@ fn show_prints_fields_and_body() {
     assert!(id.starts_with("tag:wire.test,2026-07-01:"), "entry id {id}");
 
     let plain = env.run(&["show", "ceasefire"]).success().stdout;
-    for needle in [
-        "Ceasefire holds",
-        "ceasefire",
-        id,
-        "2026-07-01T09:00:00+03:00",
-        "A. Reporter",
-        "Middle East",
+    let url = env.article_url("ceasefire");
+    let expected = [
+        "title:     Ceasefire holds",
+        "slug:      ceasefire",
+        &format!("url:       {url}"),
+        &format!("id:        {id}"),
+        "published: 2026-07-01T09:00:00+03:00",
+        "updated:   2026-07-02T10:00:00+03:00",
+        "author:    A. Reporter",
+        "summary:   Day two.",
+        "tags:      Middle East, Diplomacy",
+        "",
+        "",
         "The ceasefire *held*.",
-    ] {
-        assert!(plain.contains(needle), "show lacks {needle:?}:\n{plain}");
-    }
+    ];
+    assert_eq!(lines(&plain), expected, "{plain}");
 }
 
 #[test]
@@ -663,6 +668,46 @@ fn refuses_a_body_over_the_configured_limit() {
     );
 }
 
+/// README: "An article whose rendered body exceeds 500,000 bytes is refused at `add`." Each
+/// `&` renders as `&amp;` inside `<p>…</p>\n`: N of them render to 5 N + 8 bytes.
+#[test]
+fn refuses_a_body_that_renders_to_more_than_500000_bytes() {
+    let env = seeded();
+    let body = |n: usize| "&".repeat(n);
+    let over = env.write_article(
+        "over.md",
+        &article("Over", "over", "2026-02-01", &body(99_999)),
+    );
+    let message = assert_refused(
+        &env,
+        &["add", over.to_str().unwrap()],
+        None,
+        &[
+            "over.md",
+            "body",
+            "renders to 500003 bytes of HTML",
+            "500000",
+        ],
+    );
+    assert!(message.contains("split the article"), "{message}");
+    let at_limit = env.write_article(
+        "at-limit.md",
+        &article("At the limit", "at-limit", "2026-02-01", &body(99_998)),
+    );
+    env.add(&[&at_limit]);
+    let html = env.show_json("at-limit")["body_html"]
+        .as_str()
+        .expect("a body")
+        .len();
+    assert_eq!(html, 499_998, "the rendered body");
+    let server = env.serve();
+    let feed = crate::support::parse_feed(&server.get("/atom.xml", &[]).body);
+    assert_eq!(
+        feed.entries[0].title.as_ref().unwrap().content,
+        "At the limit"
+    );
+}
+
 #[test]
 fn refuses_all_files_when_one_is_bad() {
     let env = seeded();
@@ -747,7 +792,9 @@ fn missing_config_file_is_refused() {
 #[test]
 fn every_subcommand_has_help_with_an_example() {
     let env = TestEnv::new();
-    for sub in ["add", "edit", "delete", "list", "show", "serve"] {
+    for sub in [
+        "add", "import", "edit", "delete", "list", "show", "check", "serve",
+    ] {
         let run = env.run(&[sub, "--help"]);
         assert_eq!(run.code, 0, "{sub} --help failed: {}", run.stderr);
         assert!(

@@ -130,15 +130,35 @@ fn instant(text: &str) -> DateTime<Utc> {
         .to_utc()
 }
 
-/// The whole corpus published in one call, and a server over it.
+/// The sentence of `control-chars.md`, and what the corpus makes of it: the same sentence with
+/// control characters XML cannot carry (C0, DEL, C1, U+FFFE) inside. Bodies lose them.
+const CONTROL_SENTENCE: &str = "Control characters are stripped.";
+const CONTROL_INJECTED: &str =
+    "Con\u{1}trol\u{8} char\u{b}acters\u{1b} are\u{7f} str\u{85}ipped.\u{c}\u{fffe}";
+
+/// The whole corpus published in one call, and a server over it. The files are copied into the
+/// site's `articles/`, with control characters injected into `control-chars.md` (the fixture
+/// file itself holds none, so that editors and diffs show it).
 fn corpus() -> (TestEnv, Server) {
     let env = TestEnv::new();
-    let files = fixture_articles();
+    let fixtures = fixture_articles();
     assert_eq!(
-        files.len(),
+        fixtures.len(),
         FIXTURES.len(),
         "every fixture article is described in FIXTURES"
     );
+    let files: Vec<std::path::PathBuf> = fixtures
+        .iter()
+        .map(|path| {
+            let name = path.file_name().expect("a file name").to_string_lossy();
+            let mut text = std::fs::read_to_string(path).expect("read a fixture");
+            if name == "control-chars.md" {
+                assert!(text.contains(CONTROL_SENTENCE), "{name} lost its sentence");
+                text = text.replace(CONTROL_SENTENCE, CONTROL_INJECTED);
+            }
+            env.write_article(&name, &text)
+        })
+        .collect();
     let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     let out = env.add(&refs);
     assert_eq!(out.lines().count(), FIXTURES.len(), "{out}");
@@ -316,10 +336,48 @@ fn hostile_markup_never_reaches_a_feed() {
             );
         }
     }
-    let page = server.get("/articles/sanitizer", &[]).text();
+    let page = server.get("/articles/sanitizer", &[]);
+    assert_eq!(page.status, 200);
+    let page = page.text();
+    assert!(page.contains("Safe text survives."));
     for bad in ["<script>alert", "onerror", "javascript:alert", "<iframe"] {
         assert!(!page.contains(bad), "article page: {bad} survived");
     }
+}
+
+/// Control characters in a body are removed from every feed and the page; the text around
+/// them is kept exactly.
+#[test]
+fn control_characters_are_stripped_from_bodies() {
+    let (env, server) = corpus();
+    let is_control = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    for path in ["/atom.xml", "/rss.xml", "/feed.json"] {
+        let (bytes, feed) = fetch(&server, path);
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        assert!(
+            !text.contains(is_control) && !text.contains('\u{fffe}'),
+            "{path} carries a control character"
+        );
+        let html = content(entry(&feed, &env.base, "control-chars"));
+        assert_eq!(
+            html.trim_end(),
+            format!("<p>{CONTROL_SENTENCE}</p>"),
+            "{path}"
+        );
+    }
+    let page = server.get("/articles/control-chars", &[]);
+    assert_eq!(page.status, 200);
+    let page = page.text();
+    assert!(page.contains(&format!("<p>{CONTROL_SENTENCE}</p>")));
+    assert!(!page.contains(is_control) && !page.contains('\u{fffe}'));
+    assert_eq!(
+        env.show_json("control-chars")["body_markdown"]
+            .as_str()
+            .expect("a body")
+            .trim(),
+        CONTROL_SENTENCE,
+        "the stored body lost the characters too"
+    );
 }
 
 #[test]
@@ -796,4 +854,165 @@ fn a_rebuild_drops_archives_stored_by_older_versions() {
         .get("/sitemap.xml", &[])
         .text()
         .contains("<sitemapindex"));
+}
+
+/// The `href` of the `atom:link` with `rel` in an RSS channel.
+fn rss_link(channel: &rss::Channel, rel: &str) -> Option<String> {
+    channel
+        .atom_ext()?
+        .links()
+        .iter()
+        .find(|l| l.rel() == rel)
+        .map(|l| l.href().to_string())
+}
+
+/// The site's RSS and Atom feeds link the archive of the newest article's month
+/// (`prev-archive`, RFC 5005), in RSS through `atom:link` and to the RSS archive; each archive
+/// links the month before it and the current feed, in its own format. Tag feeds have no
+/// archives of their own, so they link none.
+#[test]
+fn site_feeds_link_the_archive_of_the_newest_month() {
+    let env = TestEnv::new();
+    let tagged = |title: &str, slug: &str, published: &str| {
+        let text = format!(
+            "+++\ntitle = \"{title}\"\nslug = \"{slug}\"\npublished = \"{published}\"\ntags = [\"Asia\"]\n+++\nBody.\n"
+        );
+        env.add(&[&env.write_article(&format!("{slug}.md"), &text)]);
+    };
+    tagged("July one", "jul-one", "2026-07-03T09:00:00Z");
+    tagged("August one", "aug-one", "2026-08-03T09:00:00Z");
+    let server = env.serve();
+    let archive = |month: &str| format!("{}archive/{month}/", env.base);
+    let rss = |path: &str| {
+        let r = server.get(path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        rss::Channel::read_from(&r.body[..]).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let atom = |path: &str| {
+        let r = server.get(path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        atom_link(&r.text(), "prev-archive")
+    };
+    assert_eq!(
+        rss_link(&rss("/rss.xml"), "prev-archive"),
+        Some(format!("{}rss.xml", archive("2026-08")))
+    );
+    assert_eq!(
+        atom("/atom.xml"),
+        Some(format!("{}atom.xml", archive("2026-08")))
+    );
+    let august = rss("/archive/2026-08/rss.xml");
+    assert_eq!(
+        rss_link(&august, "prev-archive"),
+        Some(format!("{}rss.xml", archive("2026-07")))
+    );
+    assert_eq!(
+        rss_link(&august, "current"),
+        Some(format!("{}rss.xml", env.base))
+    );
+    assert_eq!(
+        rss_link(&rss("/archive/2026-07/rss.xml"), "prev-archive"),
+        None
+    );
+    for path in ["/tags/asia/rss.xml", "/tags/asia/atom.xml"] {
+        assert_eq!(atom(path), None, "{path}");
+    }
+
+    // A publish in a later month moves the site feeds' link.
+    tagged("September one", "sep-one", "2026-09-03T09:00:00Z");
+    assert_eq!(
+        atom("/atom.xml"),
+        Some(format!("{}atom.xml", archive("2026-09")))
+    );
+    assert_eq!(
+        rss_link(&rss("/rss.xml"), "prev-archive"),
+        Some(format!("{}rss.xml", archive("2026-09")))
+    );
+}
+
+/// RSS `<ttl>` is `server.feed_max_age` in minutes (at least 1), in site and tag feeds.
+#[test]
+fn rss_ttl_follows_feed_max_age() {
+    for (max_age, ttl) in [("600", "10"), ("90", "1"), ("30", "1")] {
+        let env = TestEnv::with_settings(&[("server", &format!("feed_max_age = {max_age}"))]);
+        let text = "+++\ntitle = \"Timed\"\nslug = \"timed\"\npublished = \"2026-03-01T10:00:00Z\"\ntags = [\"Asia\"]\n+++\nBody.\n";
+        env.add(&[&env.write_article("timed.md", text)]);
+        let server = env.serve();
+        for path in ["/rss.xml", "/tags/asia/rss.xml"] {
+            let r = server.get(path, &[]);
+            assert_eq!(r.status, 200, "{path}");
+            let channel = rss::Channel::read_from(&r.body[..]).expect("RSS");
+            assert_eq!(
+                channel.ttl(),
+                Some(ttl),
+                "{path} with feed_max_age = {max_age}"
+            );
+        }
+    }
+}
+
+/// Feeds stay under 1,000,000 bytes: when the newest entries' full content would not fit, the
+/// oldest entries lose their content first and keep their summary; the newest keep it.
+#[test]
+fn feeds_over_one_megabyte_drop_the_oldest_content_first() {
+    let env = TestEnv::new();
+    // Eight articles of about 240 KB of HTML each (under the 500,000-byte item limit): 1.9 MB
+    // with full content.
+    let files: Vec<std::path::PathBuf> = (1..=8)
+        .map(|n| {
+            let body = format!("Paragraph {n} of a long dispatch. ").repeat(7_000);
+            let text = format!(
+                "+++\ntitle = \"Long {n}\"\nslug = \"long-{n}\"\npublished = \"2026-05-0{n}T10:00:00Z\"\n\
+                 summary = \"Dek {n}.\"\ntags = [\"Long reads\"]\n+++\n{body}\n"
+            );
+            env.write_article(&format!("long-{n}.md"), &text)
+        })
+        .collect();
+    env.add(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    let server = env.serve();
+    for path in [
+        "/atom.xml",
+        "/rss.xml",
+        "/feed.json",
+        "/tags/long-reads/atom.xml",
+        "/tags/long-reads/rss.xml",
+        "/tags/long-reads/feed.json",
+    ] {
+        let (bytes, feed) = fetch(&server, path);
+        assert!(bytes.len() <= 1_000_000, "{path} is {} bytes", bytes.len());
+        assert!(bytes.len() > 700_000, "{path} dropped more than needed");
+        let titles: Vec<&str> = feed.entries.iter().map(title).collect();
+        assert_eq!(
+            titles,
+            ["Long 8", "Long 7", "Long 6", "Long 5", "Long 4", "Long 3", "Long 2", "Long 1"],
+            "{path}: every entry stays"
+        );
+        let with_content: Vec<bool> = feed
+            .entries
+            .iter()
+            .map(|e| {
+                e.content
+                    .as_ref()
+                    .and_then(|c| c.body.as_deref())
+                    .is_some_and(|b| b.contains("of a long dispatch"))
+            })
+            .collect();
+        let kept = with_content.iter().take_while(|&&c| c).count();
+        assert!(
+            (2..8).contains(&kept),
+            "{path}: {kept} entries keep their content"
+        );
+        assert!(
+            with_content[kept..].iter().all(|&c| !c),
+            "{path}: content dropped out of order: {with_content:?}"
+        );
+        for (n, e) in feed.entries.iter().enumerate() {
+            let summary = e.summary.as_ref().map(|s| s.content.trim().to_string());
+            assert_eq!(
+                summary.as_deref(),
+                Some(format!("Dek {}.", 8 - n).as_str()),
+                "{path}: entry {n} keeps its summary"
+            );
+        }
+    }
 }

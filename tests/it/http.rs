@@ -342,6 +342,77 @@ fn healthz_answers_before_anything_is_published() {
     assert!(feed.entries.is_empty());
 }
 
+/// The directives of a `Content-Security-Policy`, by name.
+fn csp_directives(csp: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    csp.split(';')
+        .filter_map(|d| {
+            let mut words = d.split_whitespace();
+            let name = words.next()?.to_ascii_lowercase();
+            Some((name, words.map(str::to_string).collect()))
+        })
+        .collect()
+}
+
+/// A policy under which no script runs, nothing is framed and nothing submits: `default-src
+/// 'none'` with nothing that loosens it for scripts, and only the site's own stylesheet.
+#[track_caller]
+fn assert_no_script_policy(csp: &str) {
+    let directives = csp_directives(csp);
+    let none = vec!["'none'".to_string()];
+    assert_eq!(directives.get("default-src"), Some(&none), "{csp}");
+    for name in ["base-uri", "form-action", "frame-ancestors"] {
+        assert_eq!(directives.get(name), Some(&none), "{name} in {csp}");
+    }
+    for name in [
+        "script-src",
+        "script-src-elem",
+        "script-src-attr",
+        "object-src",
+        "frame-src",
+        "child-src",
+        "worker-src",
+        "connect-src",
+    ] {
+        assert!(
+            directives.get(name).is_none_or(|v| *v == none),
+            "{name} loosened in {csp}"
+        );
+    }
+    assert_eq!(
+        directives.get("style-src"),
+        Some(&vec!["'self'".to_string()]),
+        "{csp}"
+    );
+    for (name, sources) in &directives {
+        for source in sources {
+            assert!(
+                !matches!(
+                    source.as_str(),
+                    "*" | "'unsafe-inline'" | "'unsafe-eval'" | "data:" | "blob:"
+                ),
+                "{name} {source} in {csp}"
+            );
+        }
+    }
+}
+
+#[test]
+fn csp_checker_refuses_loose_policies() {
+    assert_no_script_policy(
+        "default-src 'none'; style-src 'self'; img-src 'self' https: http:; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'",
+    );
+    for loose in [
+        "default-src *; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        "default-src 'none'; style-src 'self'; form-action 'none'; frame-ancestors 'none'",
+    ] {
+        let outcome = std::panic::catch_unwind(|| assert_no_script_policy(loose));
+        assert!(outcome.is_err(), "{loose} passed");
+    }
+}
+
 #[test]
 fn html_responses_carry_security_headers() {
     let (_env, server) = site();
@@ -351,20 +422,18 @@ fn html_responses_carry_security_headers() {
             r.expect_header("content-type").starts_with("text/html"),
             "{path}"
         );
-        let csp = r.expect_header("content-security-policy");
-        assert!(csp.contains("default-src"), "{path}: {csp}");
-        assert!(
-            !csp.contains("'unsafe-inline'") || !csp.contains("script-src"),
-            "{csp}"
-        );
+        assert_no_script_policy(r.expect_header("content-security-policy"));
         assert_eq!(
             r.expect_header("x-content-type-options"),
             "nosniff",
             "{path}"
         );
     }
-    let r = server.get("/atom.xml", &[]);
-    assert_eq!(r.expect_header("x-content-type-options"), "nosniff");
+    for path in ["/atom.xml", "/rss.xml", "/feed.json"] {
+        let r = server.get(path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.expect_header("x-content-type-options"), "nosniff");
+    }
 }
 
 #[test]
