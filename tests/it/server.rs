@@ -2,11 +2,13 @@
 //! one promise at a time, on the real binary. Tests wait on the condition itself, up to
 //! [`CEILING`], and bound a time from below only where the behaviour is a lower bound.
 
+use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{parse_feed, Server, TestEnv};
+use crate::support::{article, parse_feed, Server, TestEnv, BIN};
 
 /// The longest any awaited condition may take: generous, so that a busy machine slows a test
 /// down instead of failing it.
@@ -49,6 +51,28 @@ fn site(settings: &[(&str, &str)]) -> TestEnv {
     let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     env.add(&paths);
     env
+}
+
+/// Rewrites one line of the site's `config.toml`; for the keys the harness writes itself
+/// (`log`, `samples`, `title`, `base_url`), which a second line would duplicate.
+#[track_caller]
+fn replace_setting(env: &TestEnv, old: &str, new: &str) {
+    let text = std::fs::read_to_string(env.config_path()).expect("read config.toml");
+    assert!(text.contains(old), "config.toml has no {old:?}:\n{text}");
+    env.write_config(&text.replacen(old, new, 1));
+}
+
+/// Polls `probe` until it returns something; fails after [`CEILING`].
+#[track_caller]
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + CEILING;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not after {CEILING:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A GET that leaves the connection open (HTTP/1.1 keep-alive).
@@ -134,6 +158,36 @@ fn server_threads(pid: u32) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The fields of each access-log line of `stderr`, `… INFO peer=… method=GET path=/x status=200
+/// bytes=12 micros=34 user_agent=…`; the user agent, which may hold spaces, ends the line.
+fn access_lines(stderr: &str) -> Vec<BTreeMap<String, String>> {
+    stderr
+        .lines()
+        .filter(|line| line.contains(" method="))
+        .map(|line| {
+            let (fields, agent) = line
+                .split_once(" user_agent=")
+                .unwrap_or_else(|| panic!("no user agent in {line:?}"));
+            let mut map: BTreeMap<String, String> = fields
+                .split(' ')
+                .filter_map(|field| field.split_once('='))
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect();
+            map.insert("user_agent".to_string(), agent.to_string());
+            map
+        })
+        .collect()
+}
+
+/// Waits for `count` access-log lines from `server`.
+#[track_caller]
+fn wait_for_access_lines(server: &Server, count: usize) -> Vec<BTreeMap<String, String>> {
+    wait_for(&format!("{count} access-log lines"), || {
+        let lines = access_lines(&server.stderr());
+        (lines.len() >= count).then_some(lines)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,4 +297,189 @@ fn tokio_worker_threads_chooses_how_many_threads_serve() {
             "TOKIO_WORKER_THREADS={threads}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// FEEDSVC_CONFIG, storage.samples, the access log
+
+/// `FEEDSVC_CONFIG` names the configuration for a command run anywhere without `--config`:
+/// `add`, `list` and `serve` work on that site, and nothing lands in the working directory.
+#[test]
+fn feedsvc_config_points_every_command_at_the_site() {
+    let env = TestEnv::new();
+    let elsewhere = tempfile::tempdir().expect("temporary directory");
+    let command = |args: &[&str]| {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(elsewhere.path())
+            .env("FEEDSVC_CONFIG", env.config_path())
+            .env_remove("RUST_LOG")
+            .env_remove("TOKIO_WORKER_THREADS")
+            .stdin(Stdio::null());
+        command
+    };
+    let run = |args: &[&str]| {
+        let output = command(args).output().expect("run feedsvc");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "feedsvc {args:?}: {stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let file = env.write_article(
+        "elsewhere.md",
+        &article(
+            "Filed from elsewhere",
+            "elsewhere",
+            "2026-03-01T10:00:00Z",
+            "Body.",
+        ),
+    );
+    let file = file.to_str().expect("a UTF-8 path");
+    assert_eq!(run(&["add", file]).trim(), env.article_url("elsewhere"));
+    assert!(run(&["list"]).contains("elsewhere"));
+    assert!(env.db_path().exists(), "the site's database was written");
+    // Without the variable, the same command looks for ./config.toml and finds none.
+    let bare = command(&["list"])
+        .env_remove("FEEDSVC_CONFIG")
+        .output()
+        .expect("run feedsvc");
+    assert!(!bare.status.success(), "list ran without a configuration");
+
+    let stderr_path = env.path("elsewhere.stderr");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    let child = command(&["serve"])
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn feedsvc serve");
+    let server = Server::adopt(child, stderr_path);
+    assert_eq!(server.get("/articles/elsewhere", &[]).status, 200);
+    let feed = parse_feed(&server.get("/atom.xml", &[]).body);
+    assert_eq!(feed.entries.len(), 1);
+    let entries = std::fs::read_dir(elsewhere.path()).expect("list the working directory");
+    assert_eq!(
+        entries.count(),
+        0,
+        "a command wrote into its working directory"
+    );
+}
+
+/// Writes three sample articles into the site's `samples/` and names it in `storage.samples`;
+/// returns their titles, newest first.
+fn configure_samples(env: &TestEnv) -> Vec<&'static str> {
+    let dir = env.path("samples");
+    std::fs::create_dir_all(&dir).expect("samples directory");
+    let samples = [
+        ("Sample three", "sample-three", "2026-04-03T08:00:00Z"),
+        ("Sample two", "sample-two", "2026-04-02T08:00:00Z"),
+        ("Sample one", "sample-one", "2026-04-01T08:00:00Z"),
+    ];
+    for (title, slug, published) in samples {
+        let text = article(title, slug, published, "A sample body.");
+        std::fs::write(dir.join(format!("{slug}.md")), text).expect("write a sample");
+    }
+    replace_setting(env, "samples = \"\"", "samples = \"samples\"");
+    samples.iter().map(|(title, _, _)| *title).collect()
+}
+
+/// The entry titles of the site's Atom feed, newest first.
+fn feed_titles(server: &Server) -> Vec<String> {
+    let response = server.get("/atom.xml", &[]);
+    assert_eq!(response.status, 200);
+    parse_feed(&response.body)
+        .entries
+        .into_iter()
+        .map(|e| e.title.map(|t| t.content).unwrap_or_default())
+        .collect()
+}
+
+/// `storage.samples`: the `serve` that creates the database loads every sample article and
+/// serves them; a second start loads nothing again, and a database that already exists is
+/// never seeded.
+#[test]
+fn samples_are_loaded_by_the_serve_that_creates_the_database_only() {
+    let env = TestEnv::new();
+    let titles = configure_samples(&env);
+    {
+        let server = env.serve();
+        assert_eq!(feed_titles(&server), titles);
+        for slug in ["sample-one", "sample-two", "sample-three"] {
+            let page = server.get(&format!("/articles/{slug}"), &[]);
+            assert_eq!(page.status, 200, "{slug}");
+        }
+    }
+    let after_first = env.snapshot();
+    {
+        let server = env.serve();
+        assert_eq!(feed_titles(&server), titles, "a second start");
+        let stderr = server.stderr();
+        assert!(!stderr.contains("ERROR"), "{stderr}");
+    }
+    assert_eq!(
+        env.snapshot(),
+        after_first,
+        "the second start stored something"
+    );
+    assert_eq!(env.list_json().len(), titles.len());
+
+    let existing = TestEnv::new();
+    existing.add_article("Written first", "written-first", "2026-03-01", "Body.");
+    configure_samples(&existing);
+    let server = existing.serve();
+    assert_eq!(feed_titles(&server), ["Written first"]);
+    assert_eq!(server.get("/articles/sample-one", &[]).status, 404);
+    assert_eq!(existing.list_json().len(), 1);
+}
+
+/// The access log (README, "HTTP"): with `server.log = "info"` one line per request with its
+/// method, path, status, bytes (the Content-Length), duration and user agent; with "warn" none.
+#[test]
+fn the_access_log_has_one_line_per_request_at_info_and_none_at_warn() {
+    let env = site(&[]);
+    replace_setting(&env, "log = \"warn\"", "log = \"info\"");
+    let agent = "Mozilla/5.0 (X11; Linux x86_64) FeedReader/2.1";
+    let send = |server: &Server| {
+        let started = Instant::now();
+        let feed = server.get("/atom.xml?utm_source=x", &[("User-Agent", agent)]);
+        let took = started.elapsed();
+        let missing = server.get("/no-such-page", &[]);
+        assert_eq!((feed.status, missing.status), (200, 404));
+        (feed, took, missing)
+    };
+    let server = env.serve();
+    let (feed, took, missing) = send(&server);
+    let lines = wait_for_access_lines(&server, 2);
+    assert_eq!(lines.len(), 2, "one line per request: {lines:#?}");
+    for (line, (path, response, user_agent)) in lines.iter().zip([
+        ("/atom.xml", &feed, agent),
+        ("/no-such-page", &missing, "-"),
+    ]) {
+        let field = |name: &str| line.get(name).map(String::as_str);
+        assert_eq!(field("method"), Some("GET"), "{line:?}");
+        assert_eq!(field("path"), Some(path), "{line:?}");
+        assert_eq!(
+            field("status"),
+            Some(response.status.to_string().as_str()),
+            "{line:?}"
+        );
+        assert_eq!(
+            field("bytes"),
+            Some(response.expect_header("content-length")),
+            "{line:?}"
+        );
+        assert_eq!(field("user_agent"), Some(user_agent), "{line:?}");
+    }
+    let micros: u128 = lines[0]["micros"].parse().expect("micros is a number");
+    assert!(
+        micros <= took.as_micros(),
+        "the server took {micros} µs of a {took:?} round trip"
+    );
+    drop(server);
+
+    replace_setting(&env, "log = \"info\"", "log = \"warn\"");
+    let server = env.serve();
+    send(&server);
+    // The line is written before the answer is sent: none by now is none at all.
+    let stderr = server.stderr();
+    assert!(access_lines(&stderr).is_empty(), "{stderr}");
 }
