@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::support::{article, parse_feed, Server, TestEnv, BIN};
+use crate::support::{article, parse_feed, Response, Server, TestEnv, BIN};
 
 /// The longest any awaited condition may take: generous, so that a busy machine slows a test
 /// down instead of failing it.
@@ -482,4 +483,83 @@ fn the_access_log_has_one_line_per_request_at_info_and_none_at_warn() {
     // The line is written before the answer is sent: none by now is none at all.
     let stderr = server.stderr();
     assert!(access_lines(&stderr).is_empty(), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// one compression per document version
+
+/// A body of about 20 KB that compresses, different for each `n`.
+fn long_body(n: usize) -> String {
+    (0..200)
+        .map(|i| {
+            format!(
+                "Paragraph {i} of report {n}: the delegations met again and agreed on item {}.\n\n",
+                i * 7 + n
+            )
+        })
+        .collect()
+}
+
+/// README, "How it works": the first request for a document compresses it, and concurrent
+/// first requests wait for that one compression (each is logged at debug level).
+#[test]
+fn concurrent_first_requests_share_one_compression() {
+    const REQUESTS: usize = 16;
+    let env = TestEnv::new();
+    let files: Vec<_> = (0..20)
+        .map(|n| {
+            let slug = format!("report-{n}");
+            let published = format!("2026-05-{:02}T10:00:00Z", n + 1);
+            let text = article(&format!("Report {n}"), &slug, &published, &long_body(n));
+            env.write_article(&format!("{slug}.md"), &text)
+        })
+        .collect();
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    env.add(&paths);
+    replace_setting(
+        &env,
+        "log = \"warn\"",
+        "log = \"warn,feedsvc::http::cache=debug\"",
+    );
+    let server = env.serve();
+    let start = Barrier::new(REQUESTS);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let requests: Vec<_> = (0..REQUESTS)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    server.get("/atom.xml", &[("Accept-Encoding", "gzip")])
+                })
+            })
+            .collect();
+        requests
+            .into_iter()
+            .map(|r| r.join().expect("a request thread"))
+            .collect()
+    });
+    for answer in &answers {
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("content-encoding"), Some("gzip"));
+        assert_eq!(answer.header("etag"), answers[0].header("etag"));
+        assert!(answer.body == answers[0].body, "the gzip bytes differ");
+    }
+    let identity = server.get("/atom.xml", &[]);
+    assert!(identity.body.len() > 300_000, "a large feed");
+    // Each compression is logged before its answer is sent.
+    let stderr = server.stderr();
+    let compressions: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains(" compressed ") && line.contains(" path=/atom.xml "))
+        .collect();
+    assert_eq!(compressions.len(), 1, "{REQUESTS} first requests: {stderr}");
+    for size in [
+        format!("identity={}", identity.body.len()),
+        format!("gzip={}", answers[0].body.len()),
+    ] {
+        assert!(
+            compressions[0].contains(&size),
+            "{size}: {}",
+            compressions[0]
+        );
+    }
 }
