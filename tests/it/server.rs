@@ -9,11 +9,14 @@ use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::support::{article, parse_feed, Response, Server, TestEnv, BIN};
+use crate::support::{article, attribute_values, parse_feed, Response, Server, TestEnv, BIN};
 
 /// The longest any awaited condition may take: generous, so that a busy machine slows a test
 /// down instead of failing it.
 const CEILING: Duration = Duration::from_secs(20);
+
+/// What a browser navigating to a URL sends (Firefox and Chrome send the same list).
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
 /// A site with three articles over two months, two of them tagged Asia, with bodies long enough
 /// that every feed and page is worth compressing.
@@ -562,4 +565,213 @@ fn concurrent_first_requests_share_one_compression() {
             compressions[0]
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accept-Encoding, Cache-Control, the browser view of feeds
+
+/// README, "HTTP": `Accept-Encoding` is negotiated with q-values, and 406 answers only when
+/// everything acceptable is refused. `/atom.xml` has identity, gzip and br; `/robots.txt` is too
+/// small to compress and has identity only.
+#[test]
+fn refusing_every_available_coding_gets_406_and_nothing_less_does() {
+    let env = site(&[]);
+    let server = env.serve();
+    // Accept-Encoding, then the coding sent for /atom.xml and for /robots.txt (None: 406).
+    let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+        ("identity;q=0, *;q=0", None, None),
+        ("br;q=0, gzip;q=0, identity;q=0", None, None),
+        ("*;q=0", None, None),
+        // Refusing identity alone asks for compression: gzip, then br, when there is one.
+        ("identity;q=0", Some("gzip"), None),
+        ("identity;q=0, gzip;q=0", Some("br"), None),
+        ("deflate, identity;q=0", Some("gzip"), None),
+        ("*;q=0, gzip", Some("gzip"), None),
+        // Only codings the server does not have: identity, acceptable unless refused.
+        ("deflate, zstd", Some("identity"), Some("identity")),
+        ("br;q=0, gzip;q=0", Some("identity"), Some("identity")),
+        ("*;q=0, identity", Some("identity"), Some("identity")),
+        ("identity;q=0.5, *;q=0", Some("identity"), Some("identity")),
+    ];
+    let identity: BTreeMap<&str, Vec<u8>> = ["/atom.xml", "/robots.txt"]
+        .into_iter()
+        .map(|path| (path, server.get(path, &[]).body))
+        .collect();
+    for (accept, atom, robots) in cases {
+        for (path, expected) in [("/atom.xml", atom), ("/robots.txt", robots)] {
+            let headers = [("Accept-Encoding", *accept)];
+            let r = server.get(path, &headers);
+            let context = format!("{path} with Accept-Encoding: {accept}");
+            let Some(coding) = expected else {
+                assert_eq!(r.status, 406, "{context}");
+                assert_eq!(r.expect_header("content-type"), "text/plain; charset=utf-8");
+                assert_eq!(r.header("content-encoding"), None, "{context}");
+                assert!(!r.body.is_empty(), "{context}: a 406 explains itself");
+                assert_eq!(server.request("HEAD", path, &headers).status, 406);
+                continue;
+            };
+            assert_eq!(r.status, 200, "{context}");
+            assert_eq!(r.header("content-encoding").unwrap_or("identity"), *coding);
+            assert_eq!(r.decoded_body(), identity[path], "{context}");
+        }
+    }
+    let refused = server.get("/atom.xml", &[("Accept-Encoding", "*;q=0")]);
+    assert!(
+        refused.varies_on("Accept-Encoding"),
+        "{:?}",
+        refused.headers
+    );
+}
+
+/// The link to a fingerprinted asset in `text` (`/assets/NAME.HASH.EXT`), ending in `ext`.
+#[track_caller]
+fn asset_link(text: &str, ext: &str) -> String {
+    attribute_values(text, "href")
+        .into_iter()
+        .find(|href| href.starts_with("/assets/") && href.ends_with(ext))
+        .unwrap_or_else(|| panic!("no /assets/…{ext} link in {text}"))
+}
+
+/// Feeds are `public, max-age=<feed_max_age>, stale-while-revalidate=<twice that>`; pages
+/// `public, max-age=<page_max_age>, stale-while-revalidate=<five times that, at least 300>`.
+fn freshness(feed_max_age: u32, page_max_age: u32) -> (String, String) {
+    (
+        format!(
+            "public, max-age={feed_max_age}, stale-while-revalidate={}",
+            feed_max_age * 2
+        ),
+        format!(
+            "public, max-age={page_max_age}, stale-while-revalidate={}",
+            page_max_age.max(60) * 5
+        ),
+    )
+}
+
+/// README, "HTTP": the exact `Cache-Control` of every kind of answer, and of its 304.
+#[test]
+fn cache_control_is_exact_for_every_kind_of_answer_and_its_304() {
+    const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+    let env = site(&[
+        ("server", "feed_max_age = 120"),
+        ("server", "page_max_age = 30"),
+    ]);
+    env.run(&["edit", "yellow-sea", "--slug", "yellow-sea-shipping"])
+        .success();
+    env.run(&["delete", "cocoa"]).success();
+    let server = env.serve();
+    let (feed, page) = freshness(120, 30);
+    let style = asset_link(&server.get("/", &[]).text(), ".css");
+    let xsl = asset_link(&server.get("/atom.xml", &[]).text(), ".xsl");
+    let cases: &[(&str, u16, &str)] = &[
+        ("/atom.xml", 200, &feed),
+        ("/rss.xml", 200, &feed),
+        ("/feed.json", 200, &feed),
+        ("/tags/asia/atom.xml", 200, &feed),
+        ("/archive/2026-01/rss.xml", 200, &feed),
+        ("/", 200, &page),
+        ("/articles/geneva", 200, &page),
+        ("/tags/asia/", 200, &page),
+        (&style, 200, IMMUTABLE),
+        (&xsl, 200, IMMUTABLE),
+        ("/articles/yellow-sea", 301, "public, max-age=3600"),
+        ("/no-such-page", 404, "public, max-age=60"),
+        ("/articles/cocoa", 410, "public, max-age=60"),
+        // Answered by the router, like a 400 or a 405, not from a stored document.
+        ("/tags/asia", 301, "no-store"),
+    ];
+    for &(path, status, cache_control) in cases {
+        let r = server.get(path, &[("Accept-Encoding", "gzip")]);
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.expect_header("cache-control"), cache_control, "{path}");
+        if status == 200 {
+            let etag = r.expect_header("etag");
+            let again = server.get(
+                path,
+                &[("Accept-Encoding", "gzip"), ("If-None-Match", etag)],
+            );
+            assert_eq!(again.status, 304, "{path}");
+            assert_eq!(
+                again.expect_header("cache-control"),
+                cache_control,
+                "{path} 304"
+            );
+        }
+    }
+    drop(server);
+    // Longer pages, shorter feeds: both stale-while-revalidate rules again.
+    replace_setting(&env, "feed_max_age = 120", "feed_max_age = 45");
+    replace_setting(&env, "page_max_age = 30", "page_max_age = 90");
+    let server = env.serve();
+    let (feed, page) = freshness(45, 90);
+    assert_eq!(
+        server.get("/rss.xml", &[]).expect_header("cache-control"),
+        feed
+    );
+    assert_eq!(server.get("/", &[]).expect_header("cache-control"), page);
+}
+
+/// README, "Feeds": a browser navigating to an RSS or Atom feed gets the same bytes as
+/// `application/xml`, with its own ETag; feed readers (naming the feed type, `*/*`, or no
+/// Accept) get the feed type; each revalidates with its own tag; JSON Feed has no browser view.
+#[test]
+fn a_browser_gets_rss_and_atom_as_generic_xml_with_its_own_etag() {
+    let env = site(&[]);
+    let server = env.serve();
+    for (path, media) in [
+        ("/atom.xml", "application/atom+xml"),
+        ("/rss.xml", "application/rss+xml"),
+    ] {
+        for encoding in ["identity", "gzip"] {
+            let get = |accept: Option<&str>, etag: Option<&str>| {
+                let mut headers = vec![("Accept-Encoding", encoding)];
+                headers.extend(accept.map(|a| ("Accept", a)));
+                headers.extend(etag.map(|e| ("If-None-Match", e)));
+                server.get(path, &headers)
+            };
+            let context = format!("{path}, Accept-Encoding: {encoding}");
+            let browser = get(Some(BROWSER_ACCEPT), None);
+            assert_eq!(browser.status, 200, "{context}");
+            assert_eq!(
+                browser.expect_header("content-type"),
+                "application/xml; charset=utf-8",
+                "{context}"
+            );
+            let browser_etag = browser.expect_header("etag");
+            for accept in [Some(media), Some("*/*"), None] {
+                let reader = get(accept, None);
+                let context = format!("{context}, Accept: {accept:?}");
+                assert_eq!(
+                    reader.expect_header("content-type"),
+                    format!("{media}; charset=utf-8"),
+                    "{context}"
+                );
+                assert_eq!(reader.body, browser.body, "{context}: the same bytes");
+                let reader_etag = reader.expect_header("etag");
+                assert_ne!(reader_etag, browser_etag, "{context}");
+                let revalidated = get(accept, Some(reader_etag));
+                assert_eq!(revalidated.status, 304, "{context}");
+                assert_eq!(revalidated.expect_header("etag"), reader_etag, "{context}");
+            }
+            let revalidated = get(Some(BROWSER_ACCEPT), Some(browser_etag));
+            assert_eq!(revalidated.status, 304, "{context}");
+            assert_eq!(revalidated.expect_header("etag"), browser_etag, "{context}");
+            for r in [&browser, &revalidated] {
+                assert!(
+                    r.varies_on("Accept") && r.varies_on("Accept-Encoding"),
+                    "{context}: {:?}",
+                    r.headers
+                );
+            }
+        }
+    }
+    let reader = server.get("/feed.json", &[]);
+    let browser = server.get("/feed.json", &[("Accept", BROWSER_ACCEPT)]);
+    for r in [&reader, &browser] {
+        assert_eq!(
+            r.expect_header("content-type"),
+            "application/feed+json; charset=utf-8"
+        );
+        assert!(!r.varies_on("Accept"), "{:?}", r.headers);
+    }
+    assert_eq!(browser.header("etag"), reader.header("etag"));
 }
