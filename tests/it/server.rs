@@ -775,3 +775,115 @@ fn a_browser_gets_rss_and_atom_as_generic_xml_with_its_own_etag() {
     }
     assert_eq!(browser.header("etag"), reader.header("etag"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// a change of configuration
+
+/// Every route of the [`site`] with `feeds.page_size = 1`: feeds, pages and the 404 page hold
+/// the site's title; sitemaps and robots.txt hold URLs only.
+const TITLED: &[&str] = &[
+    "/",
+    "/page/2/",
+    "/page/3/",
+    "/rss.xml",
+    "/atom.xml",
+    "/feed.json",
+    "/articles/geneva",
+    "/articles/yellow-sea",
+    "/articles/cocoa",
+    "/tags/asia/",
+    "/tags/asia/page/2/",
+    "/tags/asia/rss.xml",
+    "/tags/asia/atom.xml",
+    "/tags/asia/feed.json",
+    "/archive/2026-01/atom.xml",
+    "/archive/2026-01/rss.xml",
+    "/archive/2026-02/atom.xml",
+    "/archive/2026-02/rss.xml",
+    "/no-such-page",
+];
+const UNTITLED: &[&str] = &[
+    "/sitemap.xml",
+    "/archive/2026-01/sitemap.xml",
+    "/archive/2026-02/sitemap.xml",
+    "/robots.txt",
+];
+
+/// Starts the site's server, fetches every route; path -> (ETag, body).
+fn every_document(env: &TestEnv) -> BTreeMap<&'static str, (String, String)> {
+    let server = env.serve();
+    TITLED
+        .iter()
+        .chain(UNTITLED)
+        .map(|&path| {
+            let r = server.get(path, &[]);
+            let expected = if path == "/no-such-page" { 404 } else { 200 };
+            assert_eq!(r.status, expected, "{path}");
+            (path, (r.expect_header("etag").to_string(), r.text()))
+        })
+        .collect()
+}
+
+/// Paths of the stored documents answered with 200 (they must all be in the lists above).
+fn stored_paths(env: &TestEnv) -> Vec<String> {
+    let db = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    let mut select = db
+        .prepare("SELECT path FROM documents WHERE status = 200 ORDER BY path")
+        .expect("select documents");
+    let paths = select
+        .query_map([], |row| row.get(0))
+        .expect("query documents");
+    paths.collect::<rusqlite::Result<_>>().expect("paths")
+}
+
+/// README, "How it works": changing the configuration re-renders the whole site at the next
+/// server start. A new `site.title` is in every feed and page, a new `site.base_url` in every
+/// link, and their ETags change; a restart without a change keeps every ETag and byte.
+#[test]
+fn a_changed_title_or_base_url_re_renders_every_document() {
+    let env = site(&[("feeds", "page_size = 1")]);
+    let before = every_document(&env);
+    for path in stored_paths(&env) {
+        assert!(
+            TITLED.contains(&path.as_str()) || UNTITLED.contains(&path.as_str()),
+            "{path} is stored but not checked here"
+        );
+    }
+    assert_eq!(every_document(&env), before, "a restart without a change");
+
+    replace_setting(&env, "title = \"Test Wire\"", "title = \"Evening Wire\"");
+    let retitled = every_document(&env);
+    for path in TITLED {
+        let (etag, body) = &retitled[path];
+        assert!(body.contains("Evening Wire"), "{path}: no new title");
+        assert!(!body.contains("Test Wire"), "{path}: the old title is left");
+        assert_ne!(etag, &before[path].0, "{path}: new bytes, same ETag");
+    }
+    for path in UNTITLED {
+        assert_eq!(retitled[path], before[path], "{path} holds no title");
+    }
+
+    replace_setting(
+        &env,
+        "base_url = \"http://wire.test/\"",
+        "base_url = \"https://news.test/\"",
+    );
+    let moved = every_document(&env);
+    for (path, (etag, body)) in &moved {
+        assert!(body.contains("https://news.test/"), "{path}: no new URL");
+        assert!(
+            !body.contains("http://wire.test/"),
+            "{path}: an old URL is left"
+        );
+        assert_ne!(etag, &retitled[path].0, "{path}: new bytes, same ETag");
+    }
+    // Entry ids were minted at insert, from the host of that day, and never change.
+    let ids = |feed: &str| -> Vec<String> {
+        parse_feed(feed.as_bytes())
+            .entries
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(ids(&moved["/atom.xml"].1), ids(&before["/atom.xml"].1));
+}
