@@ -623,6 +623,30 @@ fn refusing_every_available_coding_gets_406_and_nothing_less_does() {
     );
 }
 
+/// A 406 is framed like any other answer: HEAD carries the `Content-Length` of its GET
+/// (README: "HEAD is GET without the body"), and the access log counts the bytes sent.
+#[test]
+fn a_406_has_the_content_length_of_its_body_on_get_head_and_in_the_log() {
+    let env = site(&[]);
+    replace_setting(&env, "log = \"warn\"", "log = \"info\"");
+    let server = env.serve();
+    let refuse = [("Accept-Encoding", "identity;q=0, *;q=0")];
+    let get = server.get("/atom.xml", &refuse);
+    let head = server.request("HEAD", "/atom.xml", &refuse);
+    assert_eq!((get.status, head.status), (406, 406));
+    let length = get.body.len().to_string();
+    assert_eq!(get.header("content-length"), Some(length.as_str()));
+    assert_eq!(
+        head.header("content-length"),
+        Some(length.as_str()),
+        "HEAD is GET without the body: {:?}",
+        head.headers
+    );
+    for line in wait_for_access_lines(&server, 2) {
+        assert_eq!(line["bytes"], length, "{line:?}");
+    }
+}
+
 /// The link to a fingerprinted asset in `text` (`/assets/NAME.HASH.EXT`), ending in `ext`.
 #[track_caller]
 fn asset_link(text: &str, ext: &str) -> String {
