@@ -382,6 +382,18 @@ fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
             .unwrap_or(HeaderValue::from_static("\"0\""))
     };
     let compressed = crate::render::compress(&doc.body);
+    if !is_asset {
+        // The one sign that concurrent first requests for a document share one compression.
+        // A size of 0 means no such variant is kept (too small to gain, or no gain).
+        let size = |variant: &Option<Vec<u8>>| variant.as_ref().map_or(0, Vec::len);
+        tracing::debug!(
+            path = %doc.path,
+            identity = doc.body.len(),
+            gzip = size(&compressed.gzip),
+            br = size(&compressed.br),
+            "compressed"
+        );
+    }
     let identity = quoted("");
     let (br, gzip) = (quoted("-br"), quoted("-gz"));
     let is_feed = doc.content_type.contains("xml") || doc.content_type.contains("json");

@@ -234,6 +234,9 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
         );
         let body =
             Bytes::from_static(b"None of the content-codings this resource has is acceptable.\n");
+        // Set here, not left to hyper: a HEAD must carry the length its GET would, and the
+        // access log reads the length from these headers.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         return Answer {
             status: 406,
             headers,
@@ -534,5 +537,15 @@ mod tests {
             assert!(a.headers.contains_key(&h), "304 lacks {h}");
         }
         assert!(!a.headers.contains_key(header::CONTENT_LENGTH));
+
+        let refuse = headers(&[(header::ACCEPT_ENCODING, "*;q=0")]);
+        let get = answer(&r, &refuse, false);
+        let head = answer(&r, &refuse, true);
+        assert_eq!((get.status, head.status), (406, 406));
+        assert!(head.body.is_empty());
+        assert_eq!(
+            head.headers[header::CONTENT_LENGTH],
+            get.body.len().to_string()
+        );
     }
 }

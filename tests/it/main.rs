@@ -9,3 +9,4 @@ mod pages;
 mod properties;
 mod reliability;
 mod robustness;
+mod server;

@@ -470,6 +470,48 @@ impl Server {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Takes over a `feedsvc serve` the caller spawned with a command of its own (stdout piped,
+    /// stderr written to `stderr_path`): reads the address from its first line and, like any
+    /// other server, kills it on drop.
+    pub fn adopt(mut child: Child, stderr_path: PathBuf) -> Server {
+        use std::io::BufRead;
+        let stdout = child.stdout.take().expect("the command pipes stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = sender.send(first);
+            // Keep the pipe open for as long as the server lives: a write to a closed stdout fails.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let first = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_default();
+        let mut server = Server {
+            child,
+            addr: String::new(),
+            stderr_path,
+        };
+        match first
+            .trim_end()
+            .strip_prefix("feedsvc listening on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+        {
+            Some(addr) => server.addr = addr.to_string(),
+            None => panic!(
+                "serve printed {first:?} instead of its address:\n{}",
+                server.stderr()
+            ),
+        }
+        server
+    }
+
     /// `GET path` with extra headers.
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         self.request("GET", path, headers)
