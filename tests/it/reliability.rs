@@ -733,26 +733,10 @@ fn a_long_running_reader_does_not_make_a_publish_fail() {
 // ---------------------------------------------------------------------------------------------
 // 3. SIGKILL at random moments
 
-/// A moment within a publish that takes about `typical`: two kills in three land between 5 %
-/// and 90 % of it (rendering takes most of a publish); the commit comes at its very end, so
-/// every third kill is aimed around the end (80 % to 120 %: commit, exit).
-fn kill_delay(rng: &mut Lcg, iteration: usize, typical: Duration) -> Duration {
-    let uniform = rng.below(1000) as f64 / 1000.0;
-    let fraction = if iteration % 3 == 2 {
-        0.8 + 0.4 * uniform
-    } else {
-        0.05 + 0.85 * uniform
-    };
-    typical.mul_f64(fraction)
-}
-
-/// The median of three timed runs of `run`: one run may meet a slow disk or a busy core, and
-/// the kill moments are fractions of this duration.
-fn median_of_three(mut run: impl FnMut(u64) -> Duration) -> (Duration, [Duration; 3]) {
-    let mut times = [run(0), run(1), run(2)];
-    let measured = times;
-    times.sort();
-    (times[1], measured)
+/// Three timed runs of `run`: one run may meet a slow disk or a busy core; the kill moments
+/// start from their median.
+fn three_runs(mut run: impl FnMut(u64) -> Duration) -> [Duration; 3] {
+    [run(0), run(1), run(2)]
 }
 
 /// Sends SIGKILL to `child` after `delay`. Returns the exit status if it had already finished
@@ -765,9 +749,20 @@ fn kill_after(mut child: std::process::Child, delay: Duration) -> Option<std::pr
     finished
 }
 
-/// What a series of kills did.
-#[derive(Default)]
+/// A series of kills: when to send each one, and what they did.
 struct Kills {
+    rng: Lcg,
+    /// The three measured runs the series started from.
+    measured: [Duration; 3],
+    /// How long a publish takes, as far as the series knows: the median of the measured runs
+    /// at first; shorter whenever a kill finds the process already gone, longer when a kill
+    /// aimed at the end still came before the commit. The machine's speed drifts (other tests,
+    /// the page cache); this keeps the kills on the publish.
+    estimate: Duration,
+    /// Kills so far.
+    sent: usize,
+    /// Whether the last kill was aimed at the end of the publish.
+    aimed_late: bool,
     /// Still running when killed: the kill interrupted a publish.
     interrupted: usize,
     /// Interrupted before its commit: the change is absent.
@@ -779,27 +774,68 @@ struct Kills {
 }
 
 impl Kills {
+    /// A series seeded with `seed`, timed from `measured` runs of the same publish.
+    fn new(seed: u64, measured: [Duration; 3]) -> Kills {
+        let mut sorted = measured;
+        sorted.sort();
+        Kills {
+            rng: Lcg::new(seed),
+            measured,
+            estimate: sorted[1],
+            sent: 0,
+            aimed_late: false,
+            interrupted: 0,
+            before_commit: 0,
+            after_commit: 0,
+            finished: 0,
+        }
+    }
+
+    /// When to send the next kill: two kills in three land between 5 % and 90 % of a publish
+    /// (rendering takes most of it); the commit comes at its very end, so every third kill is
+    /// aimed around the end (80 % to 120 %: commit, exit).
+    fn next_delay(&mut self) -> Duration {
+        let uniform = self.rng.below(1000) as f64 / 1000.0;
+        self.aimed_late = self.sent % 3 == 2;
+        self.sent += 1;
+        let fraction = if self.aimed_late {
+            0.8 + 0.4 * uniform
+        } else {
+            0.05 + 0.85 * uniform
+        };
+        self.estimate.mul_f64(fraction)
+    }
+
+    /// Counts what the last kill did and adjusts the estimate.
     fn record(&mut self, finished: Option<std::process::ExitStatus>, is_present: bool) {
         match finished {
-            Some(_) => self.finished += 1,
+            Some(_) => {
+                self.finished += 1;
+                self.estimate = self.estimate.mul_f64(0.85);
+            }
             None => {
                 self.interrupted += 1;
                 if is_present {
                     self.after_commit += 1;
                 } else {
                     self.before_commit += 1;
+                    if self.aimed_late {
+                        self.estimate = self.estimate.mul_f64(1.05);
+                    }
                 }
             }
         }
     }
 
     /// The figures of the series, for RELIABILITY.md.
-    fn describe(&self, kills: usize, measured: [Duration; 3]) -> String {
+    fn describe(&self) -> String {
         format!(
-            "{kills} kills at moments derived from three measured runs ({:?} ms): {} \
-             interrupted a running publish ({} before its commit, {} after it), {} had exited \
-             before the signal",
-            measured.map(|d| d.as_millis()),
+            "{} kills at moments derived from three measured runs ({:?} ms, ending at an \
+             estimate of {} ms): {} interrupted a running publish ({} before its commit, {} \
+             after it), {} had exited before the signal",
+            self.sent,
+            self.measured.map(|d| d.as_millis()),
+            self.estimate.as_millis(),
             self.interrupted,
             self.before_commit,
             self.after_commit,
@@ -810,7 +846,8 @@ impl Kills {
     /// The series proved something: most kills interrupted a running publish, and a fair share
     /// of those came before its commit (the case that could half-publish).
     #[track_caller]
-    fn assert_meaningful(&self, kills: usize, what: &str) {
+    fn assert_meaningful(&self, what: &str) {
+        let kills = self.sent;
         assert!(
             self.interrupted * 2 >= kills,
             "{what}: only {} of {kills} kills interrupted a running publish ({} had finished): \
@@ -839,7 +876,7 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
         .map(|n| write_big_article(&env, "Seed", &format!("seed-{n}"), &hours_after_2025(n), n))
         .collect();
     env.add(&seeds.iter().map(PathBuf::as_path).collect::<Vec<_>>());
-    let (typical, measured) = median_of_three(|n| {
+    let measured = three_runs(|n| {
         let slug = format!("measured-{n}");
         let file = write_big_article(&env, "Measured", &slug, &hours_after_2025(10 + n), 10 + n);
         let started = Instant::now();
@@ -848,8 +885,7 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
     });
     let mut expected = listed_slugs(&env);
     assert_eq!(expected.len(), 9);
-    let mut rng = Lcg::new(0xfeed_5eed);
-    let mut kills = Kills::default();
+    let mut kills = Kills::new(0xfeed_5eed, measured);
     let mut absent = Vec::new();
     for i in 0..KILLS {
         let slug = format!("killed-{i:02}");
@@ -862,7 +898,7 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
             &published,
             100 + i as u64,
         );
-        let delay = kill_delay(&mut rng, i, typical);
+        let delay = kills.next_delay();
         let child = env.spawn(&["add", file.to_str().expect("UTF-8 path")]);
         let finished = kill_after(child, delay);
         if let Some(status) = finished {
@@ -892,7 +928,7 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
             "iteration {i}: the page must exist exactly when the article does"
         );
     }
-    kills.assert_meaningful(KILLS, "SIGKILL during add");
+    kills.assert_meaningful("SIGKILL during add");
 
     // The next adds work, including the slugs whose add was killed before its commit.
     env.add_article(
@@ -948,7 +984,7 @@ fn add_killed_at_random_moments_leaves_the_site_as_before_or_after() {
         "reliability: SIGKILL during add of a 200 KB article: {} (article absent before the \
          commit, published after); integrity_check ok, feedsvc check ok and list == pages \
          after every one; later adds, including the {} killed slugs, all succeeded",
-        kills.describe(KILLS, measured),
+        kills.describe(),
         absent.len(),
     );
 }
@@ -975,7 +1011,7 @@ fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
     let id = env.show_json("story")["id"].clone();
     let server = env.serve();
 
-    let (typical, measured) = median_of_three(|n| {
+    let measured = three_runs(|n| {
         let file = write_version(n + 1);
         let started = Instant::now();
         env.run(&["edit", "story", file.to_str().expect("UTF-8 path")])
@@ -983,12 +1019,11 @@ fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
         started.elapsed()
     });
     let mut current = 3;
-    let mut rng = Lcg::new(0xed17_5eed);
-    let mut kills = Kills::default();
+    let mut kills = Kills::new(0xed17_5eed, measured);
     for i in 0..KILLS {
         let next = i as u64 + 4;
         let file = write_version(next);
-        let delay = kill_delay(&mut rng, i, typical);
+        let delay = kills.next_delay();
         let child = env.spawn(&["edit", "story", file.to_str().expect("UTF-8 path")]);
         let finished = kill_after(child, delay);
         if let Some(status) = finished {
@@ -1033,7 +1068,7 @@ fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
         assert_check_ok(&env);
         assert_eq!(integrity_check(&db), "ok", "iteration {i}");
     }
-    kills.assert_meaningful(KILLS, "SIGKILL during edit");
+    kills.assert_meaningful("SIGKILL during edit");
     let last = write_version(99);
     env.run(&["edit", "story", last.to_str().expect("UTF-8 path")])
         .success();
@@ -1047,7 +1082,7 @@ fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
         "reliability: SIGKILL during edit of a 200 KB article (server running): {} (old \
          version before the commit, new after); never a mix; entry id kept; integrity_check \
          and feedsvc check ok after each; the next edit succeeded",
-        kills.describe(KILLS, measured),
+        kills.describe(),
     );
 }
 
