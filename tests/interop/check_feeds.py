@@ -9,7 +9,7 @@
                        --plain-from EPOCH --plain-to EPOCH
       Fetches every feed (site and tag feeds, RSS/Atom/JSON) and judges it with xmllint, jing,
       feedparser, newsboat, sfeed and curl. Prints one `PASS name detail` / `FAIL name detail`
-      line per check; exit status 0 even when checks fail (run.sh counts the lines).
+      line per check and `N passed, M failed` last; exits 1 when any check failed.
 
 Expected values come from the fixtures' own front matter (tomllib), never from feedsvc.
 """
@@ -864,9 +864,13 @@ def main():
     args = p.parse_args()
     if args.cmd == "prepare":
         prepare(args.src, args.dst)
-    else:
-        check(args)
+        return 0
+    check(args)
+    if passed == 0:
+        report(False, "checker", "no check passed")
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
