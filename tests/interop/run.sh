@@ -61,7 +61,7 @@ fi
 
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/feedsvc-interop/venv"
 py="$venv/bin/python3"
-if ! "$py" -c 'import feedparser' >/dev/null 2>&1; then
+if ! "$py" -c 'import feedparser, markdown_it, mdit_py_plugins.footnote' >/dev/null 2>&1; then
   if [ ! -x "$py" ]; then
     mkdir -p "$(dirname "$venv")"
     if ! python3 -m venv "$venv" >/dev/null 2>&1; then
@@ -71,7 +71,8 @@ if ! "$py" -c 'import feedparser' >/dev/null 2>&1; then
       python3 -m venv "$venv" >/dev/null || fatal setup "python3 -m venv $venv failed"
     fi
   fi
-  pkgs=('feedparser>=6.0,<7')
+  # markdown-it-py: check_feeds.py derives expected excerpts from the fixtures' Markdown.
+  pkgs=('feedparser>=6.0,<7' 'markdown-it-py>=3,<5' 'mdit-py-plugins>=0.4,<1')
   "$py" -c 'import tomllib' 2>/dev/null || pkgs+=(tomli)
   echo "# installing into $venv: ${pkgs[*]}" >&2
   "$py" -m pip install -q --disable-pip-version-check "${pkgs[@]}" >&2 ||
