@@ -3,8 +3,8 @@
 
   png_check.py FILE WIDTH [TITLE]
       Exit 0 when FILE is a PNG WIDTH pixels wide that is not blank and, when TITLE is given,
-      in which Tesseract OCR reads at least 3/4 of TITLE's words of 3 or more letters
-      (case and accents ignored). Prints a one-line verdict. Exit 2 when the image is fine but
+      in which Tesseract OCR reads at least 3/4 of TITLE's words of 3 or more letters, in
+      order and close together (case and accents ignored; see `title_read`). Prints a one-line verdict. Exit 2 when the image is fine but
       the title was not read, 1 for anything else. Decodes the PNG with zlib alone (8-bit
       RGB/RGBA, any filter).
   png_check.py --ocr FILE TITLE
@@ -99,8 +99,21 @@ def words(text, min_len=1):
     return [w for w in re.findall(r"[^\W\d_]+", plain.lower()) if len(w) >= min_len]
 
 
+def in_order(wanted, seen):
+    """Length of the longest common subsequence of two word lists."""
+    row = [0] * (len(seen) + 1)
+    for w in wanted:
+        diag = 0
+        for j, s in enumerate(seen, 1):
+            diag, row[j] = row[j], diag + 1 if w == s else max(row[j], row[j - 1])
+    return row[-1]
+
+
 def title_read(path, title):
-    """(ok, detail): whether Tesseract reads most of the title's words in the image."""
+    """(ok, detail): whether Tesseract reads most of the title's words, in the title's order and
+    close together: at least 3/4 of its words of 3+ letters must appear in order within a run
+    of OCR words not much longer than the title. Words scattered over the page (a body that
+    repeats the title's words) do not count."""
     wanted = words(title, 3)
     if len(wanted) < 2:
         raise RuntimeError(f"title {title!r} has too few words of 3+ letters to check")
@@ -110,13 +123,17 @@ def title_read(path, title):
                        text=True, timeout=120)
     if r.returncode != 0:
         raise RuntimeError(f"tesseract exit status {r.returncode}: {r.stderr.strip()[:300]}")
-    seen = set(words(r.stdout))
-    found = [w for w in wanted if w in seen]
-    missing = [w for w in wanted if w not in seen]
-    ok = 4 * len(found) >= 3 * len(wanted)
-    detail = f"OCR read {len(found)}/{len(wanted)} title words"
-    if missing:
-        detail += f" (not read: {' '.join(missing)})"
+    ocr = words(r.stdout, 3)
+    span = len(wanted) + max(2, len(wanted) // 4)
+    best, at = 0, 0
+    for i in range(max(1, len(ocr) - span + 1)):
+        n = in_order(wanted, ocr[i:i + span])
+        if n > best:
+            best, at = n, i
+    ok = 4 * best >= 3 * len(wanted)
+    detail = f"OCR read {best}/{len(wanted)} title words in order"
+    if best < len(wanted):
+        detail += f" (closest run of OCR words: {' '.join(ocr[at:at + span])!r})"
     return ok, detail
 
 
