@@ -9,9 +9,11 @@
                        --plain-from EPOCH --plain-to EPOCH
       Fetches every feed (site and tag feeds, RSS/Atom/JSON) and judges it with xmllint, jing,
       feedparser, newsboat, sfeed and curl. Prints one `PASS name detail` / `FAIL name detail`
-      line per check; exit status 0 even when checks fail (run.sh counts the lines).
+      line per check and `N passed, M failed` last; exits 1 when any check failed.
 
-Expected values come from the fixtures' own front matter (tomllib), never from feedsvc.
+Expected values come from the fixtures themselves, never from feedsvc: front matter (tomllib),
+and, for an article without a `summary`, the excerpt derived from its Markdown body with an
+independent CommonMark parser (markdown-it-py, see `excerpt_of`).
 """
 
 import argparse
@@ -57,6 +59,30 @@ published = "2026-03-01T10:00:00Z"
 
 Use `<script>alert(1)</script>` and `<![CDATA[` with care, and keep 1 &lt; 2.
 """,
+    # Longer than the excerpt: a heading and a code block that the excerpt skips, a short first
+    # paragraph (so the second one is taken too), a cut at a word boundary marked with an
+    # ellipsis, and a third paragraph that must not be reached.
+    "excerpt-long.md": """+++
+title = "Excerpt cut at a word boundary"
+slug = "excerpt-long"
+published = "2026-03-02T10:00:00Z"
++++
+
+## Not part of the excerpt
+
+```text
+nor is this code block
+```
+
+**BERN** — A *short* opening paragraph with a [link](https://example.org/) and `code`.
+
+Negotiators from the three delegations worked through the night on the wording of the
+customs annex, trading drafts line by line until the early hours, while observers waited
+in the corridor outside the conference room, refreshing their phones for news of a
+breakthrough that, by dawn, had still not come; the chair then adjourned the session.
+
+Third paragraph: never part of the excerpt.
+""",
 }
 
 PLAIN_SLUG = "plain-text-flags"
@@ -83,23 +109,90 @@ def verdict(name, errors, ok_detail):
 
 
 # ----------------------------------------------------------------------------------- corpus
+def as_published(name, text):
+    """A fixture's text as it is handed to `feedsvc add` (control characters injected)."""
+    if name == "control-chars.md":
+        if CONTROL_SENTENCE not in text:
+            sys.exit(f"prepare: {name} no longer contains {CONTROL_SENTENCE!r}")
+        head, sep, body = text.partition("\n+++\n")
+        text = head + sep + body.replace(CONTROL_SENTENCE, CONTROL_INJECTED)
+    return text
+
+
 def prepare(src, dst):
     os.makedirs(dst, exist_ok=True)
     for name in sorted(os.listdir(src)):
         if name == "README.md" or not (name.endswith(".md") or name.endswith(".txt")):
             continue
         with open(os.path.join(src, name), encoding="utf-8") as f:
-            text = f.read()
-        if name == "control-chars.md":
-            if CONTROL_SENTENCE not in text:
-                sys.exit(f"prepare: {name} no longer contains {CONTROL_SENTENCE!r}")
-            head, sep, body = text.partition("\n+++\n")
-            text = head + sep + body.replace(CONTROL_SENTENCE, CONTROL_INJECTED)
+            text = as_published(name, f.read())
         with open(os.path.join(dst, name), "w", encoding="utf-8", newline="") as f:
             f.write(text)
     for name, text in PROBES.items():
         with open(os.path.join(dst, name), "w", encoding="utf-8") as f:
             f.write(text)
+
+
+# ----------------------------------------------------------------------------------- excerpt
+# feedsvc's documented excerpt rule (src/render/markdown.rs, `excerpt`): the opening of the body
+# as plain text (headings, code blocks, tables, footnote definitions and raw HTML skipped; the
+# text of code spans and image alt text kept; line breaks become spaces), whole paragraphs
+# until at least EXCERPT_CHARS / 2 characters are gathered, characters XML cannot carry
+# dropped, whitespace collapsed; when longer than EXCERPT_CHARS characters it is cut at the last
+# space past the half, trailing `,;:.` dropped, and `…` appended. The Markdown is parsed here
+# with markdown-it-py (CommonMark + tables, strikethrough, footnotes), not with feedsvc's parser.
+EXCERPT_CHARS = 280
+
+
+def markdown_parser():
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.footnote import footnote_plugin
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"]).use(footnote_plugin)
+
+
+def is_feed_char(c):
+    """A character an XML 1.0 document can carry and a reader does not choke on."""
+    return c in "\t\n\r" or (unicodedata.category(c) != "Cc" and c not in "\ufffe\uffff")
+
+
+def inline_text(tokens):
+    out = []
+    for t in tokens or []:
+        if t.type in ("text", "code_inline"):
+            out.append(t.content)
+        elif t.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+        elif t.type == "image":
+            out.append(inline_text(t.children))  # the alt text
+        # html_inline, footnote_ref, link/emphasis/strikethrough markers: no text of their own
+    return "".join(out)
+
+
+def excerpt_of(markdown, parser=None):
+    tokens = (parser or markdown_parser()).parse(markdown)
+    skipped = {"heading_open": 1, "heading_close": -1, "table_open": 1, "table_close": -1,
+               "footnote_block_open": 1, "footnote_block_close": -1}
+    text, depth = "", 0
+    for t in tokens:
+        depth += skipped.get(t.type, 0)
+        if depth:
+            continue
+        if t.type == "inline":
+            text += inline_text(t.children)
+        elif t.type == "paragraph_close":
+            if len(text) >= EXCERPT_CHARS // 2:
+                break
+            text += " "
+        # fence, code_block, html_block: skipped
+    text = " ".join("".join(c for c in text if is_feed_char(c)).split())
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    cut = text[:EXCERPT_CHARS]
+    space = cut.rfind(" ")
+    if space > EXCERPT_CHARS // 2:
+        cut = cut[:space]
+    return cut.rstrip(",;:. ") + "…"
 
 
 def to_epoch(value):
@@ -121,17 +214,33 @@ def load_expected(fixtures, base, site_author, plain_window):
     expected = {}
     sources = {}
     for name in sorted(os.listdir(fixtures)):
-        if name.endswith(".md") and name != "README.md":
+        if (name.endswith(".md") and name != "README.md") or name == "no-front-matter.txt":
             with open(os.path.join(fixtures, name), encoding="utf-8") as f:
-                sources[name] = f.read()
+                sources[name] = as_published(name, f.read())
     sources.update(PROBES)
+    parser = markdown_parser()
+
+    def summary_of(name, fm, body):
+        """(summary, where it comes from): the front matter's, or the excerpt of the body."""
+        if fm.get("summary") is not None:
+            return fm["summary"], "front matter"
+        excerpt = excerpt_of(body, parser)
+        if not excerpt:
+            raise SystemExit(f"{name}: no summary and no text for an excerpt")
+        return excerpt, "body's excerpt"
+
+    if "no-front-matter.txt" not in sources:
+        raise SystemExit(f"{fixtures}: no no-front-matter.txt")
     for name, text in sources.items():
+        if name == "no-front-matter.txt":
+            continue
         m = re.match(r"\+\+\+\n(.*?)\n\+\+\+\n", text, re.S)
         if not m:
             raise SystemExit(f"{name}: no +++ front matter")
         fm = tomllib.loads(m.group(1))
         slug = fm.get("slug") or name[:-3]
         published = to_epoch(fm["published"])
+        summary, summary_source = summary_of(name, fm, text[m.end():])
         expected[slug] = dict(
             slug=slug,
             title=fm["title"],
@@ -141,13 +250,15 @@ def load_expected(fixtures, base, site_author, plain_window):
             updated=to_epoch(fm["updated"]) if "updated" in fm else published,
             tags=list(dict.fromkeys(fm.get("tags", []))),
             author=fm.get("author", site_author),
-            summary=fm.get("summary"),
+            summary=summary,
+            summary_source=summary_source,
         )
     lo, hi = plain_window
+    summary, summary_source = summary_of("no-front-matter.txt", {}, sources["no-front-matter.txt"])
     expected[PLAIN_SLUG] = dict(
         slug=PLAIN_SLUG, title=PLAIN_TITLE, link=base + "articles/" + PLAIN_SLUG,
         published=None, published_window=(lo - 1, hi + 1), updated=None, tags=PLAIN_TAGS,
-        author=site_author, summary=None,
+        author=site_author, summary=summary, summary_source=summary_source,
     )
     return expected
 
@@ -293,6 +404,8 @@ def body_errors(slug, fragment, base):
         "relative-links": ["see the report", "must stay unchanged."],
         PLAIN_SLUG: ["This file has no front matter at all.", "A second paragraph follows"],
         "excerpt-markup": ["Use <script>alert(1)</script> and <![CDATA[ with care, and keep 1 < 2."],
+        "excerpt-long": ["A short opening paragraph with a", "the chair then adjourned the session.",
+                         "Third paragraph: never part of the excerpt."],
     }.get(slug, [])
     for m in musts:
         if m not in text:
@@ -416,6 +529,7 @@ def check_jing(feeds, schema):
     """One jing run for every Atom document (Java starts once)."""
     atom = [f for f in feeds if f.kind == "atom" and f.ok]
     if not atom:
+        report(False, "jing", "no Atom document was fetched to validate")
         return
     r = subprocess.run(["jing", "-c", schema] + [f.file for f in atom], capture_output=True, text=True)
     out = (r.stdout + r.stderr).strip().splitlines()
@@ -560,12 +674,11 @@ def check_feedparser(feed, expected, base, ids_by_slug):
                 labels = [t.get("term") for t in e.get("tags", [])]
             if labels != exp["tags"]:
                 errs.append(f"{slug}: tags {labels} != {exp['tags']}")
-            if exp["summary"] is not None:
-                got = e.get("summary")
-                if e.get("summary_detail", {}).get("type") == "text/html":
-                    got = text_of(got)  # feedparser hands out (sanitized) HTML
-                if got != exp["summary"]:
-                    errs.append(f"{slug}: summary {got!r} != {exp['summary']!r}")
+            got = e.get("summary")
+            if e.get("summary_detail", {}).get("type") == "text/html":
+                got = text_of(got)  # feedparser hands out (sanitized) HTML
+            if got != exp["summary"]:
+                errs.append(f"{slug}: summary {got!r} != the {exp['summary_source']} {exp['summary']!r}")
     errs += compare_items("feedparser", feed, items, expected, base)
     order = [it["published"] or 0 for it in items]
     if order != sorted(order, reverse=True):
@@ -574,7 +687,7 @@ def check_feedparser(feed, expected, base, ids_by_slug):
             f"{d.version}, {len(d.entries)} entries: titles, links, dates, ids, tags, authors match")
 
 
-def check_document(feed, expected, base, tag_slugs, summaries):
+def check_document(feed, expected, base, tag_slugs):
     """The document's own bytes: self link, date syntax and instants, categories/tag URLs,
     summaries, authors, HTML content."""
     errs = []
@@ -591,9 +704,14 @@ def check_document(feed, expected, base, tag_slugs, summaries):
     for tag, text in dates:
         if parse_date(text)[1]:
             errs.append(f"feed {tag}: {parse_date(text)[1]}")
+    seen = [slug_of_link(e["link"], base) for e in entries]
+    missing = [s for s in feed.slugs if s not in seen]
+    if missing:
+        errs.append(f"missing entries: {missing}")
     for e in entries:
         slug = slug_of_link(e["link"], base)
         if slug not in expected:
+            errs.append(f"unexpected entry link {e['link']!r}")
             continue
         exp = expected[slug]
         fields = ("published",) if feed.kind == "rss" else ("published", "updated")
@@ -607,16 +725,15 @@ def check_document(feed, expected, base, tag_slugs, summaries):
         got = e["summary"]
         if e["summary_type"] in ("html", "xhtml"):
             got = text_of(got)  # what an HTML renderer shows
-        if feed.kind == "atom":
-            summaries.setdefault(slug, got)
-        # The front matter's summary, or else the excerpt as the Atom feed gives it (plain text).
-        want = exp["summary"] if exp["summary"] is not None else summaries.get(slug)
-        if want is not None and got != re.sub(r"\s+", " ", want).strip():
-            source = "front matter" if exp["summary"] is not None else "Atom feed's text"
+        # The front matter's summary, or else the excerpt derived from the fixture's body.
+        want = re.sub(r"\s+", " ", exp["summary"]).strip()
+        if got is None:
+            errs.append(f"{slug}: no summary (expected the {exp['summary_source']} {want!r})")
+        elif got != want:
             hint = " (plain text put into HTML without escaping)" if feed.kind == "rss" and \
                 re.search(r"<[A-Za-z/!?]", e["summary"] or "") else ""
-            errs.append(f"{slug}: {e['summary_type']} summary {e['summary']!r} reads as {got!r}"
-                        f" in HTML, not the {source} summary {want!r}{hint}")
+            errs.append(f"{slug}: {e['summary_type']} summary {e['summary']!r} reads as {got!r},"
+                        f" not the {exp['summary_source']} {want!r}{hint}")
         if e["author"] != exp["author"]:
             errs.append(f"{slug}: author {e['author']!r} != {exp['author']!r}")
         if feed.kind == "rss":
@@ -636,7 +753,7 @@ def check_document(feed, expected, base, tag_slugs, summaries):
             "self link, categories, summaries, authors and HTML content as published")
 
 
-def check_json(feed, expected, base, ids_by_slug, summaries):
+def check_json(feed, expected, base, ids_by_slug):
     errs = []
     try:
         doc = json.loads(feed.body.decode("utf-8"))
@@ -673,13 +790,16 @@ def check_json(feed, expected, base, ids_by_slug, summaries):
             ids_by_slug.setdefault(slug, {})[feed.path] = it.get("id")
             if it.get("tags", []) != exp["tags"]:
                 errs.append(f"{slug}: tags {it.get('tags')} != {exp['tags']}")
-            want = exp["summary"] if exp["summary"] is not None else summaries.get(slug)
-            if want is not None and it.get("summary") != want:
-                errs.append(f"{slug}: summary {it.get('summary')!r} != {want!r}")
+            if it.get("summary") != exp["summary"]:
+                errs.append(f"{slug}: summary {it.get('summary')!r} != the"
+                            f" {exp['summary_source']} {exp['summary']!r}")
             authors = [a.get("name") for a in it.get("authors", doc.get("authors", []))]
             if authors != [exp["author"]]:
                 errs.append(f"{slug}: authors {authors} != {[exp['author']]}")
-            if it.get("content_html") is not None:
+            # feedsvc gives every article of a feed this small its full HTML body.
+            if not isinstance(it.get("content_html"), str):
+                errs.append(f"{slug}: no content_html (content_text {it.get('content_text')!r})")
+            else:
                 errs += body_errors(slug, it["content_html"], base)
     errs += compare_items("json", feed, rows, expected, base)
     verdict(f"json:{feed.path}", errs, f"JSON Feed 1.1, {len(items)} items match the fixtures")
@@ -825,14 +945,13 @@ def check(args):
     check_jing(ok_feeds, args.schema)
 
     ids_by_slug = {}
-    summaries = {}  # slug -> plain-text summary from the first Atom document (checked first)
     for feed in ok_feeds:
         try:
             if feed.kind == "json":
-                check_json(feed, expected, base, ids_by_slug, summaries)
+                check_json(feed, expected, base, ids_by_slug)
                 continue
             check_feedparser(feed, expected, base, ids_by_slug)
-            check_document(feed, expected, base, tag_slugs, summaries)
+            check_document(feed, expected, base, tag_slugs)
             check_newsboat(feed, expected, base, work)
             check_sfeed(feed, expected, base, tag_slugs)
         except Exception as e:  # one broken document must not hide the other checks
@@ -843,6 +962,11 @@ def check(args):
     for slug, by_feed in sorted(ids_by_slug.items()):
         if len(set(by_feed.values())) != 1:
             errs.append(f"{slug}: ids differ across feeds {sorted(set(by_feed.values()))}")
+    for slug in sorted(expected):
+        want = sorted(f.path for f in feeds if slug in f.slugs)
+        got = sorted(ids_by_slug.get(slug, {}))
+        if got != want:
+            errs.append(f"{slug}: ids read from {got}, expected from {want}")
     verdict("ids-consistent", errs, f"{len(ids_by_slug)} articles keep one id across all feeds")
     check_pages(expected, tag_slugs, base, work)
 
@@ -864,9 +988,13 @@ def main():
     args = p.parse_args()
     if args.cmd == "prepare":
         prepare(args.src, args.dst)
-    else:
-        check(args)
+        return 0
+    check(args)
+    if passed == 0:
+        report(False, "checker", "no check passed")
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,35 +4,65 @@
 # answers 304, and picks up a publish at the next revalidation.
 #
 # usage: nginx_cache.sh FEEDSVC_BIN     (nginx must be installed; run.sh installs it)
-# Prints PASS/FAIL lines and a closing "N passed, M failed"; exits 1 on any failure.
-set -uo pipefail
+# Prints PASS/FAIL lines and a closing "N passed, M failed"; exits 1 on any failure. A step the
+# rest depends on (feedsvc or nginx not starting) ends the script at once with a FAIL line.
+# Functions called from traps, check and wait_for look unreachable to shellcheck.
+# shellcheck disable=SC2317
+set -euo pipefail
 
 bin=${1:?usage: nginx_cache.sh FEEDSVC_BIN}
-here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
-pids=()
+server_pid=
+nginx_started=
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+  if [ -n "$nginx_started" ] && [ -s "$work/nginx.pid" ]; then
+    local npid
+    npid=$(cat "$work/nginx.pid" 2>/dev/null || true)
+    if [ -n "$npid" ] && kill "$npid" 2>/dev/null; then
+      # nginx daemonized itself (not our child): wait for it to go before removing its files.
+      for _ in $(seq 50); do kill -0 "$npid" 2>/dev/null || break; sleep 0.1; done
+    fi
+  fi
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 
 passed=0
 failed=0
 pass() { echo "PASS nginx $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL nginx $*"; failed=$((failed + 1)); }
-check() { # check NAME CONDITION-COMMAND...
-  local name=$1; shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
+finish() {
+  echo "$passed passed, $failed failed"
+  if [ "$failed" -eq 0 ]; then exit 0; fi
+  exit 1
 }
+fatal() { fail "$@"; finish; }
+
+# wait_for SECONDS COMMAND...: true as soon as COMMAND succeeds, false after SECONDS.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  while ! "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
+    sleep 0.1
+  done
+}
+
+nginx=$(command -v nginx || true)
+if [ -z "$nginx" ] && [ -x /usr/sbin/nginx ]; then nginx=/usr/sbin/nginx; fi
+[ -n "$nginx" ] || fatal setup "nginx is not installed"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 upstream=$(free_port)
 public=$(free_port)
 
 mkdir -p "$work/site/data" "$work/cache" "$work/logs"
-cat > "$work/site/config.toml" <<CONF
+cat >"$work/site/config.toml" <<CONF
 [site]
 title = "Proxy test"
 base_url = "http://127.0.0.1:$public/"
@@ -46,17 +76,37 @@ samples = ""
 CONF
 feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 
-article() { # article SLUG TITLE DATE
-  printf '+++\ntitle = "%s"\nslug = "%s"\npublished = "%s"\ntags = ["Proxy"]\n+++\nBody of %s.\n' "$2" "$1" "$3" "$2" > "$work/$1.md"
+article() { # article SLUG TITLE DATE: writes the file, prints its path
+  printf '+++\ntitle = "%s"\nslug = "%s"\npublished = "%s"\ntags = ["Proxy"]\n+++\nBody of %s.\n' \
+    "$2" "$1" "$3" "$2" >"$work/$1.md"
   echo "$work/$1.md"
 }
 
-feedsvc add "$(article first-story "First story" 2026-05-01T10:00:00Z)" >/dev/null || { echo "FAIL nginx setup: feedsvc add"; echo "0 passed, 1 failed"; exit 1; }
-"$bin" --config "$work/site/config.toml" serve > "$work/serve.out" 2> "$work/serve.err" &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+# publish SLUG TITLE DATE: `feedsvc add`, which must succeed and print the article's URL.
+publish() {
+  local out want="http://127.0.0.1:$public/articles/$1"
+  if ! out=$(feedsvc add "$(article "$1" "$2" "$3")" 2>&1); then
+    fail "publish $1" "feedsvc add failed: $out"
+    return 1
+  fi
+  if [ "$out" != "$want" ]; then
+    fail "publish $1" "feedsvc add printed '$out', expected '$want'"
+    return 1
+  fi
+  pass "publish $1" "$out"
+}
 
-cat > "$work/nginx.conf" <<CONF
+publish first-story "First story" 2026-05-01T10:00:00Z || finish
+
+# The binary itself in the background (not through the function: $! must be its pid).
+"$bin" --config "$work/site/config.toml" serve >"$work/serve.out" 2>"$work/serve.err" &
+server_pid=$!
+serving() { grep -q listening "$work/serve.out" 2>/dev/null || ! kill -0 "$server_pid" 2>/dev/null; }
+if ! wait_for 10 serving || ! grep -q listening "$work/serve.out"; then
+  fatal setup "feedsvc serve did not listen within 10 s: $(head -c 500 "$work/serve.err")"
+fi
+
+cat >"$work/nginx.conf" <<CONF
 user root;
 worker_processes 1;
 pid $work/nginx.pid;
@@ -79,48 +129,103 @@ http {
   }
 }
 CONF
-nginx -p "$work" -c "$work/nginx.conf" -g 'daemon on;' || { echo "FAIL nginx setup: nginx did not start"; echo "0 passed, 1 failed"; exit 1; }
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$public/healthz" && break; sleep 0.1; done
+if ! "$nginx" -p "$work" -c "$work/nginx.conf" -g 'daemon on;' >"$work/nginx.start" 2>&1; then
+  fatal setup "nginx did not start: $(head -c 500 "$work/nginx.start")"
+fi
+nginx_started=1
+# /healthz through nginx answers 200 only once nginx listens and reaches feedsvc.
+healthy() { [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$public/healthz")" = 200 ]; }
+if ! wait_for 10 healthy; then
+  fatal setup "nginx on port $public did not answer /healthz with 200 within 10 s:" \
+    "$(tail -c 500 "$work/logs/error.log" 2>/dev/null)"
+fi
 
 url="http://127.0.0.1:$public/atom.xml"
-fetch() { # fetch NAME [curl args]: saves headers and body under NAME
-  local name=$1; shift
-  curl -s -D "$work/$name.h" -o "$work/$name.b" "$@" "$url"
+# fetched[STEP] is "ok" when a step (a fetch, the second publish) succeeded, else why it failed.
+declare -A fetched=()
+# fetch NAME [curl args]: GET the feed through nginx, headers and body saved under NAME;
+# fetched[NAME] is "ok" for a 200.
+fetch() {
+  local name=$1 rc=0 code
+  shift
+  code=$(curl -sS --max-time 10 -D "$work/$name.h" -o "$work/$name.b" -w '%{http_code}' "$@" "$url" \
+    2>"$work/$name.err") || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    fetched[$name]="curl exit status $rc: $(head -c 200 "$work/$name.err")"
+  elif [ "$code" != 200 ]; then
+    fetched[$name]="HTTP status $code, expected 200"
+  else
+    fetched[$name]=ok
+  fi
 }
-header() { grep -i "^$2:" "$work/$1.h" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
-status() { head -1 "$work/$1.h" | cut -d' ' -f2; }
+# check NAME STEP... -- CONDITION...: PASS when each STEP succeeded and CONDITION holds; a failed
+# STEP fails the check without running CONDITION (a `! grep` on a failed fetch would pass).
+check() {
+  local name=$1 f
+  shift
+  while [ "$1" != -- ]; do
+    f=$1
+    shift
+    if [ "${fetched[$f]:-not done}" != ok ]; then
+      fail "$name" "(not checked: step '$f' failed: ${fetched[$f]:-not done})"
+      return 0
+    fi
+  done
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+header() { grep -i "^$2:" "$work/$1.h" | sed -n 1p | cut -d' ' -f2- | tr -d '\r' || true; }
+is_header() { [ "$(header "$1" "$2")" = "$3" ]; }
 upstream_count() { grep -c "path=/atom.xml.* status=$1" "$work/serve.err" || true; }
+gunzips_to() { gzip -dc "$work/$1.b" | cmp -s - "$work/$2.b"; }
+varies_on_encoding() { grep -qi '^vary:.*accept-encoding' "$work/$1.h"; }
+no_content_encoding() { ! grep -qi '^content-encoding' "$work/$1.h"; }
+same_etag() { # same_etag A B: both responses carry an ETag and it is the same
+  local a b
+  a=$(header "$1" etag)
+  b=$(header "$2" etag)
+  [ -n "$a" ] && [ "$a" = "$b" ]
+}
+etag_changed() { # etag_changed A B: both responses carry an ETag and they differ
+  [ -n "$(header "$1" etag)" ] && [ -n "$(header "$2" etag)" ] && ! same_etag "$1" "$2"
+}
 
 fetch miss
-check "first request goes upstream (MISS)" test "$(header miss x-cache-status)" = MISS
-check "first request is 200 with the feed" grep -q "First story" "$work/miss.b"
+check "first request goes upstream (MISS)" miss -- is_header miss x-cache-status MISS
+check "first request is 200 with the feed" miss -- grep -q "First story" "$work/miss.b"
 fetch hit
-check "second request is served from the cache (HIT)" test "$(header hit x-cache-status)" = HIT
-check "cached copy has feedsvc's ETag" test "$(header hit etag)" = "$(header miss etag)"
+check "second request is served from the cache (HIT)" hit -- is_header hit x-cache-status HIT
+check "cached copy has feedsvc's ETag" miss hit -- same_etag miss hit
 before=$(upstream_count 200)
-check "a cache hit does not reach feedsvc" test "$before" = 1
+check "a cache hit does not reach feedsvc" miss hit -- test "$before" = 1
 
-sleep 3
+sleep 3 # the cached copy's max-age (feed_max_age = 2) runs out
 fetch revalidated
-check "expired copy is revalidated (REVALIDATED)" test "$(header revalidated x-cache-status)" = REVALIDATED
-check "feedsvc answered the revalidation with 304" test "$(upstream_count 304)" -ge 1
-check "revalidated copy is the same bytes" cmp -s "$work/miss.b" "$work/revalidated.b"
+check "expired copy is revalidated (REVALIDATED)" revalidated -- \
+  is_header revalidated x-cache-status REVALIDATED
+check "feedsvc answered the revalidation with 304" revalidated -- test "$(upstream_count 304)" -ge 1
+check "revalidated copy is the same bytes" miss revalidated -- cmp -s "$work/miss.b" "$work/revalidated.b"
 
-feedsvc add "$(article second-story "Second story" 2026-05-02T10:00:00Z)" >/dev/null
-sleep 3
+if publish second-story "Second story" 2026-05-02T10:00:00Z; then published=ok; else published="feedsvc add failed"; fi
+fetched[publish]=$published
+sleep 3 # the copy cached after the revalidation expires
 fetch after_publish
-check "after a publish nginx fetches the new feed (EXPIRED)" test "$(header after_publish x-cache-status)" = EXPIRED
-check "the new entry is there" grep -q "Second story" "$work/after_publish.b"
-check "the ETag changed" test "$(header after_publish etag)" != "$(header miss etag)"
+check "after a publish nginx fetches the new feed (EXPIRED)" publish after_publish -- \
+  is_header after_publish x-cache-status EXPIRED
+check "the new entry is there" publish after_publish -- grep -q "Second story" "$work/after_publish.b"
+check "the ETag changed" publish miss after_publish -- \
+  etag_changed miss after_publish
 fetch hit_again
-check "the new copy is cached (HIT)" test "$(header hit_again x-cache-status)" = HIT
+check "the new copy is cached (HIT)" hit_again -- is_header hit_again x-cache-status HIT
 
 fetch gzip -H 'Accept-Encoding: gzip'
-check "gzip variant through the cache" test "$(header gzip content-encoding)" = gzip
-check "gzip variant decodes to the identity bytes" bash -c "gzip -dc '$work/gzip.b' | cmp -s - '$work/hit_again.b'"
-check "Vary: Accept-Encoding passes through" bash -c "grep -qi '^vary:.*accept-encoding' '$work/gzip.h'"
+check "gzip variant through the cache" gzip -- is_header gzip content-encoding gzip
+check "gzip variant decodes to the identity bytes" gzip hit_again -- gunzips_to gzip hit_again
+check "Vary: Accept-Encoding passes through" gzip -- varies_on_encoding gzip
 fetch plain_after_gzip
-check "a client without gzip still gets identity from the cache" bash -c "! grep -qi '^content-encoding' '$work/plain_after_gzip.h'"
+check "a client without gzip still gets identity from the cache" plain_after_gzip -- \
+  no_content_encoding plain_after_gzip
+check "the identity copy after gzip is the feed" plain_after_gzip hit_again -- \
+  cmp -s "$work/plain_after_gzip.b" "$work/hit_again.b"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

