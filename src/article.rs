@@ -607,10 +607,168 @@ mod tests {
     }
 
     #[test]
-    fn titles_without_latin_letters_get_a_stable_slug() {
-        let a = parse("+++\ntitle = \"📈🎉\"\n+++\nb").unwrap();
-        let b = parse("+++\ntitle = \"📈🎉\"\n+++\nb").unwrap();
-        assert!(crate::text::is_valid_slug(&a.slug));
-        assert_eq!(a.slug, b.slug);
+    fn titles_without_usable_letters_get_a_stable_slug() {
+        let slug = |title: &str| {
+            parse(&format!("+++\ntitle = {title:?}\n+++\nb"))
+                .unwrap()
+                .slug
+        };
+        // `article-` and the first 8 hex digits of the SHA-256 of the trimmed title.
+        assert_eq!(slug("???"), "article-a03b221c");
+        assert_eq!(slug("!!!"), "article-e84c538e");
+        assert_eq!(slug("“…”"), "article-063cb34f");
+        assert_eq!(slug("  ???  "), slug("???"), "the title is trimmed first");
+        assert_eq!(slug("???"), slug("???"), "the same title, the same slug");
+        // Scripts and emoji that transliterate get a readable slug instead.
+        assert_eq!(slug("📈🎉"), "chart-with-upwards-trend-tada");
+        assert_eq!(slug("北京"), "bei-jing");
+    }
+
+    /// Front matter with `title = "x"`, the given extra lines, and a one-word body.
+    fn with_lines(lines: &str) -> String {
+        format!("+++\ntitle = \"x\"\n{lines}\n+++\nb")
+    }
+
+    #[test]
+    fn dates_without_a_zone_are_told_apart_from_non_dates() {
+        for local in ["2025-01-02T10:00:00", "2025-01-02 10:00:00"] {
+            let text = with_lines(&format!("published = \"{local}\""));
+            assert!(message(&text).contains("has no time zone"), "{local}");
+        }
+        for not_a_date in [
+            "2025-13-45T10:00:00",
+            "2025-01-02X10:00:00",
+            "2025-01-02T10:00:00+0200",
+            "2025-01-0",
+        ] {
+            let text = with_lines(&format!("published = \"{not_a_date}\""));
+            assert!(message(&text).contains("is not a date"), "{not_a_date}");
+        }
+        let evening = Timestamp::parse("2026-09-14T23:30:00-05:00").unwrap();
+        assert_eq!(
+            evening.date(),
+            "2026-09-14",
+            "the date in the author's offset"
+        );
+    }
+
+    #[test]
+    fn fields_at_their_limits() {
+        let tags = |n: usize| {
+            let names: Vec<String> = (0..n).map(|i| format!("\"t{i}\"")).collect();
+            format!("tags = [{}]", names.join(", "))
+        };
+        let accepted = [
+            format!("title = \"{}\"", "t".repeat(MAX_TITLE_CHARS)),
+            format!("tags = [\"{}\"]", "t".repeat(MAX_TAG_CHARS)),
+            format!("summary = \"{}\"", "s".repeat(MAX_SUMMARY_CHARS)),
+            tags(MAX_TAGS),
+        ];
+        for lines in &accepted {
+            // A second title line would be a TOML error: replace the default one.
+            let text = with_lines(lines).replacen("title = \"x\"\ntitle", "title", 1);
+            assert!(parse(&text).is_ok(), "{lines}: {}", message(&text));
+        }
+        for (lines, field) in [
+            (
+                format!("title = \"{}\"", "t".repeat(MAX_TITLE_CHARS + 1)),
+                "title: is longer than 500 characters",
+            ),
+            (
+                format!("tags = [\"{}\"]", "t".repeat(MAX_TAG_CHARS + 1)),
+                "tags: a tag is longer than 100 characters",
+            ),
+            (
+                format!("summary = \"{}\"", "s".repeat(MAX_SUMMARY_CHARS + 1)),
+                "summary: is longer than 2000 characters",
+            ),
+            (tags(MAX_TAGS + 1), "tags: more than 30 tags"),
+        ] {
+            let text = with_lines(&lines).replacen("title = \"x\"\ntitle", "title", 1);
+            assert!(
+                message(&text).contains(field),
+                "{field}: {}",
+                message(&text)
+            );
+        }
+        let body = |n: usize| format!("+++\ntitle = \"x\"\n+++\n{}", "a".repeat(n));
+        assert!(parse(&body(LIMITS.max_body_bytes)).is_ok());
+        assert!(message(&body(LIMITS.max_body_bytes + 1)).contains("body: is"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_short_field() {
+        // A tab is a control character XML can carry; U+FFFE is not a control character
+        // but XML cannot carry it. Neither belongs in a one-line field.
+        for bad in ["a\\tb", "a\\uFFFEb", "a\\u0001b"] {
+            for (key, field) in [
+                ("title", "title: contains the control character"),
+                ("author", "author: contains control characters"),
+                ("summary", "summary: contains control characters"),
+                ("tags", "tags: tag"),
+            ] {
+                let value = if key == "tags" {
+                    format!("[\"{bad}\"]")
+                } else {
+                    format!("\"{bad}\"")
+                };
+                let text = with_lines(&format!("{key} = {value}")).replacen(
+                    "title = \"x\"\ntitle",
+                    "title",
+                    1,
+                );
+                if key == "summary" && bad == "a\\tb" {
+                    // A summary may hold a tab: it is a paragraph, not a line.
+                    assert!(parse(&text).is_ok(), "{}", message(&text));
+                    continue;
+                }
+                assert!(
+                    message(&text).contains(field),
+                    "{key} {bad}: {}",
+                    message(&text)
+                );
+            }
+        }
+        let a = parse(&with_lines(
+            "author = \" Jane Doe \"\nsummary = \" The dek. \"",
+        ))
+        .unwrap();
+        assert_eq!(a.author.as_deref(), Some("Jane Doe"));
+        assert_eq!(a.summary.as_deref(), Some("The dek."));
+        assert!(message(&with_lines("author = \" \"")).contains("author: is blank"));
+        assert_eq!(parse(&with_lines("summary = \" \"")).unwrap().summary, None);
+    }
+
+    #[test]
+    fn toml_errors_name_the_line_of_the_file() {
+        // Line 1 is `+++`, so the TOML's second line is the file's third.
+        let err = message("+++\ntitle = \"x\"\nbad = \n+++\nb");
+        assert!(err.contains("(line 3)"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_front_matter_field_by_field() {
+        let front = Fields {
+            title: Some("Front".into()),
+            summary: Some("Dek".into()),
+            tags: Some(vec!["A".into()]),
+            ..Fields::default()
+        };
+        let flags = Fields {
+            title: Some("Flag".into()),
+            author: Some("Jane".into()),
+            ..Fields::default()
+        };
+        let merged = front.overlay(&flags);
+        assert_eq!(
+            merged,
+            Fields {
+                title: Some("Flag".into()),
+                summary: Some("Dek".into()),
+                author: Some("Jane".into()),
+                tags: Some(vec!["A".into()]),
+                ..Fields::default()
+            }
+        );
     }
 }

@@ -120,19 +120,55 @@ mod tests {
     }
 
     #[test]
-    fn slugify_always_yields_a_valid_slug() {
-        for title in [
-            "北京与首尔恢复对话",
-            "مرحبا بالعالم",
-            "Markets rally 📈",
-            "a",
-            "ÆØÅ",
+    fn slugify_transliterates_every_script_to_a_valid_slug() {
+        for (title, slug) in [
+            ("北京与首尔恢复对话", "bei-jing-yu-shou-er-hui-fu-dui-hua"),
+            ("مرحبا بالعالم", "mrhb-bl-lm"),
+            ("استئناف المحادثات في جنيف", "stynf-lmhdtht-fy-jnyf"),
+            ("Markets rally 📈", "markets-rally-chart-with-upwards-trend"),
+            ("📈🎉", "chart-with-upwards-trend-tada"),
+            ("a", "a"),
+            ("ÆØÅ", "aeoa"),
+            ("Chapter ⅷ, note ①", "chapter-viii-note-1"),
         ] {
-            if let Some(slug) = slugify(title) {
-                assert!(is_valid_slug(&slug), "{title} -> {slug}");
-            }
+            assert_eq!(slugify(title).as_deref(), Some(slug), "{title}");
+            assert!(is_valid_slug(slug), "{slug}");
         }
-        assert!(is_valid_slug(&stable_short_id("article", "📈")));
+    }
+
+    #[test]
+    fn slugify_gives_none_only_when_nothing_is_usable() {
+        // Blank, punctuation, private-use and lone combining characters transliterate to
+        // nothing a slug can carry.
+        for title in [
+            "",
+            "   ",
+            "!!! ---",
+            "“…” — ?",
+            "\u{e000}\u{e001}",
+            "\u{301}",
+        ] {
+            assert_eq!(slugify(title), None, "{title:?}");
+        }
+        // One usable character among them is enough.
+        assert_eq!(slugify("— \u{e000} 7 …").as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn stable_short_ids() {
+        let id = stable_short_id("article", "📈");
+        assert_eq!(
+            id, "article-b5ad1dfd",
+            "the first 4 bytes of SHA-256, in hex"
+        );
+        assert_eq!(
+            stable_short_id("article", "📈"),
+            id,
+            "the same text, the same id"
+        );
+        assert_eq!(stable_short_id("tag", "📈"), "tag-b5ad1dfd");
+        assert_ne!(stable_short_id("article", "📈🎉"), id);
+        assert!(is_valid_slug(&id));
     }
 
     #[test]

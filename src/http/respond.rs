@@ -405,6 +405,10 @@ mod tests {
             ),
             (headers(&[(header::IF_NONE_MATCH, "*")]), true),
             (headers(&[(header::IF_NONE_MATCH, "\"x\"")]), false),
+            // The browser view's tag (`-x`) matches only its own resource.
+            (headers(&[(header::IF_NONE_MATCH, "\"abc-x\"")]), true),
+            (headers(&[(header::IF_NONE_MATCH, "\"zzz-x\"")]), false),
+            (headers(&[(header::IF_NONE_MATCH, "\"abc-gz-x\"")]), true),
             (headers(&[(header::IF_MODIFIED_SINCE, &date)]), true),
             (headers(&[(header::IF_MODIFIED_SINCE, &earlier)]), false),
             (headers(&[(header::IF_MODIFIED_SINCE, "garbage")]), false),
@@ -547,5 +551,73 @@ mod tests {
             head.headers[header::CONTENT_LENGTH],
             get.body.len().to_string()
         );
+    }
+
+    /// An HTML page: not a feed, so no browser view and no `Accept` in `Vary`.
+    fn page(codings: &[Coding]) -> Resource {
+        Resource {
+            content_type: hv("text/html; charset=utf-8"),
+            is_xml_feed: false,
+            variants: codings
+                .iter()
+                .map(|&c| (c, hv("\"p\""), Bytes::from_static(b"<p>page</p>")))
+                .collect(),
+            ..resource()
+        }
+    }
+
+    #[test]
+    fn vary_only_when_more_than_one_coding_exists() {
+        let single = page(&[Coding::Identity]);
+        assert!(!single.is_negotiated());
+        let a = answer(
+            &single,
+            &headers(&[(header::ACCEPT_ENCODING, "gzip")]),
+            false,
+        );
+        assert_eq!(a.status, 200);
+        assert!(!a.headers.contains_key(header::VARY), "{:?}", a.headers);
+        for codings in [
+            &[Coding::Identity, Coding::Gzip][..],
+            &[Coding::Identity, Coding::Gzip, Coding::Brotli][..],
+        ] {
+            let negotiated = page(codings);
+            assert!(negotiated.is_negotiated());
+            let a = answer(&negotiated, &headers(&[]), false);
+            assert_eq!(a.headers[header::VARY], "Accept-Encoding");
+        }
+    }
+
+    #[test]
+    fn size_counts_every_variant() {
+        // 256 bytes of headers and bookkeeping, plus "identity" and "gz".
+        assert_eq!(resource().size(), 256 + 8 + 2);
+        assert_eq!(page(&[]).size(), 256);
+    }
+
+    #[test]
+    fn security_headers_forbid_script_on_html_only() {
+        let mut html = headers(&[(header::CONTENT_TYPE, "text/html; charset=utf-8")]);
+        add_security_headers(&mut html);
+        assert_eq!(html[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let policy = html[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.starts_with("default-src 'none';"), "{policy}");
+        assert!(!policy.contains("script-src"), "{policy}");
+        assert_eq!(
+            html[header::REFERRER_POLICY],
+            "strict-origin-when-cross-origin"
+        );
+        assert_eq!(html[header::X_FRAME_OPTIONS], "DENY");
+
+        let mut feed = headers(&[(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")]);
+        add_security_headers(&mut feed);
+        assert_eq!(feed[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        for absent in [
+            header::CONTENT_SECURITY_POLICY,
+            header::REFERRER_POLICY,
+            header::X_FRAME_OPTIONS,
+        ] {
+            assert!(!feed.contains_key(&absent), "a feed carries {absent}");
+        }
     }
 }

@@ -279,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn fit_feed_drops_content_first() {
+    fn fit_feed_searches_for_the_most_content_that_fits() {
         let mut calls = 0;
         let out = fit_feed(1000, |keep| {
             calls += 1;
@@ -288,5 +288,154 @@ mod tests {
         assert_eq!(out.len(), 2_000 * 499 + 10);
         assert!(calls <= 12, "{calls} renders");
         assert_eq!(fit_feed(3, |keep| vec![b'x'; 10 * keep]).len(), 30);
+    }
+
+    /// Ten articles, newest first, whose bodies together are about twice the feed budget.
+    fn heavy_articles() -> Vec<Article> {
+        (0..10)
+            .map(|n| {
+                let at = Timestamp::parse(&format!("2026-09-{:02}T09:00:00Z", 20 - n)).unwrap();
+                Article {
+                    id: n as i64,
+                    entry_id: format!("tag:example.org,2026-09-{:02}:story-{n}", 20 - n),
+                    slug: format!("story-{n}"),
+                    title: format!("Story {n}"),
+                    summary: Some(format!("What story {n} says")),
+                    excerpt: String::new(),
+                    author: None,
+                    body_markdown: String::new(),
+                    // 150 to 240 KB, so the cut does not fall on an even count by chance.
+                    body_html: format!("<p>{}</p>", "words ".repeat(25_000 + 1_500 * n)),
+                    published: at.clone(),
+                    updated: at,
+                    is_pending: false,
+                    tags: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
+    /// What a reader gets from one entry: its id, whether it has full content, its summary.
+    type Shown = (String, bool, String);
+
+    /// The newest entries keep their full content, every older one has lost it and kept its
+    /// summary, and the feed holds as much content as the budget allows.
+    #[track_caller]
+    fn assert_oldest_lose_content_first(articles: &[Article], bytes: &[u8], shown: &[Shown]) {
+        assert!(bytes.len() <= MAX_FEED_BYTES, "{} bytes", bytes.len());
+        let ids: Vec<&str> = shown.iter().map(|(id, _, _)| id.as_str()).collect();
+        let expected: Vec<&str> = articles.iter().map(|a| a.entry_id.as_str()).collect();
+        assert_eq!(ids, expected, "every entry stays, newest first");
+        for ((_, _, summary), article) in shown.iter().zip(articles) {
+            assert_eq!(summary, article.description());
+        }
+        let kept = shown.iter().take_while(|(_, full, _)| *full).count();
+        assert!(
+            shown[kept..].iter().all(|(_, full, _)| !full),
+            "content after a content-less entry: {:?}",
+            shown.iter().map(|(_, full, _)| full).collect::<Vec<_>>()
+        );
+        assert!(kept >= 1 && kept < articles.len(), "kept {kept}");
+        // One more body would not have fitted.
+        assert!(
+            bytes.len() + articles[kept].body_html.len() > MAX_FEED_BYTES,
+            "{} bytes with {kept} bodies: room for one more",
+            bytes.len()
+        );
+    }
+
+    fn spec<'a>(cfg: &'a Config, articles: &'a [Article]) -> FeedSpec<'a> {
+        FeedSpec {
+            cfg,
+            title: "Test Wire".to_string(),
+            description: String::new(),
+            dir: String::new(),
+            page_url: cfg.url(""),
+            articles,
+            tombstones: &[],
+            links: Vec::new(),
+            is_archive: false,
+        }
+    }
+
+    fn config() -> Config {
+        Config::parse(
+            "[site]\nbase_url = \"http://example.org/\"\n",
+            std::path::Path::new("config.toml"),
+            std::path::Path::new("/"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn atom_drops_content_of_the_oldest_entries_first() {
+        let (cfg, articles) = (config(), heavy_articles());
+        let bytes = atom::render_atom(&spec(&cfg, &articles), "/feed.xsl").unwrap();
+        let feed = atom_syndication::Feed::read_from(&bytes[..]).unwrap();
+        let shown: Vec<Shown> = feed
+            .entries()
+            .iter()
+            .map(|e| {
+                let content = e.content().and_then(|c| c.value());
+                if let Some(html) = content {
+                    let article = articles.iter().find(|a| a.entry_id == e.id()).unwrap();
+                    assert_eq!(html, article.body_html);
+                }
+                let summary = e.summary().map(|s| s.value.clone()).unwrap_or_default();
+                (e.id().to_string(), content.is_some(), summary)
+            })
+            .collect();
+        assert_oldest_lose_content_first(&articles, &bytes, &shown);
+    }
+
+    #[test]
+    fn rss_drops_content_of_the_oldest_items_first() {
+        let (cfg, articles) = (config(), heavy_articles());
+        let bytes = rss::render_rss(&spec(&cfg, &articles), "/feed.xsl").unwrap();
+        let channel = ::rss::Channel::read_from(&bytes[..]).unwrap();
+        let shown: Vec<Shown> = channel
+            .items()
+            .iter()
+            .map(|item| {
+                let id = item.guid().unwrap().value().to_string();
+                if let Some(html) = item.content() {
+                    let article = articles.iter().find(|a| a.entry_id == id).unwrap();
+                    assert_eq!(html, article.body_html);
+                }
+                let summary = item.description().unwrap_or_default().to_string();
+                (id, item.content().is_some(), summary)
+            })
+            .collect();
+        assert_oldest_lose_content_first(&articles, &bytes, &shown);
+    }
+
+    #[test]
+    fn json_feed_drops_content_of_the_oldest_items_first() {
+        let (cfg, articles) = (config(), heavy_articles());
+        let bytes = json::render_json(&spec(&cfg, &articles)).unwrap();
+        let feed: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let shown: Vec<Shown> = feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let id = item["id"].as_str().unwrap().to_string();
+                let summary = item["summary"].as_str().unwrap().to_string();
+                let full = match item["content_html"].as_str() {
+                    Some(html) => {
+                        let article = articles.iter().find(|a| a.entry_id == id).unwrap();
+                        assert_eq!(html, article.body_html);
+                        true
+                    }
+                    // An item without content_html must carry content_text: the summary.
+                    None => {
+                        assert_eq!(item["content_text"].as_str(), Some(summary.as_str()));
+                        false
+                    }
+                };
+                (id, full, summary)
+            })
+            .collect();
+        assert_oldest_lose_content_first(&articles, &bytes, &shown);
     }
 }

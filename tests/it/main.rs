@@ -2,6 +2,7 @@
 
 mod support;
 
+mod check;
 mod cli;
 mod feeds;
 mod http;
