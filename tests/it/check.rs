@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::support::{toml_string, TestEnv};
+use crate::support::{assert_check_ok, toml_string, TestEnv};
 
 /// Largest feed document feedsvc publishes (`render::MAX_FEED_BYTES`).
 const MAX_FEED_BYTES: usize = 1_000_000;
@@ -150,18 +150,6 @@ fn assert_reports(env: &TestEnv, path: &str, needle: &str) {
     );
 }
 
-/// `check` passes; returns its summary line.
-#[track_caller]
-fn assert_clean(env: &TestEnv) -> String {
-    let run = env.run(&["check"]);
-    assert_eq!(
-        run.code, 0,
-        "check found problems in a clean site:\n{}{}",
-        run.stdout, run.stderr
-    );
-    run.stdout.trim().to_string()
-}
-
 /// Edits the stored document at `path` with `edit`, asserts that `check` reports `needle`
 /// there and nothing anywhere else, then puts the original bytes back.
 #[track_caller]
@@ -230,7 +218,7 @@ fn a_clean_site_passes_and_every_document_is_counted() {
     // Rendered on request: the sitemap index, and September's sitemap, Atom and RSS archives.
     let on_request = 4;
     assert_eq!(
-        assert_clean(&env),
+        assert_check_ok(&env),
         format!(
             "ok: {} documents and 4 articles checked, no problems",
             stored + on_request
@@ -241,18 +229,18 @@ fn a_clean_site_passes_and_every_document_is_counted() {
     add(&short, "One", "one", "2026-09-02T09:00:00Z", "a");
     add(&short, "Two", "two", "2026-09-03T09:00:00Z", "b");
     add(&short, "Three", "three", "2026-10-03T09:00:00Z", "c");
-    assert_clean(&short);
+    assert_check_ok(&short);
 }
 
 #[test]
 fn a_site_with_nothing_published_needs_no_site_feed() {
     let env = TestEnv::new();
     add(&env, "Not yet", "not-yet", "2099-01-01T00:00:00Z", "Later.");
-    assert_clean(&env);
+    assert_check_ok(&env);
     for path in SITE_FEEDS {
         execute(&env, "DELETE FROM documents WHERE path = ?1", [path]);
     }
-    assert_clean(&env);
+    assert_check_ok(&env);
 }
 
 #[test]
@@ -268,7 +256,7 @@ fn duplicate_entry_ids() {
             &format!("the entry id {one} appears twice"),
         );
     }
-    assert_clean(&env);
+    assert_check_ok(&env);
 }
 
 #[test]
@@ -283,7 +271,7 @@ fn relative_entry_links() {
             "links to \"/articles/sep-two\", which is not an absolute URL",
         );
     }
-    assert_clean(&env);
+    assert_check_ok(&env);
 }
 
 #[test]
@@ -302,7 +290,7 @@ fn relative_links_in_content() {
             );
         }
     }
-    assert_clean(&env);
+    assert_check_ok(&env);
 }
 
 #[test]
@@ -367,7 +355,7 @@ fn bad_dates_in_each_format() {
         },
         "has a bad date_modified 20260912",
     );
-    assert_clean(&env);
+    assert_check_ok(&env);
 }
 
 #[test]
@@ -404,7 +392,7 @@ fn wrong_self_links() {
         },
         "its self link is",
     );
-    assert_clean(&env);
+    assert_check_ok(&env);
 }
 
 #[test]
@@ -423,7 +411,7 @@ fn feeds_over_the_byte_budget() {
         let original = stored_text(&env, path);
         // Exactly at the budget is allowed.
         store_text(&env, path, &padded(&original, before, wrap, MAX_FEED_BYTES));
-        assert_clean(&env);
+        assert_check_ok(&env);
         store_text(&env, path, &original);
         assert_planted(
             &env,
@@ -440,7 +428,7 @@ fn feeds_over_the_byte_budget() {
         page,
         &padded(&original, "</body>", ("<!--", "-->"), 2 * MAX_FEED_BYTES),
     );
-    assert_clean(&env);
+    assert_check_ok(&env);
 }
 
 #[test]
@@ -473,7 +461,7 @@ fn control_characters() {
             &format!("contains the character {code}, which XML cannot carry"),
         );
     }
-    assert_clean(&env);
+    assert_check_ok(&env);
 }
 
 #[test]
@@ -526,7 +514,7 @@ fn site_feeds_that_disagree_with_the_article_table() {
         },
         "holds 3 entries that differ from the newest 3 published articles",
     );
-    assert_clean(&env);
+    assert_check_ok(&env);
 
     // The table changes under the feeds: an entry id the feeds never carried.
     execute(
@@ -565,7 +553,7 @@ fn a_missing_site_feed() {
                 path.replace('/', "/tags/diplomacy/")
             ],
         );
-        assert_clean(&env);
+        assert_check_ok(&env);
     }
 }
 
@@ -614,5 +602,5 @@ fn archive_feeds_rendered_on_request() {
     );
 
     body("");
-    assert_clean(&env);
+    assert_check_ok(&env);
 }

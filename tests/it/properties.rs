@@ -429,14 +429,6 @@ fn check_page(
         path,
         html
     );
-    if let Some(lede) = lede(&article.body) {
-        prop_assert!(
-            html.contains(&format!("<p>{lede}</p>")),
-            "{} on {}",
-            lede,
-            path
-        );
-    }
 
     let json_ld = between(&html, "<script type=\"application/ld+json\">", "</script>")
         .ok_or_else(|| TestCaseError::fail(format!("no JSON-LD on {path}")))?;

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat};
 
-use crate::support::{article, assert_no_panic, parse_feed, Run, Server, TestEnv, BIN};
+use crate::support::{
+    article, assert_check_ok, assert_no_panic, parse_feed, Run, Server, TestEnv, BIN,
+};
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -140,18 +142,6 @@ fn listed_slugs(env: &TestEnv) -> BTreeSet<String> {
         .iter()
         .map(|v| v["slug"].as_str().expect("a slug").to_string())
         .collect()
-}
-
-/// `feedsvc check` must pass; returns its summary line.
-#[track_caller]
-fn assert_check_ok(env: &TestEnv) -> String {
-    let run = env.run(&["check"]);
-    assert_eq!(
-        run.code, 0,
-        "feedsvc check found problems:\n{}{}",
-        run.stdout, run.stderr
-    );
-    run.stdout.trim().to_string()
 }
 
 /// Panics unless `run` failed with exactly one line on stderr holding every fragment.
@@ -1343,9 +1333,7 @@ fn serve_on_a_damaged_database(env: &TestEnv) -> String {
         }
         let printed = std::fs::read_to_string(&out).unwrap_or_default();
         if let Some(line) = printed.lines().next().filter(|_| printed.contains('\n')) {
-            let addr = line
-                .strip_prefix("feedsvc listening on http://")
-                .and_then(|rest| rest.strip_suffix('/'))
+            let addr = crate::support::listening_address(line)
                 .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"));
             let mut statuses = Vec::new();
             for path in ["/atom.xml", "/articles/story-1", "/"] {

@@ -337,6 +337,18 @@ impl TestEnv {
     }
 }
 
+/// `feedsvc check` must pass; returns its summary line.
+#[track_caller]
+pub fn assert_check_ok(env: &TestEnv) -> String {
+    let run = env.run(&["check"]);
+    assert_eq!(
+        run.code, 0,
+        "feedsvc check found problems:\n{}{}",
+        run.stdout, run.stderr
+    );
+    run.stdout.trim().to_string()
+}
+
 /// The observable state of a site's database.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Snapshot {
@@ -402,6 +414,14 @@ pub fn table_digest(db: &Path) -> String {
     )
 }
 
+/// The address in serve's first line, `feedsvc listening on http://ADDR/`.
+pub fn listening_address(line: &str) -> Option<&str> {
+    line.trim_end()
+        .strip_prefix("feedsvc listening on http://")?
+        .strip_suffix('/')
+        .filter(|addr| addr.parse::<std::net::SocketAddr>().is_ok())
+}
+
 /// A running `feedsvc serve`, killed on drop.
 pub struct Server {
     child: Child,
@@ -418,51 +438,21 @@ impl Server {
     /// Starts `feedsvc serve ARGS…` with extra environment variables; waits for its first line,
     /// `feedsvc listening on http://ADDR/`, and talks to ADDR from then on.
     pub fn start_with(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Server {
-        // Each server of a site writes its own files: a test may run two at once.
+        // Each server of a site writes its own log: a test may run two at once.
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let stdout_path = env.path(&format!("serve-{n}.stdout"));
         let stderr_path = env.path(&format!("serve-{n}.stderr"));
-        let stdout = std::fs::File::create(&stdout_path).expect("server stdout file");
         let stderr = std::fs::File::create(&stderr_path).expect("server stderr file");
-        let mut command = env.command(&["serve"]);
-        command.args(args).envs(vars.iter().copied());
-        let child = command
+        let child = env
+            .command(&["serve"])
+            .args(args)
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
-            .stdout(stdout)
+            .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .expect("spawn feedsvc serve");
-        let mut server = Server {
-            child,
-            addr: String::new(),
-            stderr_path,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-            if let Some(line) = text.lines().next().filter(|_| text.contains('\n')) {
-                server.addr = line
-                    .strip_prefix("feedsvc listening on http://")
-                    .and_then(|rest| rest.strip_suffix('/'))
-                    .filter(|addr| addr.parse::<std::net::SocketAddr>().is_ok())
-                    .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
-                    .to_string();
-                return server;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!(
-                    "feedsvc serve exited with {status} before listening:\n{}",
-                    server.stderr()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "feedsvc serve did not print its address within 30 s:\n{}",
-                server.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Server::adopt(child, stderr_path)
     }
 
     /// What the server wrote to stderr so far.
@@ -490,6 +480,7 @@ impl Server {
             // Keep the pipe open for as long as the server lives: a write to a closed stdout fails.
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
+        // Empty when serve exits (or says nothing) first: its stderr then tells why.
         let first = receiver
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_default();
@@ -498,11 +489,7 @@ impl Server {
             addr: String::new(),
             stderr_path,
         };
-        match first
-            .trim_end()
-            .strip_prefix("feedsvc listening on http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-        {
+        match listening_address(&first) {
             Some(addr) => server.addr = addr.to_string(),
             None => panic!(
                 "serve printed {first:?} instead of its address:\n{}",
