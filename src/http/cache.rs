@@ -190,16 +190,16 @@ impl Cache {
         let page = cfg.server.page_max_age;
         let policy = Policy {
             feed: header(format!(
-                "public, max-age={feed}, stale-while-revalidate={}",
+                "max-age={feed}, stale-while-revalidate={}",
                 feed * 2
             ))?,
             page: header(format!(
-                "public, max-age={page}, stale-while-revalidate={}",
+                "max-age={page}, stale-while-revalidate={}",
                 page.max(60) * 5
             ))?,
-            redirect: header("public, max-age=3600".to_string())?,
-            error: header("public, max-age=60".to_string())?,
-            immutable: header("public, max-age=31536000, immutable".to_string())?,
+            redirect: header("max-age=3600".to_string())?,
+            error: header("max-age=60".to_string())?,
+            immutable: header("max-age=31536000, immutable".to_string())?,
         };
         // Watch before reading the version, so no commit falls between the two.
         // Every commit writes the WAL file, and the kernel queues the event during that write,

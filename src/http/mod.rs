@@ -117,14 +117,8 @@ async fn run(
     let header_timeout = state.cfg.server.header_timeout;
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut next_worker = 0usize;
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -148,6 +142,17 @@ async fn run(
         };
         let worker = &workers[next_worker % workers.len()];
         next_worker = next_worker.wrapping_add(1);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // At the limit: say so and when to come back, rather than leave the client waiting
+            // in the listen queue. When even the refusals are at their limit, just close.
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                worker.spawn(async move {
+                    let _refusal = refusal;
+                    refuse_busy(stream).await;
+                });
+            }
+            continue;
+        };
         let state = state.clone();
         let watcher = graceful.watcher();
         worker.spawn(async move {
@@ -185,6 +190,42 @@ async fn run(
         }
     }
     Ok(())
+}
+
+/// Connections being refused at once (see [`refuse_busy`]) beyond `server.max_connections`.
+const MAX_REFUSALS_IN_FLIGHT: usize = 256;
+
+/// How long a client refused at the connection limit is asked to wait, in seconds.
+const BUSY_RETRY_AFTER_SECS: u64 = 2;
+
+/// Longest a refusal may take (its write, and reading what the client sent meanwhile).
+const REFUSAL_TIME_LIMIT: Duration = Duration::from_secs(2);
+
+/// Answers a connection beyond `server.max_connections` with 503 and `Retry-After`, then closes
+/// it. What the client sent is read and discarded before the close, so the kernel does not
+/// reset the connection and lose the answer.
+async fn refuse_busy(stream: std::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BODY: &str = "The server is at its connection limit; try again shortly.\n";
+    let Ok(mut stream) = tokio::net::TcpStream::from_std(stream) else {
+        return;
+    };
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ndate: {}\r\nretry-after: {BUSY_RETRY_AFTER_SECS}\r\n\
+         content-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+         cache-control: no-store\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n",
+        respond::http_date(chrono::Utc::now().timestamp()),
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(REFUSAL_TIME_LIMIT, async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(BODY.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }
 
 async fn shutdown_signal() {

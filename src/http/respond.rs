@@ -261,9 +261,14 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
         }
         _ => etag.clone(),
     };
-    headers.insert(header::ETAG, etag);
-    if let Some(lm) = &resource.last_modified_header {
-        headers.insert(header::LAST_MODIFIED, lm.clone());
+    // Conditional requests apply to 2xx answers only (RFC 9110 §13.2.1): a redirect, 404 or
+    // 410 ignores them, so it carries no validator that would invite them.
+    let has_validators = resource.status == 200;
+    if has_validators {
+        headers.insert(header::ETAG, etag);
+        if let Some(lm) = &resource.last_modified_header {
+            headers.insert(header::LAST_MODIFIED, lm.clone());
+        }
     }
     headers.insert(header::CACHE_CONTROL, resource.cache_control.clone());
     if let Some(location) = &resource.location {
@@ -278,9 +283,7 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
             count += 1;
         }
     }
-    let conditional_applies = resource.status == 200;
-    if conditional_applies && is_not_modified(request, &all_etags[..count], resource.last_modified)
-    {
+    if has_validators && is_not_modified(request, &all_etags[..count], resource.last_modified) {
         return Answer {
             status: 304,
             headers,
@@ -321,7 +324,7 @@ pub fn add_security_headers(headers: &mut HeaderMap) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self' https: http:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                "default-src 'none'; style-src 'self'; img-src 'self' https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             ),
         );
         headers.insert(
@@ -457,7 +460,7 @@ mod tests {
             status: 200,
             content_type: hv("application/atom+xml; charset=utf-8"),
             location: None,
-            cache_control: hv("public, max-age=300"),
+            cache_control: hv("max-age=300"),
             last_modified: 1_000_000,
             last_modified_header: Some(hv(&http_date(1_000_000))),
             variants: vec![

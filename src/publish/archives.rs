@@ -65,6 +65,14 @@ impl Month {
         Month { year, month }.start()
     }
 
+    /// The scope under which the store records when this month's articles last changed.
+    pub fn scope(self) -> String {
+        format!("{}{:04}-{:02}", Self::SCOPE_PREFIX, self.year, self.month)
+    }
+
+    /// What every month's scope starts with.
+    pub const SCOPE_PREFIX: &'static str = "month:";
+
     /// Directory of its documents below the root: `archive/2026-09/`.
     pub fn dir(self) -> String {
         format!("archive/{:04}-{:02}/", self.year, self.month)
@@ -112,6 +120,8 @@ pub fn archive_document(
     if articles.is_empty() && tombstones.is_empty() {
         return Ok(None);
     }
+    // A back-dated article or an edit changes the month without a newer date in it.
+    let changed = q.changed_at(&month.scope())?;
     if kind == Kind::Sitemap(month) {
         let entries: Vec<SitemapEntry> = articles
             .iter()
@@ -124,7 +134,7 @@ pub fn archive_document(
             path,
             render::XML_TYPE,
             render::sitemap::render_urlset(&entries),
-            super::documents::newest_update(&articles),
+            super::documents::newest_update(&articles).max(changed),
         )));
     }
     let dir = month.dir();
@@ -146,6 +156,7 @@ pub fn archive_document(
         tombstones: &tombstones,
         links,
         is_archive: true,
+        modified: changed,
     };
     let last_modified = spec.updated().epoch();
     let xsl = super::documents::stylesheet(cfg);
@@ -197,7 +208,11 @@ fn months_published(q: &impl ArticleQueries) -> Result<Vec<(Month, i64)>> {
 /// `/sitemap.xml`: one monthly sitemap per month with published articles, newest change of
 /// each as its `lastmod`.
 fn sitemap_index(q: &impl ArticleQueries, cfg: &Config, path: &str) -> Result<Document> {
-    let months = months_published(q)?;
+    let mut months = months_published(q)?;
+    // Each month's `lastmod` is its sitemap's `Last-Modified`.
+    for (month, modified) in &mut months {
+        *modified = (*modified).max(q.changed_at(&month.scope())?);
+    }
     let entries: Vec<SitemapEntry> = months
         .iter()
         .map(|(month, modified)| SitemapEntry {
@@ -208,6 +223,8 @@ fn sitemap_index(q: &impl ArticleQueries, cfg: &Config, path: &str) -> Result<Do
         })
         .collect();
     let newest = months.iter().map(|(_, m)| *m).max().unwrap_or(0);
+    // A month whose last article went is no longer listed, but was stamped when it went.
+    let newest = newest.max(q.newest_change_under(Month::SCOPE_PREFIX)?);
     Ok(render::encode(
         path,
         render::XML_TYPE,

@@ -13,28 +13,82 @@ use crate::store::{Article, Document, Tx};
 use crate::Result;
 
 /// Collects the documents a change renders and stores the changed ones under one generation.
+///
+/// `Last-Modified` never goes backwards and moves whenever a document's bytes change (RFC 9110
+/// §8.8.2): a changed document is stamped with the later of its own date (its newest entry)
+/// and the moment of this change, and always at least one second past its previous stamp. A
+/// back-dated article, or an edit that keeps its date, therefore still moves the stamp, so a
+/// poller that only sends `If-Modified-Since` sees it.
 pub(super) struct DocumentWriter<'t, 'c> {
     pub(super) tx: &'t Tx<'c>,
     pub(super) generation: i64,
+    /// The publish's clock, seconds since the epoch.
+    now: i64,
     changed: usize,
 }
 
 impl<'t, 'c> DocumentWriter<'t, 'c> {
-    /// A writer for the transaction `tx`, storing under `generation`.
-    pub(super) fn new(tx: &'t Tx<'c>, generation: i64) -> Self {
+    /// A writer for the transaction `tx`, storing under `generation`, at the moment `now`.
+    pub(super) fn new(tx: &'t Tx<'c>, generation: i64, now: i64) -> Self {
         DocumentWriter {
             tx,
             generation,
+            now,
             changed: 0,
         }
     }
 
-    /// Stores `doc` unless the same bytes are already stored: an unchanged document costs a
-    /// hash and an indexed lookup, and keeps its generation and validators.
-    fn put(&mut self, doc: Document) -> Result<()> {
-        if self.tx.has_same_document(&doc)? {
-            return Ok(());
+    /// The stamp of a changed document whose own date is `own` and whose previous stamp was
+    /// `previous` (`None` for a new document, which keeps its own date).
+    fn change_stamp(&self, own: i64, previous: Option<i64>) -> i64 {
+        match previous {
+            Some(previous) => own.max(self.now).max(previous.saturating_add(1)),
+            None => own,
         }
+    }
+
+    /// Stores `doc` unless the same bytes are already stored: an unchanged document costs a
+    /// hash and an indexed lookup, and keeps its generation and validators. A changed one is
+    /// stamped (see [`DocumentWriter`]); only answers with status 200 carry validators.
+    fn put(&mut self, mut doc: Document) -> Result<()> {
+        let previous = match self.tx.stored_version(&doc)? {
+            Some((_, true)) => return Ok(()),
+            Some((previous, false)) => Some(previous),
+            None => None,
+        };
+        if doc.status == 200 {
+            doc.last_modified = self.change_stamp(doc.last_modified, previous);
+        }
+        self.store(doc)
+    }
+
+    /// Stores a document that states its own modification date (a feed's `<updated>` and
+    /// `lastBuildDate`), which must equal its `Last-Modified`: `render(stamp)` renders it
+    /// stamped `stamp`. It is first rendered with its previous stamp; only when that differs
+    /// from what is stored is it rendered again with a new one.
+    fn put_dated(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        own: i64,
+        render: impl Fn(i64) -> Result<Vec<u8>>,
+    ) -> Result<()> {
+        let previous = self.tx.stored_last_modified(path)?;
+        let first = own.max(previous.unwrap_or(0));
+        let doc = render::encode(path, content_type, render(first)?, first);
+        let previous = match self.tx.stored_version(&doc)? {
+            Some((_, true)) => return Ok(()),
+            Some((previous, false)) => Some(previous),
+            None => None,
+        };
+        let stamp = self.change_stamp(own, previous);
+        if stamp == first {
+            return self.store(doc);
+        }
+        self.store(render::encode(path, content_type, render(stamp)?, stamp))
+    }
+
+    fn store(&mut self, doc: Document) -> Result<()> {
         self.tx.put_document(&doc, self.generation)?;
         self.changed += 1;
         Ok(())
@@ -158,31 +212,31 @@ pub(super) fn stylesheet(cfg: &Config) -> String {
     )
 }
 
-fn render_feeds(
-    spec: &FeedSpec<'_>,
-    cfg: &Config,
-    last_modified: i64,
-    out: &mut DocumentWriter<'_, '_>,
-) -> Result<()> {
+fn render_feeds(spec: &FeedSpec<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> Result<()> {
     let path = |file: &str| format!("{}{}{file}", cfg.base_path(), spec.dir);
     let xsl = stylesheet(cfg);
-    out.put(render::encode(
-        &path("rss.xml"),
-        render::RSS_TYPE,
-        render::rss::render_rss(spec, &xsl)?,
-        last_modified,
-    ))?;
-    out.put(render::encode(
-        &path("atom.xml"),
-        render::ATOM_TYPE,
-        render::atom::render_atom(spec, &xsl)?,
-        last_modified,
-    ))?;
+    let own = spec.updated().epoch();
+    let stamped = |modified: i64| FeedSpec {
+        modified,
+        links: spec.links.clone(),
+        title: spec.title.clone(),
+        description: spec.description.clone(),
+        dir: spec.dir.clone(),
+        page_url: spec.page_url.clone(),
+        ..*spec
+    };
+    out.put_dated(&path("rss.xml"), render::RSS_TYPE, own, |modified| {
+        render::rss::render_rss(&stamped(modified), &xsl)
+    })?;
+    out.put_dated(&path("atom.xml"), render::ATOM_TYPE, own, |modified| {
+        render::atom::render_atom(&stamped(modified), &xsl)
+    })?;
+    // JSON Feed states no date of its own.
     out.put(render::encode(
         &path("feed.json"),
         render::JSON_FEED_TYPE,
         render::json::render_json(spec)?,
-        last_modified,
+        own,
     ))?;
     Ok(())
 }
@@ -208,11 +262,11 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
         tombstones: &tombstones,
         links,
         is_archive: false,
+        modified: 0,
     };
-    let last_modified = spec.updated().epoch();
-    render_feeds(&spec, cfg, last_modified, out)?;
+    render_feeds(&spec, cfg, out)?;
     let on_page = &articles[..articles.len().min(cfg.feeds.page_size)];
-    let page_modified = newest_update(on_page).max(last_modified);
+    let page_modified = newest_update(on_page).max(spec.updated().epoch());
     let html = pages::render_list(cfg, None, on_page, 1, articles.len() > cfg.feeds.page_size)?;
     out.put(render::encode(
         cfg.base_path(),
@@ -282,9 +336,9 @@ fn render_tag(
         tombstones: &[],
         links: Vec::new(),
         is_archive: false,
+        modified: 0,
     };
-    let last_modified = spec.updated().epoch();
-    render_feeds(&spec, cfg, last_modified, out)?;
+    render_feeds(&spec, cfg, out)?;
     let on_page = &articles[..articles.len().min(cfg.feeds.page_size)];
     let html = pages::render_list(
         cfg,

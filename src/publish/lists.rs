@@ -36,14 +36,24 @@ pub fn list_page(store: &Store, cfg: &Config, path: &str) -> Result<Option<Docum
     };
     let size = cfg.feeds.page_size;
     let offset = (page - 1).saturating_mul(size);
-    let (tag, articles) = match tag_slug {
+    // Every change to the list shifts its pages, often without a newer date on them.
+    let (tag, articles, changed) = match tag_slug {
         Some(slug) => {
             let Some((id, tag)) = store.tag_by_slug(&slug)? else {
                 return Ok(None);
             };
-            (Some(tag), store.latest_in_tag(id, size + 1, offset)?)
+            let changed = store.changed_at(&format!("tag:{id}"))?;
+            (
+                Some(tag),
+                store.latest_in_tag(id, size + 1, offset)?,
+                changed,
+            )
         }
-        None => (None, store.latest(size + 1, offset)?),
+        None => (
+            None,
+            store.latest(size + 1, offset)?,
+            store.changed_at("site")?,
+        ),
     };
     if articles.is_empty() {
         return Ok(None);
@@ -54,7 +64,7 @@ pub fn list_page(store: &Store, cfg: &Config, path: &str) -> Result<Option<Docum
         path,
         render::HTML_TYPE,
         html,
-        newest_update(on_page),
+        newest_update(on_page).max(changed),
     )))
 }
 

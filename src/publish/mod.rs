@@ -422,14 +422,17 @@ fn finish(tx: Tx<'_>, cfg: &Config, mut touched: Touched, now: DateTime<Utc>) ->
     let fingerprint = fingerprint(cfg);
     let full = tx.meta(FINGERPRINT_KEY)?.as_deref() != Some(&fingerprint);
     let generation = tx.next_generation()?;
-    let mut writer = DocumentWriter::new(&tx, generation);
+    // Lists, tags and months whose documents are rendered on request take this moment as
+    // their change; stored documents are stamped as they are written.
+    let stamped = tx.stamp_changes(now.timestamp())?;
+    let mut writer = DocumentWriter::new(&tx, generation, now.timestamp());
     if full || touched.everything {
         rebuild_everything(&tx, cfg, &mut writer, full)?;
         tx.set_meta(FINGERPRINT_KEY, &fingerprint)?;
     } else {
         render_touched(&tx, cfg, &touched, &mut writer)?;
     }
-    if writer.finish() > 0 {
+    if writer.finish() > 0 || stamped > 0 {
         tx.set_generation(generation)?;
     }
     tx.commit()

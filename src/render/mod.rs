@@ -65,6 +65,10 @@ pub struct FeedSpec<'a> {
     /// True for an archive document (RFC 5005 `fh:archive`), which never changes once its
     /// period is over.
     pub is_archive: bool,
+    /// When the feed last changed (seconds since the epoch), when that is later than its
+    /// newest entry: a back-dated entry, an edit that kept its date or a removal changes the
+    /// feed without a newer entry. 0 when unknown.
+    pub modified: i64,
 }
 
 /// Namespace of RFC 5005 feed history elements.
@@ -76,9 +80,21 @@ impl FeedSpec<'_> {
         self.cfg.url(&format!("{}{file}", self.dir))
     }
 
-    /// The newest `updated` among entries and tombstones; the epoch for an empty feed. It never
-    /// depends on the clock, so re-rendering an unchanged feed gives the same bytes.
+    /// When the feed was last modified (RFC 4287 §4.2.14): the newest `updated` among entries
+    /// and tombstones, or [`FeedSpec::modified`] when later; the epoch for an empty feed. It
+    /// never reads the clock, so re-rendering an unchanged feed gives the same bytes.
     pub fn updated(&self) -> Timestamp {
+        let newest = self.newest_entry();
+        if self.modified > newest.epoch() {
+            if let Some(at) = chrono::DateTime::from_timestamp(self.modified, 0) {
+                return Timestamp::from_utc(at);
+            }
+        }
+        newest
+    }
+
+    /// The newest `updated` among entries and tombstones; the epoch for an empty feed.
+    fn newest_entry(&self) -> Timestamp {
         let newest_entry = self
             .articles
             .iter()
@@ -355,6 +371,7 @@ mod tests {
             tombstones: &[],
             links: Vec::new(),
             is_archive: false,
+            modified: 0,
         }
     }
 

@@ -386,6 +386,27 @@ pub trait ArticleQueries {
         )?)
     }
 
+    /// When the list of `scope` last changed (seconds since the epoch; 0 when never recorded).
+    /// Scopes: `site` (any published article), `tag:<id>`, `month:<YYYY-MM>` (UTC).
+    fn changed_at(&self, scope: &str) -> Result<i64> {
+        Ok(self
+            .db()
+            .prepare_cached("SELECT at FROM changes WHERE scope = ?1")?
+            .query_row([scope], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// The latest [`ArticleQueries::changed_at`] among scopes that start with `prefix`.
+    fn newest_change_under(&self, prefix: &str) -> Result<i64> {
+        Ok(self
+            .db()
+            .prepare_cached(
+                "SELECT coalesce(max(at), 0) FROM changes WHERE scope >= ?1 AND scope < ?1 || x'ff'",
+            )?
+            .query_row([prefix], |r| r.get(0))?)
+    }
+
     /// A value from the `meta` table.
     fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self

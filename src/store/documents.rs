@@ -50,26 +50,44 @@ impl Tx<'_> {
         self.set_meta(GENERATION_KEY, &generation.to_string())
     }
 
-    /// True when a document with the same bytes and headers is stored at its path.
-    pub fn has_same_document(&self, doc: &Document) -> Result<bool> {
-        let same: Option<bool> = self
+    /// The `Last-Modified` of the document stored at `doc.path`, and whether it has the same
+    /// bytes and headers as `doc`; `None` when nothing is stored there.
+    pub fn stored_version(&self, doc: &Document) -> Result<Option<(i64, bool)>> {
+        Ok(self
             .prepare_cached(
-                "SELECT etag = ?2 AND status = ?3 AND last_modified = ?4 AND content_type = ?5 \
-                 AND location IS ?6 FROM documents WHERE path = ?1",
+                "SELECT last_modified, etag = ?2 AND status = ?3 AND content_type = ?4 \
+                 AND location IS ?5 FROM documents WHERE path = ?1",
             )?
             .query_row(
                 params![
                     doc.path,
                     doc.etag,
                     doc.status,
-                    doc.last_modified,
                     doc.content_type,
                     doc.location
                 ],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?;
-        Ok(same == Some(true))
+            .optional()?)
+    }
+
+    /// The `Last-Modified` of the document stored at `path`, if any.
+    pub fn stored_last_modified(&self, path: &str) -> Result<Option<i64>> {
+        Ok(self
+            .prepare_cached("SELECT last_modified FROM documents WHERE path = ?1")?
+            .query_row([path], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Stamps every list, tag and month this transaction changed (see migration 3) with `now`,
+    /// or one second past its previous stamp when that is later: a change always moves it.
+    /// Returns how many were stamped.
+    pub fn stamp_changes(&self, now: i64) -> Result<usize> {
+        Ok(self
+            .prepare_cached(
+                "UPDATE changes SET at = max(?1, at + 1), pending = 0 WHERE pending = 1",
+            )?
+            .execute([now])?)
     }
 
     /// Stores a document under `generation`, replacing what was at its path.

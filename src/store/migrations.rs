@@ -103,4 +103,54 @@ pub const MIGRATIONS: &[&str] = &[
     -- next publish (or server start) renders the whole site once and drops their stored copies.
     DELETE FROM meta WHERE key = 'site_fingerprint';
     "#,
+    // 3: when each list, tag and month last changed, for the documents rendered on request
+    // (list pages, archives, sitemaps): their `Last-Modified` must advance whenever their bytes
+    // change, also when a back-dated article or an edit leaves their newest date where it was.
+    // The triggers mark a scope as changed (`pending`); the publishing transaction then stamps
+    // every pending scope with its clock, once (see `Tx::stamp_changes`).
+    r#"
+    CREATE TABLE changes (
+        scope   TEXT PRIMARY KEY,
+        at      INTEGER NOT NULL DEFAULT 0,
+        pending INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TRIGGER articles_insert_changes AFTER INSERT ON articles WHEN NEW.is_pending = 0
+    BEGIN
+        INSERT INTO changes (scope, pending) VALUES ('site', 1),
+            ('month:' || strftime('%Y-%m', NEW.published_at, 'unixepoch'), 1)
+            ON CONFLICT (scope) DO UPDATE SET pending = 1;
+    END;
+    CREATE TRIGGER articles_update_changes AFTER UPDATE ON articles
+        WHEN NEW.is_pending = 0 OR OLD.is_pending = 0
+    BEGIN
+        INSERT INTO changes (scope, pending) VALUES ('site', 1),
+            ('month:' || strftime('%Y-%m', OLD.published_at, 'unixepoch'), 1),
+            ('month:' || strftime('%Y-%m', NEW.published_at, 'unixepoch'), 1)
+            ON CONFLICT (scope) DO UPDATE SET pending = 1;
+    END;
+    CREATE TRIGGER articles_delete_changes AFTER DELETE ON articles WHEN OLD.is_pending = 0
+    BEGIN
+        INSERT INTO changes (scope, pending) VALUES ('site', 1),
+            ('month:' || strftime('%Y-%m', OLD.published_at, 'unixepoch'), 1)
+            ON CONFLICT (scope) DO UPDATE SET pending = 1;
+    END;
+    CREATE TRIGGER article_tags_insert_changes AFTER INSERT ON article_tags
+        WHEN NEW.is_pending = 0
+    BEGIN
+        INSERT INTO changes (scope, pending) VALUES ('tag:' || NEW.tag_id, 1)
+            ON CONFLICT (scope) DO UPDATE SET pending = 1;
+    END;
+    CREATE TRIGGER article_tags_update_changes AFTER UPDATE ON article_tags
+        WHEN NEW.is_pending = 0 OR OLD.is_pending = 0
+    BEGIN
+        INSERT INTO changes (scope, pending) VALUES ('tag:' || NEW.tag_id, 1)
+            ON CONFLICT (scope) DO UPDATE SET pending = 1;
+    END;
+    CREATE TRIGGER article_tags_delete_changes AFTER DELETE ON article_tags
+        WHEN OLD.is_pending = 0
+    BEGIN
+        INSERT INTO changes (scope, pending) VALUES ('tag:' || OLD.tag_id, 1)
+            ON CONFLICT (scope) DO UPDATE SET pending = 1;
+    END;
+    "#,
 ];

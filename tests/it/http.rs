@@ -399,7 +399,7 @@ fn assert_no_script_policy(csp: &str) {
 #[test]
 fn csp_checker_refuses_loose_policies() {
     assert_no_script_policy(
-        "default-src 'none'; style-src 'self'; img-src 'self' https: http:; base-uri 'none'; \
+        "default-src 'none'; style-src 'self'; img-src 'self' https:; base-uri 'none'; \
          form-action 'none'; frame-ancestors 'none'",
     );
     for loose in [
@@ -514,4 +514,205 @@ fn server_listen_and_the_listen_flag_choose_the_address() {
         flagged.addr
     );
     assert_eq!(flagged.get("/articles/listening", &[]).status, 200);
+}
+
+/// Publishes an article tagged "Asia".
+fn add_tagged(env: &TestEnv, title: &str, slug: &str, published: &str) {
+    let text = article(title, slug, published, "Diplomats met again on Tuesday.").replacen(
+        "+++\n\n",
+        "tags = [\"Asia\"]\n+++\n\n",
+        1,
+    );
+    let path = env.write_article(&format!("{slug}.md"), &text);
+    env.add(&[&path]);
+}
+
+/// Every kind of document the site serves (stored or rendered on request).
+const EVERY_KIND: &[&str] = &[
+    "/atom.xml",
+    "/rss.xml",
+    "/feed.json",
+    "/",
+    "/page/2/",
+    "/tags/asia/",
+    "/tags/asia/page/2/",
+    "/tags/asia/atom.xml",
+    "/tags/asia/rss.xml",
+    "/tags/asia/feed.json",
+    "/archive/2026-01/atom.xml",
+    "/archive/2026-01/rss.xml",
+    "/archive/2026-01/sitemap.xml",
+    "/sitemap.xml",
+    "/articles/jan-20",
+];
+
+/// RFC 9110 §8.8.2: `Last-Modified` never goes backwards and moves whenever the bytes change,
+/// so a poller that sends only `If-Modified-Since` sees a back-dated article, an edit that keeps
+/// the article's dates and a deletion; a document whose bytes did not change still answers 304.
+/// A feed's own date (Atom `<updated>`, RSS `lastBuildDate`) is its `Last-Modified`.
+#[test]
+fn if_modified_since_sees_back_dated_adds_edits_and_deletes_in_every_document() {
+    let env = TestEnv::with_settings(&[("feeds", "page_size = 2")]);
+    for (slug, day) in [
+        ("jan-10", 10),
+        ("jan-20", 20),
+        ("jan-25", 25),
+        ("jan-28", 28),
+    ] {
+        add_tagged(
+            &env,
+            &format!("Story of {slug}"),
+            slug,
+            &format!("2026-01-{day}T10:00:00Z"),
+        );
+    }
+    let server = env.serve();
+    let snapshot = |server: &Server| -> Vec<(String, String, String)> {
+        EVERY_KIND
+            .iter()
+            .map(|path| {
+                let r = server.get(path, &[("Accept-Encoding", "identity")]);
+                assert_eq!(r.status, 200, "{path}");
+                (
+                    path.to_string(),
+                    r.expect_header("etag").to_string(),
+                    r.expect_header("last-modified").to_string(),
+                )
+            })
+            .collect()
+    };
+    let mut changed_once: std::collections::BTreeSet<String> = Default::default();
+    let changes: &[(&str, &[&str])] = &[
+        // Published before the newest entry, in the same month and tag.
+        (
+            "a back-dated add",
+            &[
+                "add-tagged",
+                "Story of jan-15",
+                "jan-15",
+                "2026-01-15T10:00:00Z",
+            ],
+        ),
+        // A new title, the same `published` and `updated`.
+        (
+            "an edit that keeps the dates",
+            &[
+                "edit",
+                "jan-25",
+                "--title",
+                "Story of jan-25, retitled",
+                "--updated",
+                "2026-01-25T10:00:00Z",
+            ],
+        ),
+        ("a delete", &["delete", "jan-10"]),
+    ];
+    for (what, command) in changes {
+        let before = snapshot(&server);
+        match command[0] {
+            "add-tagged" => {
+                add_tagged(&env, command[1], command[2], command[3]);
+            }
+            _ => {
+                env.run(command).success();
+            }
+        }
+        for (path, etag, last_modified) in &before {
+            let r = server.get(
+                path,
+                &[
+                    ("Accept-Encoding", "identity"),
+                    ("If-Modified-Since", last_modified),
+                ],
+            );
+            let now_etag = r.expect_header("etag").to_string();
+            if &now_etag == etag {
+                // Deeper list pages are rendered on request and stamped with their list's last
+                // change: they may answer 200 with the same bytes, never 304 with new ones.
+                if !path.contains("/page/") {
+                    assert_eq!(
+                        r.status, 304,
+                        "{path} after {what}: unchanged, yet {}",
+                        r.status
+                    );
+                }
+                continue;
+            }
+            changed_once.insert(path.clone());
+            assert_eq!(
+                r.status, 200,
+                "{path} changed after {what} (ETag {etag} -> {now_etag}), yet If-Modified-Since: \
+                 {last_modified} answered {}",
+                r.status
+            );
+            let new_lm = r.expect_header("last-modified");
+            let parse = |t: &str| chrono::DateTime::parse_from_rfc2822(t).expect("an HTTP date");
+            assert!(
+                parse(new_lm) > parse(last_modified),
+                "{path}: {last_modified} -> {new_lm}"
+            );
+            let text = r.text();
+            if path.ends_with("atom.xml") {
+                let feed = crate::support::parse_feed(&r.body);
+                let updated = feed.updated.expect("a feed <updated>");
+                assert_eq!(
+                    updated.timestamp(),
+                    parse(new_lm).timestamp(),
+                    "{path}: <updated> is Last-Modified"
+                );
+            } else if path.ends_with("rss.xml") {
+                let build = text
+                    .split("<lastBuildDate>")
+                    .nth(1)
+                    .and_then(|t| t.split("</lastBuildDate>").next())
+                    .expect("a lastBuildDate");
+                assert_eq!(
+                    parse(build).timestamp(),
+                    parse(new_lm).timestamp(),
+                    "{path}: lastBuildDate is Last-Modified"
+                );
+            }
+        }
+    }
+    // Nothing changed since the last snapshot: every document answers 304.
+    for (path, _, last_modified) in snapshot(&server) {
+        let r = server.get(&path, &[("If-Modified-Since", &last_modified)]);
+        assert_eq!(r.status, 304, "{path} unchanged since {last_modified}");
+    }
+    let never: Vec<&&str> = EVERY_KIND
+        .iter()
+        .filter(|p| !changed_once.contains(**p))
+        .collect();
+    assert!(
+        never.is_empty(),
+        "these documents never changed, so the test proves nothing for them: {never:?}"
+    );
+}
+
+/// Conditional requests apply to 2xx answers only (RFC 9110 §13.2.1): a 404, 410 or 301
+/// carries no ETag or Last-Modified, and answers the same whatever the request's validators.
+#[test]
+fn error_and_redirect_answers_carry_no_validators() {
+    let (env, server) = site();
+    env.run(&["edit", "story-0", "--slug", "story-zero"])
+        .success();
+    env.run(&["delete", "story-1"]).success();
+    for (path, status) in [
+        ("/no-such-page", 404),
+        ("/articles/story-1", 410),
+        ("/articles/story-0", 301),
+    ] {
+        let r = server.get(path, &[]);
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.header("etag"), None, "{path}: {:?}", r.headers);
+        assert_eq!(r.header("last-modified"), None, "{path}: {:?}", r.headers);
+        for conditional in [
+            ("If-None-Match", "*"),
+            ("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+        ] {
+            let again = server.get(path, &[conditional]);
+            assert_eq!(again.status, status, "{path} with {conditional:?}");
+            assert_eq!(again.body, r.body, "{path} with {conditional:?}");
+        }
+    }
 }

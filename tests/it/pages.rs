@@ -299,7 +299,7 @@ fn article_page_has_what_readers_and_crawlers_need() {
     assert!(css.body.len() < 8 * 1024, "{} bytes of CSS", css.body.len());
     assert_eq!(
         css.expect_header("cache-control"),
-        "public, max-age=31536000, immutable"
+        "max-age=31536000, immutable"
     );
 }
 

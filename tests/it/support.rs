@@ -465,6 +465,27 @@ impl Server {
         self.child.id()
     }
 
+    /// Sends SIGTERM and waits (up to `limit`) for the server to exit; returns its exit status,
+    /// or `None` when it was still running at the limit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        if let Some(status) = self.child.try_wait().expect("wait for feedsvc serve") {
+            return Some(status);
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.child.id());
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait for feedsvc serve") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Takes over a `feedsvc serve` the caller spawned with a command of its own (stdout piped,
     /// stderr written to `stderr_path`): reads the address from its first line and, like any
     /// other server, kills it on drop.
