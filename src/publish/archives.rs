@@ -70,8 +70,15 @@ impl Month {
         format!("{}{:04}-{:02}", Self::SCOPE_PREFIX, self.year, self.month)
     }
 
+    /// The scope stamped when the months linked before and after this one change.
+    pub fn links_scope(self) -> String {
+        format!("links:{:04}-{:02}", self.year, self.month)
+    }
+
     /// What every month's scope starts with.
     pub const SCOPE_PREFIX: &'static str = "month:";
+    /// Past every month's scope in byte order.
+    pub const SCOPE_END: &'static str = "month;";
 
     /// Directory of its documents below the root: `archive/2026-09/`.
     pub fn dir(self) -> String {
@@ -120,8 +127,13 @@ pub fn archive_document(
     if articles.is_empty() && tombstones.is_empty() {
         return Ok(None);
     }
-    // A back-dated article or an edit changes the month without a newer date in it.
+    let previous = q.last_published_before(month.start())?.map(Month::of);
+    let next = q.first_published_from(month.end())?.map(Month::of);
+    // A back-dated article or an edit changes the month without a newer date in it; a month
+    // that gains its first article or loses its last changes its neighbours' links. The store
+    // stamps the month for each (see `Tx::stamp_changes`).
     let changed = q.changed_at(&month.scope())?;
+    let links_changed = q.changed_at(&month.links_scope())?;
     if kind == Kind::Sitemap(month) {
         let entries: Vec<SitemapEntry> = articles
             .iter()
@@ -139,8 +151,12 @@ pub fn archive_document(
     }
     let dir = month.dir();
     let mut links = vec![("current", cfg.site.base_url.clone())];
-    if let Some(t) = q.last_published_before(month.start())? {
-        links.push(("prev-archive", cfg.url(&Month::of(t).dir())));
+    if let Some(previous) = previous {
+        links.push(("prev-archive", cfg.url(&previous.dir())));
+    }
+    // RFC 5005 §4: archives link both ways, so a reader can walk them from either end.
+    if let Some(next) = next {
+        links.push(("next-archive", cfg.url(&next.dir())));
     }
     let spec = FeedSpec {
         cfg,
@@ -156,7 +172,7 @@ pub fn archive_document(
         tombstones: &tombstones,
         links,
         is_archive: true,
-        modified: changed,
+        modified: changed.max(links_changed),
     };
     let last_modified = spec.updated().epoch();
     let xsl = super::documents::stylesheet(cfg);
@@ -224,7 +240,7 @@ fn sitemap_index(q: &impl ArticleQueries, cfg: &Config, path: &str) -> Result<Do
         .collect();
     let newest = months.iter().map(|(_, m)| *m).max().unwrap_or(0);
     // A month whose last article went is no longer listed, but was stamped when it went.
-    let newest = newest.max(q.newest_change_under(Month::SCOPE_PREFIX)?);
+    let newest = newest.max(q.newest_change_between(Month::SCOPE_PREFIX, Month::SCOPE_END)?);
     Ok(render::encode(
         path,
         render::XML_TYPE,

@@ -387,7 +387,8 @@ pub trait ArticleQueries {
     }
 
     /// When the list of `scope` last changed (seconds since the epoch; 0 when never recorded).
-    /// Scopes: `site` (any published article), `tag:<id>`, `month:<YYYY-MM>` (UTC).
+    /// Scopes: `site` (any published article), `tag:<id>`, `month:<YYYY-MM>` (UTC), and
+    /// `links:<YYYY-MM>` (the months an archive links before and after it).
     fn changed_at(&self, scope: &str) -> Result<i64> {
         Ok(self
             .db()
@@ -397,14 +398,15 @@ pub trait ArticleQueries {
             .unwrap_or(0))
     }
 
-    /// The latest [`ArticleQueries::changed_at`] among scopes that start with `prefix`.
-    fn newest_change_under(&self, prefix: &str) -> Result<i64> {
+    /// The latest [`ArticleQueries::changed_at`] among scopes from `first` to `last`
+    /// (inclusive, in byte order: `month:2026-01` … `month:2026-03`).
+    fn newest_change_between(&self, first: &str, last: &str) -> Result<i64> {
         Ok(self
             .db()
             .prepare_cached(
-                "SELECT coalesce(max(at), 0) FROM changes WHERE scope >= ?1 AND scope < ?1 || x'ff'",
+                "SELECT coalesce(max(at), 0) FROM changes WHERE scope >= ?1 AND scope <= ?2",
             )?
-            .query_row([prefix], |r| r.get(0))?)
+            .query_row([first, last], |r| r.get(0))?)
     }
 
     /// A value from the `meta` table.

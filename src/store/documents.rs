@@ -80,14 +80,52 @@ impl Tx<'_> {
     }
 
     /// Stamps every list, tag and month this transaction changed (see migration 3) with `now`,
-    /// or one second past its previous stamp when that is later: a change always moves it.
-    /// Returns how many were stamped.
+    /// or one second past the latest stamp of any scope when that is later, so each publish's
+    /// stamp is later than every earlier one. A month that gained its first article or lost
+    /// its last one changes the archive links of the months around it: their `links:YYYY-MM`
+    /// scopes are stamped too.
+    /// Returns how many scopes were stamped.
     pub fn stamp_changes(&self, now: i64) -> Result<usize> {
-        Ok(self
+        // Months whose being populated flipped; `substr(scope, 7)` is `YYYY-MM`.
+        let flipped: Vec<String> = self
             .prepare_cached(
-                "UPDATE changes SET at = max(?1, at + 1), pending = 0 WHERE pending = 1",
+                "SELECT substr(scope, 7) FROM changes WHERE pending = 1 \
+                 AND scope >= 'month:' AND scope < 'month;' AND populated IS NOT EXISTS \
+                 (SELECT 1 FROM articles WHERE is_pending = 0 \
+                  AND published_at >= unixepoch(substr(scope, 7) || '-01') \
+                  AND published_at < unixepoch(substr(scope, 7) || '-01', '+1 month'))",
             )?
-            .execute([now])?)
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for month in &flipped {
+            for neighbour in [
+                "SELECT max(published_at) AS t FROM articles WHERE is_pending = 0 \
+                 AND published_at < unixepoch(?1 || '-01')",
+                "SELECT min(published_at) AS t FROM articles WHERE is_pending = 0 \
+                 AND published_at >= unixepoch(?1 || '-01', '+1 month')",
+            ] {
+                self.prepare_cached(&format!(
+                    "INSERT INTO changes (scope, pending) \
+                     SELECT 'links:' || strftime('%Y-%m', t, 'unixepoch'), 1 \
+                     FROM ({neighbour}) WHERE t IS NOT NULL \
+                     ON CONFLICT (scope) DO UPDATE SET pending = 1"
+                ))?
+                .execute([month])?;
+            }
+        }
+        self.prepare_cached(
+            "UPDATE changes SET populated = EXISTS (SELECT 1 FROM articles WHERE is_pending = 0 \
+             AND published_at >= unixepoch(substr(scope, 7) || '-01') \
+             AND published_at < unixepoch(substr(scope, 7) || '-01', '+1 month')) \
+             WHERE pending = 1 AND scope >= 'month:' AND scope < 'month;'",
+        )?
+        .execute([])?;
+        let latest: i64 = self
+            .prepare_cached("SELECT coalesce(max(at), 0) FROM changes")?
+            .query_row([], |r| r.get(0))?;
+        Ok(self
+            .prepare_cached("UPDATE changes SET at = ?1, pending = 0 WHERE pending = 1")?
+            .execute([now.max(latest.saturating_add(1))])?)
     }
 
     /// Stores a document under `generation`, replacing what was at its path.

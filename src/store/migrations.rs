@@ -110,9 +110,11 @@ pub const MIGRATIONS: &[&str] = &[
     // every pending scope with its clock, once (see `Tx::stamp_changes`).
     r#"
     CREATE TABLE changes (
-        scope   TEXT PRIMARY KEY,
-        at      INTEGER NOT NULL DEFAULT 0,
-        pending INTEGER NOT NULL DEFAULT 0
+        scope     TEXT PRIMARY KEY,
+        at        INTEGER NOT NULL DEFAULT 0,
+        pending   INTEGER NOT NULL DEFAULT 0,
+        -- months only: whether it held a published article when last stamped
+        populated INTEGER NOT NULL DEFAULT 0
     );
     CREATE TRIGGER articles_insert_changes AFTER INSERT ON articles WHEN NEW.is_pending = 0
     BEGIN

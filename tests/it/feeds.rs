@@ -868,7 +868,7 @@ fn rss_link(channel: &rss::Channel, rel: &str) -> Option<String> {
 
 /// The site's RSS and Atom feeds link the archive of the newest article's month
 /// (`prev-archive`, RFC 5005), in RSS through `atom:link` and to the RSS archive; each archive
-/// links the month before it and the current feed, in its own format. Tag feeds have no
+/// links the months before and after it and the current feed, in its own format. Tag feeds have no
 /// archives of their own, so they link none.
 #[test]
 fn site_feeds_link_the_archive_of_the_newest_month() {
@@ -913,6 +913,21 @@ fn site_feeds_link_the_archive_of_the_newest_month() {
     assert_eq!(
         rss_link(&rss("/archive/2026-07/rss.xml"), "prev-archive"),
         None
+    );
+    // And the month after it (RFC 5005 §4), so the oldest archive is not left without links.
+    assert_eq!(
+        rss_link(&rss("/archive/2026-07/rss.xml"), "next-archive"),
+        Some(format!("{}rss.xml", archive("2026-08")))
+    );
+    let july = server.get("/archive/2026-07/atom.xml", &[]).text();
+    assert_eq!(
+        atom_link(&july, "next-archive"),
+        Some(format!("{}atom.xml", archive("2026-08")))
+    );
+    assert_eq!(
+        rss_link(&august, "next-archive"),
+        None,
+        "nothing after August yet"
     );
     for path in ["/tags/asia/rss.xml", "/tags/asia/atom.xml"] {
         assert_eq!(atom(path), None, "{path}");

@@ -606,6 +606,16 @@ fn if_modified_since_sees_back_dated_adds_edits_and_deletes_in_every_document() 
             ],
         ),
         ("a delete", &["delete", "jan-10"]),
+        // January's archives now link February's (next-archive).
+        (
+            "an add in a later month",
+            &[
+                "add-tagged",
+                "Story of feb-02",
+                "feb-02",
+                "2026-02-02T10:00:00Z",
+            ],
+        ),
     ];
     for (what, command) in changes {
         let before = snapshot(&server);
