@@ -488,6 +488,57 @@ pub fn validate(
     })
 }
 
+/// A published (or scheduled) article as the archive holds it: what feeds and pages show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    /// Row id (internal).
+    pub id: i64,
+    /// The `tag:` URI minted at insert; never changes.
+    pub entry_id: String,
+    /// Current URL slug.
+    pub slug: String,
+    /// Headline.
+    pub title: String,
+    /// The dek as written, if any.
+    pub summary: Option<String>,
+    /// Plain-text opening of the body, used where no summary was written.
+    pub excerpt: String,
+    /// Byline, if the article names one.
+    pub author: Option<String>,
+    /// Markdown source.
+    pub body_markdown: String,
+    /// Sanitized HTML with absolute links.
+    pub body_html: String,
+    /// Publication moment.
+    pub published: Timestamp,
+    /// Last update.
+    pub updated: Timestamp,
+    /// True while `published` lies in the future and nothing shows it yet.
+    pub is_pending: bool,
+    /// Tags in the author's order.
+    pub tags: Vec<Tag>,
+}
+
+impl Article {
+    /// The summary a reader sees: the author's dek, or the body's opening.
+    pub fn description(&self) -> &str {
+        self.summary.as_deref().unwrap_or(&self.excerpt)
+    }
+}
+
+/// An entry that was deleted, kept so feeds can tell readers (RFC 6721).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tombstone {
+    /// The deleted entry's id.
+    pub entry_id: String,
+    /// Its last slug.
+    pub slug: String,
+    /// Its last title.
+    pub title: String,
+    /// When it was deleted.
+    pub deleted: Timestamp,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

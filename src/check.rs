@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 
 use crate::config::Config;
+use crate::document::Document;
 use crate::render::{self, MAX_FEED_BYTES};
 use crate::store::articles::ArticleQueries;
-use crate::store::{Document, Store};
+use crate::store::Store;
 use crate::text::is_feed_char;
 use crate::Result;
 

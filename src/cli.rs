@@ -7,11 +7,12 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
+use crate::article::Article;
 use crate::article::{parse_source, Fields, Source};
 use crate::config::Config;
 use crate::publish::{self, EditOutcome};
 use crate::store::articles::ArticleQueries;
-use crate::store::{Article, Store};
+use crate::store::Store;
 use crate::Error;
 
 /// feedsvc: publish articles as RSS 2.0, Atom 1.0, JSON Feed 1.1 and HTML, and serve them.
@@ -227,8 +228,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Delete { slug } => {
             let mut store = open(&cfg, false)?;
-            let deleted = publish::delete(&mut store, &cfg, &slug, Utc::now())
-                .map_err(|e| store.explain(e))?;
+            let deleted = publish::delete(&mut store, &cfg, &slug, Utc::now())?;
             fold_long_wal(&mut store);
             println!("deleted {} ({})", deleted.slug, deleted.title);
             Ok(())
@@ -256,6 +256,9 @@ fn open(cfg: &Config, create: bool) -> anyhow::Result<Store> {
     )?)
 }
 
+/// What a source file may hold beyond `storage.max_article_bytes` of body: its front matter.
+const FRONT_MATTER_ROOM_BYTES: u64 = 64 * 1024;
+
 /// Reads a file (or standard input for `-`) into a [`Source`].
 fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {
     let is_stdin = path.as_os_str() == "-";
@@ -264,8 +267,9 @@ fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {
     } else {
         path.display().to_string()
     };
-    // Read one byte past the limit so an oversized file is refused without reading it all.
-    let limit = (max_bytes as u64).saturating_add(64 * 1024);
+    // Read at most the body's limit plus room for front matter: an oversized file is then
+    // refused by validation without being read whole.
+    let limit = (max_bytes as u64).saturating_add(FRONT_MATTER_ROOM_BYTES);
     let mut bytes = Vec::new();
     let result = if is_stdin {
         std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
@@ -303,7 +307,7 @@ fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
     let now = Utc::now();
     let articles = publish::prepare(cfg, &sources, flags, now)?;
     let mut store = open(cfg, true)?;
-    let urls = publish::add(&mut store, cfg, &articles, now).map_err(|e| store.explain(e))?;
+    let urls = publish::add(&mut store, cfg, &articles, now)?;
     fold_long_wal(&mut store);
     let mut out = std::io::stdout().lock();
     for (url, article) in urls.iter().zip(&articles) {
@@ -360,8 +364,7 @@ fn import(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
             bar.set_message("rendering the site");
         }
     };
-    let urls =
-        publish::import(&mut store, cfg, &articles, now, &stored).map_err(|e| store.explain(e))?;
+    let urls = publish::import(&mut store, cfg, &articles, now, &stored)?;
     bar.set_message("checkpointing");
     // The import is committed; a checkpoint that cannot finish (a busy reader) only leaves
     // work for later.
@@ -393,8 +396,7 @@ fn edit(cfg: &Config, slug: &str, file: Option<&Path>, flags: &Fields) -> anyhow
         .map(|f| read_source(f, cfg.storage.max_article_bytes))
         .transpose()?;
     let mut store = open(cfg, false)?;
-    let outcome = publish::edit(&mut store, cfg, slug, source.as_ref(), flags, Utc::now())
-        .map_err(|e| store.explain(e))?;
+    let outcome = publish::edit(&mut store, cfg, slug, source.as_ref(), flags, Utc::now())?;
     fold_long_wal(&mut store);
     match outcome {
         EditOutcome::Changed(url) => println!("{url}"),
@@ -446,7 +448,7 @@ fn list(cfg: &Config, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let store = open(cfg, false)?;
-    let articles = store.all_articles().map_err(|e| store.explain(e))?;
+    let articles = store.all_articles()?;
     let mut out = std::io::stdout().lock();
     if json {
         let values: Vec<_> = articles
@@ -472,8 +474,7 @@ fn list(cfg: &Config, json: bool) -> anyhow::Result<()> {
 fn show(cfg: &Config, slug: &str, json: bool) -> anyhow::Result<()> {
     let store = open(cfg, false)?;
     let article = store
-        .article_by_slug(slug)
-        .map_err(|e| store.explain(e))?
+        .article_by_slug(slug)?
         .ok_or_else(|| Error::NotFound {
             slug: slug.to_string(),
         })?;
@@ -522,7 +523,7 @@ fn show(cfg: &Config, slug: &str, json: bool) -> anyhow::Result<()> {
 
 fn check(cfg: &Config) -> anyhow::Result<()> {
     let store = open(cfg, false)?;
-    let report = crate::check::check_site(&store, cfg).map_err(|e| store.explain(e))?;
+    let report = crate::check::check_site(&store, cfg)?;
     let mut out = std::io::stdout().lock();
     for problem in &report.problems {
         writeln!(out, "{}: {}", problem.path, problem.what)?;
@@ -562,10 +563,10 @@ fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
                 .with_context(|| format!("loading the sample articles from {}", dir.display()))?;
         }
     }
-    if publish::refresh_if_stale(&mut store, cfg, now).map_err(|e| store.explain(e))? {
+    if publish::refresh_if_stale(&mut store, cfg, now)? {
         tracing::info!("rendered the whole site (new version or configuration)");
     }
-    publish::release_due(&mut store, cfg, now).map_err(|e| store.explain(e))?;
+    publish::release_due(&mut store, cfg, now)?;
     drop(store);
     crate::http::serve(cfg.clone(), listener)?;
     Ok(())

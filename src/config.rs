@@ -155,13 +155,16 @@ impl Default for RawServer {
     }
 }
 
+/// `storage.busy_timeout_ms` when the configuration does not set it.
+pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 10_000;
+
 impl Default for RawStorage {
     fn default() -> Self {
         RawStorage {
             database: PathBuf::from("data/feedsvc.db"),
             samples: PathBuf::new(),
             max_article_bytes: 1024 * 1024,
-            busy_timeout_ms: 10_000,
+            busy_timeout_ms: DEFAULT_BUSY_TIMEOUT_MS,
         }
     }
 }

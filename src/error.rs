@@ -46,13 +46,23 @@ pub enum Error {
     #[error("{}: the database is locked by another process (waited {waited_ms} ms); nothing was changed, try again", path.display())]
     Locked { path: PathBuf, waited_ms: u64 },
 
-    /// A SQLite error that has no more specific meaning.
+    /// A SQLite error that has no more specific meaning (those that have one become
+    /// [`Error::Locked`] or [`Error::Database`] as they are converted: see `From` below).
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[source] rusqlite::Error),
 
     /// A feed or page could not be rendered.
     #[error("rendering {what}: {reason}")]
     Render { what: String, reason: String },
+
+    /// A failure inside feedsvc itself, not caused by its input or its files: a thread that
+    /// panicked while holding a shared lock, a background task that died.
+    #[error("internal error in {what}: {source}")]
+    Internal {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// An I/O error with a description of what was being done.
     #[error("{context}: {source}")]
@@ -61,6 +71,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Every SQLite error is explained as it enters the library's error type, so a caller never
+/// has to remember to: "database is locked" becomes [`Error::Locked`] naming the file, "disk
+/// full" an [`Error::Database`] that says nothing was changed, and so on.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        crate::store::explain(Error::Db(e))
+    }
 }
 
 /// The result type used throughout the library.

@@ -13,6 +13,7 @@ pub mod article;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod document;
 pub mod error;
 pub mod http;
 pub mod publish;

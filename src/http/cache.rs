@@ -11,8 +11,9 @@ use hyper::header::HeaderValue;
 
 use super::respond::{http_date, Coding, Resource};
 use crate::config::Config;
+use crate::document::Document;
 use crate::render::assets;
-use crate::store::{Document, Store};
+use crate::store::Store;
 use crate::{Error, Result};
 
 /// Memory the cache may hold, in bytes of bodies.
@@ -262,9 +263,9 @@ impl Cache {
         let owned = path.to_string();
         tokio::task::spawn_blocking(move || shared.load(&owned))
             .await
-            .map_err(|e| Error::Render {
-                what: path.to_string(),
-                reason: format!("loading task failed: {e}"),
+            .map_err(|e| Error::Internal {
+                what: "the task loading a document",
+                source: Box::new(e),
             })?
     }
 
@@ -368,10 +369,10 @@ impl Shared {
     }
 }
 
-fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
-    Error::Render {
-        what: "the document cache".to_string(),
-        reason: "a thread panicked while holding its lock".to_string(),
+fn poisoned<T>(e: std::sync::PoisonError<T>) -> Error {
+    Error::Internal {
+        what: "the document cache",
+        source: e.to_string().into(),
     }
 }
 
@@ -436,6 +437,29 @@ fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lock left poisoned by a panic is an internal failure, not a rendering one.
+    #[test]
+    fn a_poisoned_lock_is_an_internal_error() {
+        let lock = Arc::new(Mutex::new(()));
+        let held = lock.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = held.lock();
+            panic!("a thread dies holding the lock");
+        })
+        .join();
+        let error = lock
+            .lock()
+            .map_err(poisoned)
+            .expect_err("the lock is poisoned");
+        assert!(matches!(error, Error::Internal { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("internal error in the document cache"),
+            "{error}"
+        );
+    }
 
     /// The window a commit leaves between its WAL write (the event) and the moment other
     /// connections see it: after one event, requests keep asking SQLite, even though the

@@ -28,13 +28,32 @@ use crate::{Error, Result};
 use cache::Cache;
 use routes::{BadTarget, Route};
 
+/// How long responses in flight may take to finish after SIGTERM or SIGINT.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Pause after a failed accept (out of file descriptors and the like), instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Largest buffer a connection reads a request into.
+const MAX_BUFFER_BYTES: usize = 64 * 1024;
+/// Largest request head accepted (431 beyond).
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most header fields accepted in a request.
+const MAX_HEADERS: usize = 100;
+
+/// Longest the scheduler sleeps before looking again for newly scheduled articles.
+const RECHECK: Duration = Duration::from_secs(2);
+/// How long the scheduler waits after a failed release before trying again.
+const SCHEDULER_RETRY: Duration = Duration::from_secs(10);
+
 /// Everything a request handler needs.
 pub struct State {
     cfg: Config,
     cache: Cache,
 }
 
-/// Serves until SIGINT or SIGTERM, then lets in-flight responses finish (up to 10 s).
+/// Serves until SIGINT or SIGTERM, then lets in-flight responses finish (up to
+/// [`SHUTDOWN_GRACE`]).
 ///
 /// Prints `feedsvc listening on http://ADDR/` on stdout once the socket is bound.
 ///
@@ -125,7 +144,7 @@ async fn run(
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
@@ -172,9 +191,9 @@ async fn run(
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .keep_alive(true)
-                .max_buf_size(64 * 1024)
-                .max_header_size(32 * 1024)
-                .max_headers(100)
+                .max_buf_size(MAX_BUFFER_BYTES)
+                .max_header_size(MAX_HEADER_BYTES)
+                .max_headers(MAX_HEADERS)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
@@ -185,8 +204,11 @@ async fn run(
     tracing::info!("shutting down: finishing responses in flight");
     tokio::select! {
         _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(Duration::from_secs(10)) => {
-            tracing::warn!("some connections were still open after 10 s");
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!(
+                "some connections were still open after {} s",
+                SHUTDOWN_GRACE.as_secs()
+            );
         }
     }
     Ok(())
@@ -252,7 +274,6 @@ async fn shutdown_signal() {
 /// Publishes scheduled articles on time: sleeps until the next one is due (checking at least
 /// every few seconds for newly scheduled ones), then releases it.
 async fn schedule(state: Arc<State>) {
-    const RECHECK: Duration = Duration::from_secs(2);
     let cfg = state.cfg.clone();
     let mut writer: Option<Store> = None;
     loop {
@@ -301,11 +322,11 @@ async fn schedule(state: Arc<State>) {
             Ok((store, Err(e))) => {
                 writer = store;
                 tracing::error!(error = %e, "publishing scheduled articles failed");
-                Duration::from_secs(10)
+                SCHEDULER_RETRY
             }
             Err(e) => {
                 tracing::error!(error = %e, "the scheduler task failed");
-                Duration::from_secs(10)
+                SCHEDULER_RETRY
             }
         };
         tokio::time::sleep(wait).await;

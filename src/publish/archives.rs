@@ -9,10 +9,10 @@
 use chrono::DateTime;
 
 use crate::config::Config;
+use crate::document::Document;
 use crate::render::sitemap::SitemapEntry;
 use crate::render::{self, FeedSpec};
 use crate::store::articles::ArticleQueries;
-use crate::store::Document;
 use crate::Result;
 
 /// A calendar month in UTC: the period of one archive document.

@@ -6,10 +6,12 @@
 use std::collections::BTreeSet;
 
 use super::Touched;
+use crate::article::Article;
 use crate::config::Config;
+use crate::document::Document;
 use crate::render::{self, pages, FeedSpec};
 use crate::store::articles::ArticleQueries;
-use crate::store::{Article, Document, Tx};
+use crate::store::Tx;
 use crate::Result;
 
 /// Collects the documents a change renders and stores the changed ones under one generation.
@@ -168,10 +170,7 @@ pub(super) fn rebuild_everything(
             let url = render::article_url(cfg, &article.slug);
             let html = render::markdown::render_html(&article.body_markdown, &url);
             if html != article.body_html {
-                tx.execute(
-                    "UPDATE articles SET body_html = ?2 WHERE id = ?1",
-                    rusqlite::params![article.id, html],
-                )?;
+                tx.set_body_html(article.id, &html)?;
             }
             Ok(())
         })?;

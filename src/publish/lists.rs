@@ -5,9 +5,10 @@
 
 use super::documents::newest_update;
 use crate::config::Config;
+use crate::document::Document;
 use crate::render::{self, pages};
 use crate::store::articles::ArticleQueries;
-use crate::store::{Document, Store};
+use crate::store::Store;
 use crate::Result;
 
 /// Which list page a path names: the tag's slug (`None` for the index) and the page number.

@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+use crate::article::Article;
 use crate::article::{self, Fields, Limits, NewArticle, Source, Timestamp};
 use crate::config::Config;
 use crate::render;
 use crate::store::articles::ArticleQueries;
-use crate::store::{Article, ArticleRow, Store, Tx};
+use crate::store::{ArticleRow, Store, Tx};
 use crate::{Error, Result};
 
 mod archives;

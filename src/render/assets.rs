@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use crate::store::Document;
+use crate::document::Document;
 
 /// The site's stylesheet.
 const STYLE_CSS: &[u8] = include_bytes!("../../assets/style.css");

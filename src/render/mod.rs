@@ -12,8 +12,9 @@ pub mod sitemap;
 use std::io::Write;
 
 use crate::article::Timestamp;
+use crate::article::{Article, Tombstone};
 use crate::config::Config;
-use crate::store::{Article, Document, Tombstone};
+use crate::document::Document;
 
 /// `Content-Type` of each kind of document.
 pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";

@@ -4,8 +4,8 @@ use askama::Template;
 use serde_json::json;
 
 use super::{article_url, author_of, tag_url};
+use crate::article::Article;
 use crate::config::Config;
-use crate::store::Article;
 use crate::{Error, Result};
 
 /// What every page's `<head>` and chrome needs about the site.

@@ -1,5 +1,6 @@
 //! Sitemaps (<https://www.sitemaps.org/protocol.html>): a monthly `urlset` of article pages and
-//! a sitemap index that lists the months, so a publish rewrites one month, never the whole list.
+//! a sitemap index that lists the months, so a crawler re-reads only the months whose
+//! `lastmod` moved. Both are rendered on request (see `publish::archives`).
 
 /// One URL with its last modification (RFC 3339).
 pub struct SitemapEntry {

@@ -3,46 +3,8 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Store, Tx};
-use crate::article::{NewArticle, Tag, Timestamp};
+use crate::article::{Article, NewArticle, Tag, Timestamp, Tombstone};
 use crate::Result;
-
-/// A stored article, as feeds and pages need it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Article {
-    /// Row id (internal).
-    pub id: i64,
-    /// The `tag:` URI minted at insert; never changes.
-    pub entry_id: String,
-    /// Current URL slug.
-    pub slug: String,
-    /// Headline.
-    pub title: String,
-    /// The dek as written, if any.
-    pub summary: Option<String>,
-    /// Plain-text opening of the body, used where no summary was written.
-    pub excerpt: String,
-    /// Byline, if the article names one.
-    pub author: Option<String>,
-    /// Markdown source.
-    pub body_markdown: String,
-    /// Sanitized HTML with absolute links.
-    pub body_html: String,
-    /// Publication moment.
-    pub published: Timestamp,
-    /// Last update.
-    pub updated: Timestamp,
-    /// True while `published` lies in the future and nothing shows it yet.
-    pub is_pending: bool,
-    /// Tags in the author's order.
-    pub tags: Vec<Tag>,
-}
-
-impl Article {
-    /// The summary a reader sees: the author's dek, or the body's opening.
-    pub fn description(&self) -> &str {
-        self.summary.as_deref().unwrap_or(&self.excerpt)
-    }
-}
 
 /// What an insert or update writes besides the validated fields.
 pub struct ArticleRow<'a> {
@@ -56,19 +18,6 @@ pub struct ArticleRow<'a> {
     pub excerpt: &'a str,
     /// Whether it is scheduled for later.
     pub is_pending: bool,
-}
-
-/// An entry that was deleted, kept so feeds can tell readers (RFC 6721).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tombstone {
-    /// The deleted entry's id.
-    pub entry_id: String,
-    /// Its last slug.
-    pub slug: String,
-    /// Its last title.
-    pub title: String,
-    /// When it was deleted.
-    pub deleted: Timestamp,
 }
 
 const COLUMNS: &str =
@@ -426,7 +375,7 @@ impl ArticleQueries for Store {
 
 impl ArticleQueries for Tx<'_> {
     fn db(&self) -> &Connection {
-        self
+        &self.tx
     }
 }
 
@@ -434,7 +383,7 @@ impl Tx<'_> {
     /// Inserts a new article with its tags; returns its row id.
     pub fn insert_article(&self, row: &ArticleRow<'_>) -> Result<i64> {
         let a = row.article;
-        self.prepare_cached(
+        self.tx.prepare_cached(
             "INSERT INTO articles (entry_id, slug, title, summary, excerpt, author, body_markdown, \
              body_html, published, published_at, updated, updated_at, is_pending) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -454,9 +403,10 @@ impl Tx<'_> {
             a.updated.epoch(),
             row.is_pending,
         ])?;
-        let id = self.last_insert_rowid();
+        let id = self.tx.last_insert_rowid();
         // A new article takes over an old slug that used to redirect elsewhere.
-        self.execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
+        self.tx
+            .execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
         self.set_tags(id, row)?;
         Ok(id)
     }
@@ -464,7 +414,7 @@ impl Tx<'_> {
     /// Replaces an article's fields and tags (the entry id stays).
     pub fn update_article(&self, id: i64, row: &ArticleRow<'_>) -> Result<()> {
         let a = row.article;
-        self.prepare_cached(
+        self.tx.prepare_cached(
             "UPDATE articles SET slug = ?2, title = ?3, summary = ?4, excerpt = ?5, author = ?6, \
              body_markdown = ?7, body_html = ?8, published = ?9, published_at = ?10, updated = ?11, \
              updated_at = ?12, is_pending = ?13 WHERE id = ?1",
@@ -484,19 +434,22 @@ impl Tx<'_> {
             a.updated.epoch(),
             row.is_pending,
         ])?;
-        self.execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
-        self.execute("DELETE FROM article_tags WHERE article_id = ?1", [id])?;
+        self.tx
+            .execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
+        self.tx
+            .execute("DELETE FROM article_tags WHERE article_id = ?1", [id])?;
         self.set_tags(id, row)?;
         Ok(())
     }
 
     fn set_tags(&self, article_id: i64, row: &ArticleRow<'_>) -> Result<()> {
         for (position, tag) in row.article.tags.iter().enumerate() {
-            self.prepare_cached(
-                "INSERT INTO tags (slug, name) VALUES (?1, ?2) ON CONFLICT (slug) DO NOTHING",
-            )?
-            .execute(params![tag.slug, tag.name])?;
-            self.prepare_cached(
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO tags (slug, name) VALUES (?1, ?2) ON CONFLICT (slug) DO NOTHING",
+                )?
+                .execute(params![tag.slug, tag.name])?;
+            self.tx.prepare_cached(
                 "INSERT INTO article_tags (article_id, tag_id, position, published_at, is_pending) \
                  SELECT ?1, id, ?3, ?4, ?5 FROM tags WHERE slug = ?2",
             )?
@@ -511,11 +464,20 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Replaces an article's rendered body (after a change of base URL or renderer).
+    pub fn set_body_html(&self, id: i64, html: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE articles SET body_html = ?2 WHERE id = ?1")?
+            .execute(params![id, html])?;
+        Ok(())
+    }
+
     /// Marks scheduled articles as published.
     pub fn release(&self, ids: &[i64]) -> Result<()> {
         for id in ids {
-            self.execute("UPDATE articles SET is_pending = 0 WHERE id = ?1", [id])?;
-            self.execute(
+            self.tx
+                .execute("UPDATE articles SET is_pending = 0 WHERE id = ?1", [id])?;
+            self.tx.execute(
                 "UPDATE article_tags SET is_pending = 0 WHERE article_id = ?1",
                 [id],
             )?;
@@ -525,7 +487,7 @@ impl Tx<'_> {
 
     /// Records that `old_slug` now lives at the article `article_id`.
     pub fn add_redirect(&self, old_slug: &str, article_id: i64) -> Result<()> {
-        self.execute(
+        self.tx.execute(
             "INSERT INTO redirects (old_slug, article_id) VALUES (?1, ?2) \
              ON CONFLICT (old_slug) DO UPDATE SET article_id = excluded.article_id",
             params![old_slug, article_id],
@@ -535,7 +497,9 @@ impl Tx<'_> {
 
     /// Old slugs that point at the article.
     pub fn redirects_to(&self, article_id: i64) -> Result<Vec<String>> {
-        let mut stmt = self.prepare("SELECT old_slug FROM redirects WHERE article_id = ?1")?;
+        let mut stmt = self
+            .tx
+            .prepare("SELECT old_slug FROM redirects WHERE article_id = ?1")?;
         let slugs = stmt
             .query_map([article_id], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
@@ -544,9 +508,10 @@ impl Tx<'_> {
 
     /// Deletes the article (its tags and redirects go with it) and leaves a tombstone.
     pub fn delete_article(&self, article: &Article, deleted: &Timestamp) -> Result<()> {
-        self.execute("DELETE FROM articles WHERE id = ?1", [article.id])?;
+        self.tx
+            .execute("DELETE FROM articles WHERE id = ?1", [article.id])?;
         if !article.is_pending {
-            self.execute(
+            self.tx.execute(
                 "INSERT OR REPLACE INTO tombstones (entry_id, slug, title, published_at, deleted, deleted_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -567,6 +532,7 @@ impl Tx<'_> {
         let mut removed = Vec::new();
         for &id in candidates {
             let slug: Option<String> = self
+                .tx
                 .query_row(
                     "DELETE FROM tags WHERE id = ?1 AND NOT EXISTS \
                      (SELECT 1 FROM article_tags WHERE tag_id = ?1) RETURNING slug",
@@ -581,7 +547,7 @@ impl Tx<'_> {
 
     /// Sets a value in the `meta` table.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.execute(
+        self.tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
@@ -591,7 +557,7 @@ impl Tx<'_> {
 
     /// True when an entry id is already used by an article or a tombstone.
     pub fn entry_id_exists(&self, entry_id: &str) -> Result<bool> {
-        Ok(self.query_row(
+        Ok(self.tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM articles WHERE entry_id = ?1) \
              OR EXISTS (SELECT 1 FROM tombstones WHERE entry_id = ?1)",
             [entry_id],

@@ -8,26 +8,8 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::{Store, Tx};
+use crate::document::Document;
 use crate::Result;
-
-/// A document ready to store: identity bytes, headers and validator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Document {
-    /// URL path below the site root, starting with `/` (`/atom.xml`, `/articles/x`).
-    pub path: String,
-    /// HTTP status to answer with: 200, 301 (with `location`) or 410.
-    pub status: u16,
-    /// `Content-Type` header value.
-    pub content_type: String,
-    /// Absolute URL for a 301.
-    pub location: Option<String>,
-    /// Identity bytes.
-    pub body: Vec<u8>,
-    /// Hash of the identity bytes; the ETag of each variant derives from it.
-    pub etag: String,
-    /// `Last-Modified`, seconds since the epoch.
-    pub last_modified: i64,
-}
 
 const GENERATION_KEY: &str = "generation";
 
@@ -35,6 +17,7 @@ impl Tx<'_> {
     /// The generation this transaction writes under (one more than the last committed).
     pub fn next_generation(&self) -> Result<i64> {
         let current: Option<String> = self
+            .tx
             .query_row(
                 "SELECT value FROM meta WHERE key = ?1",
                 [GENERATION_KEY],
@@ -54,6 +37,7 @@ impl Tx<'_> {
     /// bytes and headers as `doc`; `None` when nothing is stored there.
     pub fn stored_version(&self, doc: &Document) -> Result<Option<(i64, bool)>> {
         Ok(self
+            .tx
             .prepare_cached(
                 "SELECT last_modified, etag = ?2 AND status = ?3 AND content_type = ?4 \
                  AND location IS ?5 FROM documents WHERE path = ?1",
@@ -74,6 +58,7 @@ impl Tx<'_> {
     /// The `Last-Modified` of the document stored at `path`, if any.
     pub fn stored_last_modified(&self, path: &str) -> Result<Option<i64>> {
         Ok(self
+            .tx
             .prepare_cached("SELECT last_modified FROM documents WHERE path = ?1")?
             .query_row([path], |r| r.get(0))
             .optional()?)
@@ -88,6 +73,7 @@ impl Tx<'_> {
     pub fn stamp_changes(&self, now: i64) -> Result<usize> {
         // Months whose being populated flipped; `substr(scope, 7)` is `YYYY-MM`.
         let flipped: Vec<String> = self
+            .tx
             .prepare_cached(
                 "SELECT substr(scope, 7) FROM changes WHERE pending = 1 \
                  AND scope >= 'month:' AND scope < 'month;' AND populated IS NOT EXISTS \
@@ -104,16 +90,17 @@ impl Tx<'_> {
                 "SELECT min(published_at) AS t FROM articles WHERE is_pending = 0 \
                  AND published_at >= unixepoch(?1 || '-01', '+1 month')",
             ] {
-                self.prepare_cached(&format!(
-                    "INSERT INTO changes (scope, pending) \
+                self.tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO changes (scope, pending) \
                      SELECT 'links:' || strftime('%Y-%m', t, 'unixepoch'), 1 \
                      FROM ({neighbour}) WHERE t IS NOT NULL \
                      ON CONFLICT (scope) DO UPDATE SET pending = 1"
-                ))?
-                .execute([month])?;
+                    ))?
+                    .execute([month])?;
             }
         }
-        self.prepare_cached(
+        self.tx.prepare_cached(
             "UPDATE changes SET populated = EXISTS (SELECT 1 FROM articles WHERE is_pending = 0 \
              AND published_at >= unixepoch(substr(scope, 7) || '-01') \
              AND published_at < unixepoch(substr(scope, 7) || '-01', '+1 month')) \
@@ -121,49 +108,54 @@ impl Tx<'_> {
         )?
         .execute([])?;
         let latest: i64 = self
+            .tx
             .prepare_cached("SELECT coalesce(max(at), 0) FROM changes")?
             .query_row([], |r| r.get(0))?;
         Ok(self
+            .tx
             .prepare_cached("UPDATE changes SET at = ?1, pending = 0 WHERE pending = 1")?
             .execute([now.max(latest.saturating_add(1))])?)
     }
 
     /// Stores a document under `generation`, replacing what was at its path.
     pub fn put_document(&self, doc: &Document, generation: i64) -> Result<()> {
-        self.prepare_cached(
-            "INSERT OR REPLACE INTO documents (path, status, content_type, location, etag, \
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO documents (path, status, content_type, location, etag, \
              last_modified, generation, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            doc.path,
-            doc.status,
-            doc.content_type,
-            doc.location,
-            doc.etag,
-            doc.last_modified,
-            generation,
-            doc.body
-        ])?;
+            )?
+            .execute(params![
+                doc.path,
+                doc.status,
+                doc.content_type,
+                doc.location,
+                doc.etag,
+                doc.last_modified,
+                generation,
+                doc.body
+            ])?;
         Ok(())
     }
 
     /// Removes every document whose path starts with `prefix` (one range of the path index).
     pub fn delete_documents_under(&self, prefix: &str) -> Result<()> {
-        self.prepare_cached("DELETE FROM documents WHERE path >= ?1 AND path < ?1 || x'ff'")?
+        self.tx
+            .prepare_cached("DELETE FROM documents WHERE path >= ?1 AND path < ?1 || x'ff'")?
             .execute([prefix])?;
         Ok(())
     }
 
     /// Removes the document at `path`, if any.
     pub fn delete_document(&self, path: &str) -> Result<()> {
-        self.prepare_cached("DELETE FROM documents WHERE path = ?1")?
+        self.tx
+            .prepare_cached("DELETE FROM documents WHERE path = ?1")?
             .execute([path])?;
         Ok(())
     }
 
     /// Every stored path that starts with `prefix`.
     pub fn document_paths(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut stmt = self.prepare(
+        let mut stmt = self.tx.prepare(
             "SELECT path FROM documents WHERE substr(path, 1, length(?1)) = ?1 ORDER BY path",
         )?;
         let paths = stmt

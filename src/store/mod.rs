@@ -4,8 +4,7 @@ pub mod articles;
 mod documents;
 mod migrations;
 
-pub use articles::{Article, ArticleRow, Tombstone};
-pub use documents::Document;
+pub use articles::ArticleRow;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -15,6 +14,19 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::{Error, Result};
+
+/// How often a connection waiting for a lock tries again (see [`set_busy_handler`]).
+const LOCK_RETRY: Duration = Duration::from_millis(1);
+
+/// How often opening tries again to switch a new database to WAL while others hold it.
+const WAL_SWITCH_RETRY: Duration = Duration::from_millis(5);
+
+/// A WAL longer than this is folded back after a publish (see [`Store::fold_long_wal`]), and
+/// truncated to it after a checkpoint (`journal_size_limit`).
+const LONG_WAL_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How long folding the WAL waits for readers before leaving it to the server.
+const FOLD_WAIT: Duration = Duration::from_millis(100);
 
 /// `PRAGMA application_id` of a feedsvc database ("FEED" in ASCII).
 const APPLICATION_ID: i64 = 0x4645_4544;
@@ -28,7 +40,25 @@ pub struct Store {
 
 /// How long a connection waits for a lock held by another process, in milliseconds (one value
 /// per process: every store of a process is opened with the same configuration).
-static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(10_000);
+static BUSY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(crate::config::DEFAULT_BUSY_TIMEOUT_MS);
+
+/// The database this process works on, for explaining SQLite's errors wherever they happen
+/// (see [`explain`]). One per process, like the busy timeout.
+static DATABASE: std::sync::RwLock<Option<PathBuf>> = std::sync::RwLock::new(None);
+
+/// Maps SQLite's codes to the errors a publisher can act on, naming the database this process
+/// opened. Called by the conversion from `rusqlite::Error`; other errors pass unchanged.
+pub fn explain(e: Error) -> Error {
+    let path = match DATABASE.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    let Some(path) = path else {
+        return e;
+    };
+    let timeout = Duration::from_millis(BUSY_TIMEOUT_MS.load(Ordering::Relaxed));
+    explain_error(&path, timeout, e)
+}
 
 thread_local! {
     /// When the current wait for a lock began.
@@ -53,7 +83,7 @@ fn set_busy_handler(conn: &mut Connection, timeout: Duration) -> Result<()> {
         if now.duration_since(since).as_millis() as u64 >= BUSY_TIMEOUT_MS.load(Ordering::Relaxed) {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(LOCK_RETRY);
         true
     }))?;
     Ok(())
@@ -130,6 +160,11 @@ impl Store {
                 })?;
             }
         }
+        match DATABASE.write() {
+            Ok(mut database) => *database = Some(path.to_path_buf()),
+            Err(poisoned) => *poisoned.into_inner() = Some(path.to_path_buf()),
+        }
+        BUSY_TIMEOUT_MS.store(busy_timeout.as_millis() as u64, Ordering::Relaxed);
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -145,7 +180,7 @@ impl Store {
         // Look before touching: a foreign file must be left exactly as it is.
         let state = store.read_state()?;
         refuse_foreign(&store.path, &state)?;
-        store.configure().map_err(|e| store.explain(e))?;
+        store.configure()?;
         if state.version < migrations::MIGRATIONS.len() {
             store.migrate()?;
         }
@@ -165,7 +200,7 @@ impl Store {
             tx.finish()?;
             Ok(state)
         };
-        read().map_err(|e| self.explain(e))
+        read()
     }
 
     fn configure(&mut self) -> Result<()> {
@@ -184,7 +219,7 @@ impl Store {
                         rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
                     ) && Instant::now() < deadline =>
                 {
-                    std::thread::sleep(Duration::from_millis(5));
+                    std::thread::sleep(WAL_SWITCH_RETRY);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -201,15 +236,15 @@ impl Store {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
-        self.conn.execute_batch(
+        self.conn.execute_batch(&format!(
             // No automatic checkpoints: `feedsvc serve` checkpoints in the background
             // (`checkpoint`), and the publishing commands fold a long WAL back themselves
             // (`fold_long_wal`). An automatic checkpoint in a short-lived process does not help:
             // the next process to open the database rebuilds the WAL index from the WAL file,
             // forgets that the frames were copied, and copies them all again.
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 8388608;",
-        )?;
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {LONG_WAL_BYTES};"
+        ))?;
         Ok(())
     }
 
@@ -217,11 +252,9 @@ impl Store {
     /// is read again under the write lock.
     fn migrate(&mut self) -> Result<()> {
         let path = self.path.clone();
-        let timeout = self.busy_timeout;
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| explain_error(&path, timeout, e.into()))?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let state = SchemaState::read(&tx)?;
         refuse_foreign(&path, &state)?;
         if state.version >= migrations::MIGRATIONS.len() {
@@ -232,25 +265,22 @@ impl Store {
         }
         tx.pragma_update(None, "user_version", migrations::MIGRATIONS.len() as i64)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        tx.commit()
-            .map_err(|e| explain_error(&path, timeout, e.into()))?;
+        tx.commit()?;
         Ok(())
     }
 
     /// Starts the write transaction of one command. It takes the write lock at once, waiting up
     /// to the busy timeout for other writers; then fails with [`Error::Locked`].
     pub fn write(&mut self) -> Result<Tx<'_>> {
-        let path = self.path.clone();
-        let timeout = self.busy_timeout;
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| explain_error(&path, timeout, e.into()))?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         Ok(Tx { tx })
     }
 
-    /// A read-only view for queries outside a write (list, show, serving documents).
-    pub fn conn(&self) -> &Connection {
+    /// The connection, for this module's queries outside a write (list, show, serving
+    /// documents). No SQL runs outside `store`.
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -277,14 +307,13 @@ impl Store {
     /// about 0.5 ms per MB, so without this every add would be slower than the one before.
     /// Waits at most 100 ms for readers; if they stay, the server's checkpoints do it later.
     pub fn fold_long_wal(&mut self) -> Result<()> {
-        const LONG_WAL_BYTES: u64 = 8 * 1024 * 1024;
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
         if size <= LONG_WAL_BYTES {
             return Ok(());
         }
-        set_busy_handler(&mut self.conn, Duration::from_millis(100))?;
+        set_busy_handler(&mut self.conn, FOLD_WAIT)?;
         let outcome = self.checkpoint_all();
         set_busy_handler(&mut self.conn, self.busy_timeout)?;
         outcome
@@ -297,34 +326,17 @@ impl Store {
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?)
     }
-
-    /// Turns low-level errors into messages that say what to do.
-    pub fn explain(&self, e: Error) -> Error {
-        explain_error(&self.path, self.busy_timeout, e)
-    }
 }
 
 impl<'a> Tx<'a> {
-    /// The underlying connection, for the query helpers in this module.
-    fn conn(&self) -> &Connection {
-        &self.tx
-    }
-
     /// Commits every change of the command at once.
     pub fn commit(self) -> Result<()> {
         Ok(self.tx.commit()?)
     }
 }
 
-impl std::ops::Deref for Tx<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn()
-    }
-}
-
 /// Maps SQLite's codes to the errors a publisher can act on.
-pub fn explain_error(path: &Path, busy_timeout: Duration, e: Error) -> Error {
+fn explain_error(path: &Path, busy_timeout: Duration, e: Error) -> Error {
     use rusqlite::ErrorCode;
     let Error::Db(rusqlite::Error::SqliteFailure(code, _)) = &e else {
         return e;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::support::{article, fixtures_dir, Run, TestEnv};
+use crate::support::{article, assert_refused, fixtures_dir, Run, TestEnv};
 
 fn lines(text: &str) -> Vec<&str> {
     text.lines().collect()
@@ -418,43 +418,6 @@ fn seeded() -> TestEnv {
         "Body.",
     );
     env
-}
-
-/// Runs `args` (with `stdin` if given), expecting a refusal whose one-line message contains
-/// every fragment, and no change to the database.
-#[track_caller]
-fn assert_refused(
-    env: &TestEnv,
-    args: &[&str],
-    stdin: Option<&[u8]>,
-    fragments: &[&str],
-) -> String {
-    let before = env.snapshot();
-    let run = match stdin {
-        Some(input) => env.run_stdin(args, input),
-        None => env.run(args),
-    };
-    assert_ne!(run.code, 0, "{args:?} was accepted:\n{}", run.stdout);
-    assert_eq!(run.stdout, "", "a refused command printed URLs");
-    let message = run.stderr.trim_end();
-    assert_eq!(
-        message.lines().count(),
-        1,
-        "the refusal is not one line:\n{}",
-        run.stderr
-    );
-    for fragment in fragments {
-        assert!(
-            message.contains(fragment),
-            "the refusal lacks {fragment:?}: {message}"
-        );
-    }
-    assert_eq!(
-        env.snapshot(),
-        before,
-        "a refused command changed the database"
-    );
-    message.to_string()
 }
 
 fn refuse_file(name: &str, bytes: &[u8], fragments: &[&str]) -> String {

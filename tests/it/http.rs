@@ -671,10 +671,7 @@ fn if_modified_since_sees_back_dated_adds_edits_and_deletes_in_every_document() 
                     "{path}: <updated> is Last-Modified"
                 );
             } else if path.ends_with("rss.xml") {
-                let build = text
-                    .split("<lastBuildDate>")
-                    .nth(1)
-                    .and_then(|t| t.split("</lastBuildDate>").next())
+                let build = crate::support::between(&text, "<lastBuildDate>", "</lastBuildDate>")
                     .expect("a lastBuildDate");
                 assert_eq!(
                     parse(build).timestamp(),

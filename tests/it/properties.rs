@@ -21,7 +21,7 @@ use feedsvc::store::Store;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError};
 
-use crate::support::{table_digest, toml_string, unescape_html};
+use crate::support::{between, html_start_tags, table_digest, toml_string, unescape_html};
 
 /// The moment every case publishes at.
 fn now() -> DateTime<Utc> {
@@ -492,31 +492,8 @@ fn entry_html(entry: &Entry) -> Vec<&str> {
     html
 }
 
-/// The text between the first `open` and the next `close`.
-fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let start = text.find(open)? + open.len();
-    let end = text[start..].find(close)? + start;
-    Some(&text[start..end])
-}
-
 // ---------------------------------------------------------------------------------------------
 // What a browser would run: start tags tokenized as the HTML tokenizer does.
-
-/// A start tag as an HTML tokenizer sees it: lowercased name and attribute names, raw values.
-#[derive(Debug)]
-struct StartTag {
-    name: String,
-    attributes: Vec<(String, String)>,
-}
-
-impl StartTag {
-    fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// Where HTML appears: a whole page (which has a head with `<meta>`, `<link>` and the JSON-LD
 /// `<script>`) or content from an article body.
@@ -642,106 +619,6 @@ fn is_safe_url(value: &str) -> bool {
         || ["http://", "https://", "mailto:", "tel:", "/", "#"]
             .iter()
             .any(|prefix| url.starts_with(prefix))
-}
-
-/// Every start tag in `html`, skipping comments, end tags, declarations and the raw text of
-/// elements whose content is not markup.
-fn html_start_tags(html: &str) -> Vec<StartTag> {
-    let mut tags = Vec::new();
-    let mut at = 0;
-    while let Some(offset) = html[at..].find('<') {
-        let start = at + offset;
-        let rest = &html[start..];
-        if let Some(after) = rest.strip_prefix("<!--") {
-            at = start + 4 + after.find("-->").map_or(after.len(), |end| end + 3);
-            continue;
-        }
-        if rest.starts_with("</") || rest.starts_with("<!") || rest.starts_with("<?") {
-            at = start + rest.find('>').map_or(rest.len(), |end| end + 1);
-            continue;
-        }
-        if !rest[1..].starts_with(|c: char| c.is_ascii_alphabetic()) {
-            at = start + 1;
-            continue;
-        }
-        let (tag, length) = start_tag(&rest[1..]);
-        at = start + 1 + length;
-        let is_raw_text = matches!(
-            tag.name.as_str(),
-            "script"
-                | "style"
-                | "textarea"
-                | "title"
-                | "xmp"
-                | "iframe"
-                | "noembed"
-                | "noframes"
-                | "noscript"
-        );
-        if is_raw_text {
-            let close = format!("</{}", tag.name);
-            // ASCII lowercasing keeps byte offsets.
-            let lower = html[at..].to_ascii_lowercase();
-            at += lower.find(&close).unwrap_or(lower.len());
-        }
-        tags.push(tag);
-    }
-    tags
-}
-
-/// Tokenizes one start tag after its `<`: returns it and the bytes consumed (through `>`).
-fn start_tag(text: &str) -> (StartTag, usize) {
-    let mut chars = text.char_indices().peekable();
-    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0C');
-    let mut tag = StartTag {
-        name: String::new(),
-        attributes: Vec::new(),
-    };
-    while let Some(&(_, c)) = chars.peek() {
-        if is_space(c) || c == '/' || c == '>' {
-            break;
-        }
-        tag.name.push(c.to_ascii_lowercase());
-        chars.next();
-    }
-    loop {
-        while chars.next_if(|&(_, c)| is_space(c) || c == '/').is_some() {}
-        let Some((i, first)) = chars.next() else {
-            return (tag, text.len());
-        };
-        if first == '>' {
-            return (tag, i + 1);
-        }
-        // The first character of a name may be `=`.
-        let mut name = first.to_ascii_lowercase().to_string();
-        while let Some((_, c)) =
-            chars.next_if(|&(_, c)| !(is_space(c) || matches!(c, '/' | '>' | '=')))
-        {
-            name.push(c.to_ascii_lowercase());
-        }
-        while chars.next_if(|&(_, c)| is_space(c)).is_some() {}
-        let mut value = String::new();
-        if chars.next_if(|&(_, c)| c == '=').is_some() {
-            while chars.next_if(|&(_, c)| is_space(c)).is_some() {}
-            match chars.peek().map(|&(_, c)| c) {
-                Some(quote @ ('"' | '\'')) => {
-                    chars.next();
-                    for (_, c) in chars.by_ref() {
-                        if c == quote {
-                            break;
-                        }
-                        value.push(c);
-                    }
-                }
-                _ => {
-                    while let Some((_, c)) = chars.next_if(|&(_, c)| !(is_space(c) || c == '>')) {
-                        value.push(c);
-                    }
-                }
-            }
-        }
-        tag.attributes.push((name, value));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

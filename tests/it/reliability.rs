@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat};
 
 use crate::support::{
-    article, assert_check_ok, assert_no_panic, parse_feed, Run, Server, TestEnv, BIN,
+    article, assert_check_ok, assert_clean_failure, assert_no_panic, parse_feed, Run, Server,
+    TestEnv, BIN,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -142,27 +143,6 @@ fn listed_slugs(env: &TestEnv) -> BTreeSet<String> {
         .iter()
         .map(|v| v["slug"].as_str().expect("a slug").to_string())
         .collect()
-}
-
-/// Panics unless `run` failed with exactly one line on stderr holding every fragment.
-#[track_caller]
-fn assert_clean_failure(run: &Run, what: &str, fragments: &[&str]) -> String {
-    assert_no_panic(&run.stderr);
-    assert_ne!(run.code, 0, "{what} succeeded:\n{}", run.stdout);
-    let message = run.stderr.trim_end();
-    assert_eq!(
-        message.lines().count(),
-        1,
-        "{what}: the error is not one line:\n{}",
-        run.stderr
-    );
-    for fragment in fragments {
-        assert!(
-            message.contains(fragment),
-            "{what}: the error lacks {fragment:?}: {message}"
-        );
-    }
-    message.to_string()
 }
 
 /// The site directory of `env`.
@@ -1763,4 +1743,53 @@ fn nothing_is_writable_over_http() {
     assert_eq!(page.status, 200);
     assert!(!page.text().contains("Overwritten"));
     assert_eq!(server.get("/articles/pwned", &[]).status, 404);
+}
+
+/// The scheduler meets a held write lock: its log line names the database and says it is
+/// locked by another process (as every command does), not a bare SQLite code; once the lock
+/// goes, the scheduled article is published.
+#[test]
+fn the_scheduler_explains_a_held_lock_and_publishes_once_it_goes() {
+    let _clock = crate::support::timed();
+    let env = TestEnv::with_settings(&[("storage", "busy_timeout_ms = 200")]);
+    env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
+    let due = chrono::Utc::now() + chrono::Duration::seconds(3);
+    env.add_article(
+        "Embargoed",
+        "embargoed",
+        &due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "Body.",
+    );
+    let server = env.serve();
+    let holder = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    holder
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.stderr().contains("locked by another process") {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduler never said the database was locked:\n{}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = server.stderr();
+    assert!(
+        log.contains("feedsvc.db"),
+        "the log names the database: {log}"
+    );
+    assert!(
+        !log.contains("database error"),
+        "a bare SQLite error: {log}"
+    );
+    holder.execute_batch("ROLLBACK").expect("release the lock");
+    drop(holder);
+    while server.get("/articles/embargoed", &[]).status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "never published after the lock went"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

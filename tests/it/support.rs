@@ -761,21 +761,61 @@ pub fn unescape_html(text: &str) -> String {
     out
 }
 
-/// Values of `attr="…"` in an HTML or XML fragment.
-pub fn attribute_values(html: &str, attr: &str) -> Vec<String> {
-    let needle = format!("{attr}=\"");
-    let mut values = Vec::new();
-    let mut rest = html;
-    while let Some(i) = rest.find(&needle) {
-        let preceded_by_space = i == 0 || rest[..i].ends_with(char::is_whitespace);
-        rest = &rest[i + needle.len()..];
-        let end = rest.find('"').unwrap_or(rest.len());
-        if preceded_by_space {
-            values.push(rest[..end].to_string());
-        }
-        rest = &rest[end..];
+/// Panics unless `run` failed with exactly one line on stderr holding every fragment.
+#[track_caller]
+pub fn assert_clean_failure(run: &Run, what: &str, fragments: &[&str]) -> String {
+    assert_no_panic(&run.stderr);
+    assert_ne!(run.code, 0, "{what} succeeded:\n{}", run.stdout);
+    let message = run.stderr.trim_end();
+    assert_eq!(
+        message.lines().count(),
+        1,
+        "{what}: the error is not one line:\n{}",
+        run.stderr
+    );
+    for fragment in fragments {
+        assert!(
+            message.contains(fragment),
+            "{what}: the error lacks {fragment:?}: {message}"
+        );
     }
-    values
+    message.to_string()
+}
+
+/// Runs `args` (with `stdin` if given), expecting a refusal whose one-line message contains
+/// every fragment, nothing on stdout, and no change to the database.
+#[track_caller]
+pub fn assert_refused(
+    env: &TestEnv,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    fragments: &[&str],
+) -> String {
+    let before = env.snapshot();
+    let run = match stdin {
+        Some(input) => env.run_stdin(args, input),
+        None => env.run(args),
+    };
+    let message = assert_clean_failure(&run, &format!("{args:?}"), fragments);
+    assert_eq!(run.stdout, "", "a refused command printed URLs");
+    assert_eq!(
+        env.snapshot(),
+        before,
+        "a refused command changed the database"
+    );
+    message
+}
+
+/// Values of the attribute `attr` (any case) on every start tag of an HTML fragment, or of an
+/// XML start tag, as written (entities not decoded).
+pub fn attribute_values(html: &str, attr: &str) -> Vec<String> {
+    let attr = attr.to_ascii_lowercase();
+    html_start_tags(html)
+        .into_iter()
+        .flat_map(|tag| tag.attributes)
+        .filter(|(name, _)| *name == attr)
+        .map(|(_, value)| value)
+        .collect()
 }
 
 /// Every start tag `<name …>` (up to its `>`) in an XML document.
@@ -792,4 +832,127 @@ pub fn start_tags<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
         rest = after;
     }
     tags
+}
+
+/// The text between the first `open` and the next `close`.
+pub fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(&text[start..end])
+}
+
+/// A start tag as an HTML tokenizer sees it: lowercased name and attribute names, raw values.
+#[derive(Debug)]
+pub struct StartTag {
+    pub name: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+impl StartTag {
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every start tag in `html`, skipping comments, end tags, declarations and the raw text of
+/// elements whose content is not markup.
+pub fn html_start_tags(html: &str) -> Vec<StartTag> {
+    let mut tags = Vec::new();
+    let mut at = 0;
+    while let Some(offset) = html[at..].find('<') {
+        let start = at + offset;
+        let rest = &html[start..];
+        if let Some(after) = rest.strip_prefix("<!--") {
+            at = start + 4 + after.find("-->").map_or(after.len(), |end| end + 3);
+            continue;
+        }
+        if rest.starts_with("</") || rest.starts_with("<!") || rest.starts_with("<?") {
+            at = start + rest.find('>').map_or(rest.len(), |end| end + 1);
+            continue;
+        }
+        if !rest[1..].starts_with(|c: char| c.is_ascii_alphabetic()) {
+            at = start + 1;
+            continue;
+        }
+        let (tag, length) = start_tag(&rest[1..]);
+        at = start + 1 + length;
+        let is_raw_text = matches!(
+            tag.name.as_str(),
+            "script"
+                | "style"
+                | "textarea"
+                | "title"
+                | "xmp"
+                | "iframe"
+                | "noembed"
+                | "noframes"
+                | "noscript"
+        );
+        if is_raw_text {
+            let close = format!("</{}", tag.name);
+            // ASCII lowercasing keeps byte offsets.
+            let lower = html[at..].to_ascii_lowercase();
+            at += lower.find(&close).unwrap_or(lower.len());
+        }
+        tags.push(tag);
+    }
+    tags
+}
+
+/// Tokenizes one start tag after its `<`: returns it and the bytes consumed (through `>`).
+fn start_tag(text: &str) -> (StartTag, usize) {
+    let mut chars = text.char_indices().peekable();
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0C');
+    let mut tag = StartTag {
+        name: String::new(),
+        attributes: Vec::new(),
+    };
+    while let Some(&(_, c)) = chars.peek() {
+        if is_space(c) || c == '/' || c == '>' {
+            break;
+        }
+        tag.name.push(c.to_ascii_lowercase());
+        chars.next();
+    }
+    loop {
+        while chars.next_if(|&(_, c)| is_space(c) || c == '/').is_some() {}
+        let Some((i, first)) = chars.next() else {
+            return (tag, text.len());
+        };
+        if first == '>' {
+            return (tag, i + 1);
+        }
+        // The first character of a name may be `=`.
+        let mut name = first.to_ascii_lowercase().to_string();
+        while let Some((_, c)) =
+            chars.next_if(|&(_, c)| !(is_space(c) || matches!(c, '/' | '>' | '=')))
+        {
+            name.push(c.to_ascii_lowercase());
+        }
+        while chars.next_if(|&(_, c)| is_space(c)).is_some() {}
+        let mut value = String::new();
+        if chars.next_if(|&(_, c)| c == '=').is_some() {
+            while chars.next_if(|&(_, c)| is_space(c)).is_some() {}
+            match chars.peek().map(|&(_, c)| c) {
+                Some(quote @ ('"' | '\'')) => {
+                    chars.next();
+                    for (_, c) in chars.by_ref() {
+                        if c == quote {
+                            break;
+                        }
+                        value.push(c);
+                    }
+                }
+                _ => {
+                    while let Some((_, c)) = chars.next_if(|&(_, c)| !(is_space(c) || c == '>')) {
+                        value.push(c);
+                    }
+                }
+            }
+        }
+        tag.attributes.push((name, value));
+    }
 }
