@@ -18,6 +18,7 @@ pub mod error;
 pub mod http;
 pub mod publish;
 pub mod render;
+pub mod routes;
 pub mod store;
 pub mod text;
 
