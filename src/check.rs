@@ -55,9 +55,7 @@ pub fn check_site(store: &Store, cfg: &Config) -> Result<Report> {
         };
         report.documents += 1;
         let mut problems = lint_document(cfg, &doc);
-        if doc.status == 200
-            && [render::RSS_TYPE, render::ATOM_TYPE].contains(&doc.content_type.as_str())
-        {
+        if crate::publish::has_browser_view(&doc) {
             problems.extend(browser_view_problems(store, cfg, &doc.path)?);
         }
         for what in problems {
@@ -174,8 +172,8 @@ pub fn lint_document(cfg: &Config, doc: &Document) -> Vec<String> {
     problems
 }
 
-/// What is wrong with the page browsers get at the RSS or Atom feed at `feed_path`: missing, not
-/// an HTML page, or holding characters no document may carry.
+/// What is wrong with the page browsers get at the RSS or Atom feed at `feed_path`: missing,
+/// answering another status, not an HTML page, or holding characters no document may carry.
 fn browser_view_problems(store: &Store, cfg: &Config, feed_path: &str) -> Result<Vec<String>> {
     let Some(key) = crate::publish::browser_view_key(feed_path) else {
         return Ok(Vec::new());
@@ -185,13 +183,18 @@ fn browser_view_problems(store: &Store, cfg: &Config, feed_path: &str) -> Result
         None => crate::publish::archive_document(store, cfg, &key)?,
     };
     Ok(match view {
-        Some(view) if view.status == 200 && view.content_type == render::HTML_TYPE => {
-            lint_document(cfg, &view)
-                .into_iter()
-                .map(|what| format!("its browser view {what}"))
-                .collect()
+        None => vec!["has no browser view: a browser gets the feed's XML".to_string()],
+        Some(view) if view.status != 200 => {
+            vec![format!("its browser view answers {}", view.status)]
         }
-        _ => vec!["has no browser view: a browser gets the feed's XML".to_string()],
+        Some(view) if view.content_type != render::HTML_TYPE => vec![format!(
+            "its browser view is {}, not an HTML page",
+            view.content_type
+        )],
+        Some(view) => lint_document(cfg, &view)
+            .into_iter()
+            .map(|what| format!("its browser view {what}"))
+            .collect(),
     })
 }
 

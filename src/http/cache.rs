@@ -421,9 +421,7 @@ fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
         last_modified_header: (doc.last_modified > 0)
             .then(|| HeaderValue::from_str(&http_date(doc.last_modified)).ok())
             .flatten(),
-        has_browser_view: doc.status == 200
-            && (doc.content_type == crate::render::RSS_TYPE
-                || doc.content_type == crate::render::ATOM_TYPE),
+        has_browser_view: crate::publish::has_browser_view(&doc),
         is_browser_view,
         variants: [
             Some((Coding::Identity, identity, Bytes::from(doc.body))),

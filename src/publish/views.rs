@@ -4,8 +4,17 @@
 //! reached only through negotiation at its feeds' URLs, is never a page of its own, and never
 //! falls under a directory's paths (a tag that is gone turns its feeds into 410s, not its view).
 
+use crate::render;
+use crate::store::Document;
+
 /// What every view key starts with.
 const PREFIX: &str = "view:";
+
+/// True for a document whose URL answers browsers with a view: an RSS or Atom feed. Only
+/// published feeds carry these types (the 410 of a feed that is gone is an HTML page).
+pub fn has_browser_view(doc: &Document) -> bool {
+    doc.content_type == render::RSS_TYPE || doc.content_type == render::ATOM_TYPE
+}
 
 /// The key of the view of the feeds in the directory `dir_path` (`/`, `/news/tags/asia/`).
 pub(super) fn key_of_dir(dir_path: &str) -> String {
@@ -28,7 +37,7 @@ pub fn is_browser_view_key(key: &str) -> bool {
 
 /// The directory path a view key stands for (`/tags/asia/`), or `None` for any other key.
 pub(super) fn dir_of_key(key: &str) -> Option<&str> {
-    key.strip_prefix(PREFIX).filter(|dir| dir.starts_with('/'))
+    key.strip_prefix(PREFIX)
 }
 
 #[cfg(test)]
@@ -46,6 +55,7 @@ mod tests {
         ] {
             assert_eq!(browser_view_key(feed).as_deref(), Some(key), "{feed}");
             assert!(is_browser_view_key(key));
+            assert!(!is_browser_view_key(feed));
             assert_eq!(
                 dir_of_key(key),
                 feed.strip_suffix(&feed[feed.rfind('/').unwrap() + 1..])
@@ -57,6 +67,7 @@ mod tests {
             "/tags/asia/",
             "/xatom.xml",
             "atom.xml",
+            "tags/atom.xml",
             "/a/atom.xml/",
         ] {
             assert_eq!(browser_view_key(other), None, "{other}");

@@ -238,8 +238,9 @@ fn a_clean_site_passes_and_every_document_is_counted() {
     assert_check_ok(&short);
 }
 
-/// The page a browser gets at an RSS or Atom feed's URL is checked with that feed: damaged or
-/// missing, it is reported under both feed paths that answer with it, never under its key.
+/// The page a browser gets at an RSS or Atom feed's URL is checked with that feed: damaged,
+/// answering another status or type, or missing, it is reported under both feed paths that
+/// answer with it, never under its key.
 #[test]
 fn a_damaged_or_missing_browser_view_is_reported_at_its_feeds() {
     let env = published_site();
@@ -264,8 +265,43 @@ fn a_damaged_or_missing_browser_view_is_reported_at_its_feeds() {
     );
     store_text(&env, view, &original);
     assert_check_ok(&env);
+    let set = |column: &str, value: &str| {
+        let sql = format!("UPDATE documents SET {column} = ?2 WHERE path = ?1");
+        execute(&env, &sql, [view, value]);
+    };
+    set("status", "410");
+    reported(&env, "its browser view answers 410");
+    set("status", "200");
+    set("content_type", "application/xml; charset=utf-8");
+    reported(
+        &env,
+        "its browser view is application/xml; charset=utf-8, not an HTML page",
+    );
+    set("content_type", "text/html; charset=utf-8");
+    assert_check_ok(&env);
     execute(&env, "DELETE FROM documents WHERE path = ?1", [view]);
     reported(&env, "has no browser view: a browser gets the feed's XML");
+}
+
+/// A tag no article carries any more answers 410 at its feeds' URLs, browsers included: its
+/// feeds need no browser view then.
+#[test]
+fn a_gone_tag_needs_no_browser_view() {
+    let env = published_site();
+    let text = "+++\ntitle = \"Brief\"\nslug = \"brief\"\npublished = \"2026-09-05T09:00:00Z\"\n\
+                tags = [\"Briefs\"]\n+++\n\nShort.\n";
+    env.add(&[&env.write_article("brief.md", text)]);
+    assert_check_ok(&env);
+    env.run(&["delete", "brief"]).success();
+    let gone: i64 = open(&env)
+        .query_row(
+            "SELECT count(*) FROM documents WHERE path LIKE '/tags/briefs/%' AND status = 410",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert!(gone >= 2, "{gone} documents of the tag answer 410");
+    assert_check_ok(&env);
 }
 
 #[test]
