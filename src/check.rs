@@ -34,14 +34,19 @@ pub struct Report {
 /// The site feeds, which must carry the newest published articles in order.
 const SITE_FEEDS: [&str; 3] = ["atom.xml", "rss.xml", "feed.json"];
 
-/// Checks every stored document, every archive and sitemap the server would render, and the
-/// agreement between articles, pages and feeds.
+/// Checks every stored document, every archive and sitemap the server would render, the page
+/// browsers get at each RSS and Atom feed, and the agreement between articles, pages and feeds.
 pub fn check_site(store: &Store, cfg: &Config) -> Result<Report> {
     let mut report = Report::default();
-    let stored = store.all_document_paths()?.into_iter().map(|path| {
-        let doc = store.document(&path)?.1;
-        Ok(doc)
-    });
+    // Browser views are no paths of their own: each is checked with the feeds that answer it.
+    let stored = store
+        .all_document_paths()?
+        .into_iter()
+        .filter(|path| !crate::publish::is_browser_view_key(path))
+        .map(|path| {
+            let doc = store.document(&path)?.1;
+            Ok(doc)
+        });
     let on_request = crate::publish::archive_paths(store, cfg)?
         .into_iter()
         .map(|path| crate::publish::archive_document(store, cfg, &path));
@@ -50,7 +55,11 @@ pub fn check_site(store: &Store, cfg: &Config) -> Result<Report> {
             continue;
         };
         report.documents += 1;
-        for what in lint_document(cfg, &doc) {
+        let mut problems = lint_document(cfg, &doc);
+        if crate::publish::has_browser_view(&doc) {
+            problems.extend(browser_view_problems(store, cfg, &doc.path)?);
+        }
+        for what in problems {
             report.problems.push(Problem {
                 path: doc.path.clone(),
                 what,
@@ -162,6 +171,32 @@ pub fn lint_document(cfg: &Config, doc: &Document) -> Vec<String> {
         }
     }
     problems
+}
+
+/// What is wrong with the page browsers get at the RSS or Atom feed at `feed_path`: missing,
+/// answering another status, not an HTML page, or holding characters no document may carry.
+fn browser_view_problems(store: &Store, cfg: &Config, feed_path: &str) -> Result<Vec<String>> {
+    let Some(key) = crate::publish::browser_view_key(feed_path) else {
+        return Ok(Vec::new());
+    };
+    let view = match store.document(&key)?.1 {
+        Some(doc) => Some(doc),
+        None => crate::publish::archive_document(store, cfg, &key)?,
+    };
+    Ok(match view {
+        None => vec!["has no browser view: a browser gets the feed's XML".to_string()],
+        Some(view) if view.status != 200 => {
+            vec![format!("its browser view answers {}", view.status)]
+        }
+        Some(view) if view.content_type != render::HTML_TYPE => vec![format!(
+            "its browser view is {}, not an HTML page",
+            view.content_type
+        )],
+        Some(view) => lint_document(cfg, &view)
+            .into_iter()
+            .map(|what| format!("its browser view {what}"))
+            .collect(),
+    })
 }
 
 fn is_feed(doc: &Document) -> bool {

@@ -3,7 +3,8 @@
 /// A document ready to store: identity bytes, headers and validator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
-    /// URL path below the site root, starting with `/` (`/atom.xml`, `/articles/x`).
+    /// URL path below the site root, starting with `/` (`/atom.xml`, `/articles/x`); or the
+    /// key of a feed's browser view (`view:/tags/asia/`), which no request path can name.
     pub path: String,
     /// HTTP status to answer with: 200, 301 (with `location`) or 410.
     pub status: u16,

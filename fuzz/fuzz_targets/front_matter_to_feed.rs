@@ -1,8 +1,9 @@
 //! Arbitrary bytes as an article file, through everything `feedsvc add` does to it short of
 //! SQLite: front matter parsing, validation, Markdown rendering and sanitizing, the excerpt,
-//! the timestamps' round trip through their stored text, then the Atom, RSS and JSON feeds and
-//! the article page. Every feed must parse back (feed-rs) with the article's title, tags and
-//! date, XML feeds may hold only XML characters, and the page has exactly one `<script>`.
+//! the timestamps' round trip through their stored text, then the Atom, RSS and JSON feeds, the
+//! article page and the feeds' browser view. Every feed must parse back (feed-rs) with the
+//! article's title, tags and date, XML feeds may hold only XML characters, the page has exactly
+//! one `<script>` and the browser view none.
 //! A panic anywhere is a bug.
 #![no_main]
 
@@ -91,10 +92,9 @@ fuzz_target!(|data: &[u8]| {
         links: Vec::new(),
         is_archive: false,
     };
-    let xsl = "/wire/assets/feed.xsl";
     let feeds = [
-        ("atom", atom::render_atom(&spec, xsl).expect("Atom renders")),
-        ("rss", rss::render_rss(&spec, xsl).expect("RSS renders")),
+        ("atom", atom::render_atom(&spec).expect("Atom renders")),
+        ("rss", rss::render_rss(&spec).expect("RSS renders")),
         ("json", json::render_json(&spec).expect("JSON Feed renders")),
     ];
     let names: Vec<&str> = new.tags.iter().map(|t| t.name.as_str()).collect();
@@ -136,5 +136,11 @@ fuzz_target!(|data: &[u8]| {
         page.to_ascii_lowercase().matches("<script").count(),
         1,
         "one <script> on the page:\n{page}"
+    );
+    let view = pages::render_feed_view(&spec).expect("the feed's browser view renders");
+    let view = String::from_utf8(view).expect("pages are UTF-8");
+    assert!(
+        !view.to_ascii_lowercase().contains("<script"),
+        "a <script> on the feed's browser view:\n{view}"
     );
 });

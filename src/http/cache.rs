@@ -314,8 +314,8 @@ impl Cache {
 }
 
 impl Shared {
-    /// Loads the document at `path` (stored, or a list page, archive or sitemap rendered now),
-    /// compresses it and caches it.
+    /// Loads the document at `path` (stored, or a list page, archive or sitemap rendered now;
+    /// `path` may also be the key of a feed's browser view), compresses it and caches it.
     fn load(&self, path: &str) -> Result<Option<Arc<Resource>>> {
         let flight = self
             .in_flight
@@ -397,7 +397,11 @@ fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
     }
     let identity = quoted("");
     let (br, gzip) = (quoted("-br"), quoted("-gz"));
-    let is_feed = doc.content_type.contains("xml") || doc.content_type.contains("json");
+    let is_browser_view = crate::publish::is_browser_view_key(&doc.path);
+    // A browser view stands at its feed's URL and changes when the feed does: the feed's
+    // freshness, so that the two representations of one URL age alike.
+    let is_feed =
+        doc.content_type.contains("xml") || doc.content_type.contains("json") || is_browser_view;
     let cache_control = match doc.status {
         _ if is_asset => policy.immutable.clone(),
         200 if is_feed => policy.feed.clone(),
@@ -418,9 +422,8 @@ fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
         last_modified_header: (doc.last_modified > 0)
             .then(|| HeaderValue::from_str(&http_date(doc.last_modified)).ok())
             .flatten(),
-        is_xml_feed: doc.status == 200
-            && (doc.content_type == crate::render::RSS_TYPE
-                || doc.content_type == crate::render::ATOM_TYPE),
+        has_browser_view: crate::publish::has_browser_view(&doc),
+        is_browser_view,
         variants: [
             Some((Coding::Identity, identity, Bytes::from(doc.body))),
             compressed.br.map(|b| (Coding::Brotli, br, Bytes::from(b))),

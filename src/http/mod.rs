@@ -384,7 +384,11 @@ async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>>
         Route::Health => return plain(StatusCode::OK, "ok\n", is_head),
         Route::Document(path) => path,
     };
-    match state.cache.lookup(&path).await {
+    let found = match state.cache.lookup(&path).await {
+        Ok(Some(resource)) => representation(state, &path, resource, req).await.map(Some),
+        other => other,
+    };
+    match found {
         Ok(Some(resource)) => build(respond::answer(&resource, req.headers(), is_head)),
         Ok(None) => {
             // /tags/x -> /tags/x/ and /articles/x/ -> /articles/x, when that exists.
@@ -411,6 +415,24 @@ async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>>
             )
         }
     }
+}
+
+/// What to answer with at `path`: the feed's browser view when a browser navigates to an RSS or
+/// Atom feed, otherwise `resource` itself. A feed whose view is not stored (a database a version
+/// without views rendered, until the next start re-renders it) is answered as it is.
+async fn representation(
+    state: &State,
+    path: &str,
+    resource: Arc<respond::Resource>,
+    req: &Request<Incoming>,
+) -> Result<Arc<respond::Resource>> {
+    if !resource.wants_browser_view(req.headers()) {
+        return Ok(resource);
+    }
+    let Some(key) = crate::publish::browser_view_key(path) else {
+        return Ok(resource);
+    };
+    Ok(state.cache.lookup(&key).await?.unwrap_or(resource))
 }
 
 async fn not_found(state: &State, req: &Request<Incoming>, is_head: bool) -> Response<Full<Bytes>> {

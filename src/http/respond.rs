@@ -109,11 +109,7 @@ pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: i64) 
                 return true;
             }
             let opaque = tag.strip_prefix("W/").unwrap_or(tag);
-            // The browser view of a feed has the same bytes and an `-x` tag (see `answer`).
-            let browser_stem = opaque.strip_suffix("-x\"");
-            etags.iter().any(|e| {
-                *e == opaque || browser_stem.is_some_and(|stem| e.strip_suffix('"') == Some(stem))
-            })
+            etags.contains(&opaque)
         });
     }
     if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE) {
@@ -125,9 +121,9 @@ pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: i64) 
 }
 
 /// True when a browser navigates to a feed: the request asks for HTML and names neither feed
-/// format. Browsers show `application/atom+xml` and `application/rss+xml` as plain text; served
-/// as `application/xml`, the same bytes are shown through the feed's XSL stylesheet as a page
-/// that explains how to subscribe. Feed readers name the feed types, or send no Accept at all.
+/// format. Browsers show `application/atom+xml` and `application/rss+xml` as plain text, so they
+/// get the feed's browser view instead, an HTML page that shows the entries and explains how to
+/// subscribe. Feed readers name the feed types, or send no Accept (or `*/*`), and get the feed.
 pub fn wants_browser_view(accept: Option<&HeaderValue>) -> bool {
     let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
         return false;
@@ -177,8 +173,10 @@ pub struct Resource {
     pub last_modified_header: Option<HeaderValue>,
     /// Each available variant: coding, quoted ETag, bytes.
     pub variants: Vec<(Coding, HeaderValue, Bytes)>,
-    /// True for RSS and Atom feeds, which browsers get as `application/xml`.
-    pub is_xml_feed: bool,
+    /// True for RSS and Atom feeds, whose URLs answer browsers with the feed's browser view.
+    pub has_browser_view: bool,
+    /// True for a browser view: the representation of a feed's URL that browsers get.
+    pub is_browser_view: bool,
 }
 
 impl Resource {
@@ -195,6 +193,17 @@ impl Resource {
     pub fn is_negotiated(&self) -> bool {
         self.variants.len() > 1
     }
+
+    /// True when the answer at this resource's URL depends on `Accept`: an RSS or Atom feed,
+    /// or the browser view a browser gets in its place.
+    pub fn varies_on_accept(&self) -> bool {
+        self.has_browser_view || self.is_browser_view
+    }
+
+    /// True when `request` should get this feed's browser view rather than the feed.
+    pub fn wants_browser_view(&self, request: &HeaderMap) -> bool {
+        self.has_browser_view && wants_browser_view(request.get(header::ACCEPT))
+    }
 }
 
 /// What to send for a GET or HEAD of `resource`.
@@ -208,7 +217,9 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-/// Decides the answer to a GET (or HEAD, when `is_head`) with `request` headers.
+/// Decides the answer to a GET (or HEAD, when `is_head`) with `request` headers, from the
+/// representation the caller chose: the resource at the URL, or, where
+/// [`Resource::wants_browser_view`] says so, the feed's browser view.
 pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer {
     // Room for every header a response carries, security headers included: no regrowth.
     let mut headers = HeaderMap::with_capacity(16);
@@ -218,8 +229,8 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
         resource.variant(Coding::Brotli).is_some(),
         resource.variant(Coding::Gzip).is_some(),
     );
-    let browser_view = resource.is_xml_feed && wants_browser_view(request.get(header::ACCEPT));
-    if resource.is_xml_feed {
+    // A feed and its browser view share a URL; caches must keep them apart by `Accept`.
+    if resource.varies_on_accept() {
         headers.insert(
             header::VARY,
             HeaderValue::from_static("Accept-Encoding, Accept"),
@@ -254,18 +265,11 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
             body: Bytes::new(),
         };
     };
-    let etag = match etag.to_str() {
-        Ok(text) if browser_view => {
-            HeaderValue::from_str(&format!("{}-x\"", text.trim_end_matches('"')))
-                .unwrap_or_else(|_| etag.clone())
-        }
-        _ => etag.clone(),
-    };
     // Conditional requests apply to 2xx answers only (RFC 9110 §13.2.1): a redirect, 404 or
     // 410 ignores them, so it carries no validator that would invite them.
     let has_validators = resource.status == 200;
     if has_validators {
-        headers.insert(header::ETAG, etag);
+        headers.insert(header::ETAG, etag.clone());
         if let Some(lm) = &resource.last_modified_header {
             headers.insert(header::LAST_MODIFIED, lm.clone());
         }
@@ -290,12 +294,7 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
             body: Bytes::new(),
         };
     }
-    let content_type = if browser_view {
-        HeaderValue::from_static("application/xml; charset=utf-8")
-    } else {
-        resource.content_type.clone()
-    };
-    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert(header::CONTENT_TYPE, resource.content_type.clone());
     if *coding != Coding::Identity {
         headers.insert(
             header::CONTENT_ENCODING,
@@ -408,10 +407,9 @@ mod tests {
             ),
             (headers(&[(header::IF_NONE_MATCH, "*")]), true),
             (headers(&[(header::IF_NONE_MATCH, "\"x\"")]), false),
-            // The browser view's tag (`-x`) matches only its own resource.
-            (headers(&[(header::IF_NONE_MATCH, "\"abc-x\"")]), true),
-            (headers(&[(header::IF_NONE_MATCH, "\"zzz-x\"")]), false),
-            (headers(&[(header::IF_NONE_MATCH, "\"abc-gz-x\"")]), true),
+            // Another resource's tag, even one built from this one's (a view of a feed).
+            (headers(&[(header::IF_NONE_MATCH, "\"abc-x\"")]), false),
+            (headers(&[(header::IF_NONE_MATCH, "\"ab\"")]), false),
             (headers(&[(header::IF_MODIFIED_SINCE, &date)]), true),
             (headers(&[(header::IF_MODIFIED_SINCE, &earlier)]), false),
             (headers(&[(header::IF_MODIFIED_SINCE, "garbage")]), false),
@@ -471,12 +469,31 @@ mod tests {
                 ),
                 (Coding::Gzip, hv("\"h-gz\""), Bytes::from_static(b"gz")),
             ],
-            is_xml_feed: true,
+            has_browser_view: true,
+            is_browser_view: false,
+        }
+    }
+
+    /// The browser view of [`resource`]: HTML, its own tags, the feed's Last-Modified.
+    fn view() -> Resource {
+        Resource {
+            content_type: hv("text/html; charset=utf-8"),
+            variants: vec![
+                (
+                    Coding::Identity,
+                    hv("\"v\""),
+                    Bytes::from_static(b"<p>view"),
+                ),
+                (Coding::Gzip, hv("\"v-gz\""), Bytes::from_static(b"vgz")),
+            ],
+            has_browser_view: false,
+            is_browser_view: true,
+            ..resource()
         }
     }
 
     #[test]
-    fn browsers_get_feeds_as_generic_xml() {
+    fn browsers_get_the_view_and_readers_the_feed() {
         let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8";
         let feedparser = "application/atom+xml,application/rdf+xml,application/rss+xml,application/x-netcdf,application/xml;q=0.9,text/xml;q=0.2,*/*;q=0.1";
         for (accept, browser) in [
@@ -492,28 +509,91 @@ mod tests {
                 browser,
                 "{accept:?}"
             );
+            let request = headers(
+                &accept
+                    .map(|a| (header::ACCEPT, a))
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+            );
+            assert_eq!(
+                resource().wants_browser_view(&request),
+                browser,
+                "{accept:?}"
+            );
+            // Only a feed has a view: not the view itself, nor a page or a JSON feed.
+            assert!(!view().wants_browser_view(&request), "{accept:?}");
+            assert!(
+                !page(&[Coding::Identity]).wants_browser_view(&request),
+                "{accept:?}"
+            );
         }
-        let r = resource();
-        let a = answer(&r, &headers(&[(header::ACCEPT, chrome)]), false);
-        assert_eq!(
-            a.headers[header::CONTENT_TYPE],
-            "application/xml; charset=utf-8"
-        );
-        assert_eq!(a.headers[header::ETAG], "\"h-x\"");
+
+        let browser = headers(&[(header::ACCEPT, chrome), (header::ACCEPT_ENCODING, "gzip")]);
+        let reader = headers(&[
+            (header::ACCEPT, feedparser),
+            (header::ACCEPT_ENCODING, "gzip"),
+        ]);
+        let (feed, view) = (resource(), view());
+        let a = answer(&view, &browser, false);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(a.headers[header::ETAG], "\"v-gz\"");
         assert_eq!(a.headers[header::VARY], "Accept-Encoding, Accept");
-        assert_eq!(a.body, "identity");
-        let again = answer(
-            &r,
-            &headers(&[(header::ACCEPT, chrome), (header::IF_NONE_MATCH, "\"h-x\"")]),
-            false,
-        );
-        assert_eq!(again.status, 304);
-        let reader = answer(&r, &headers(&[(header::ACCEPT, feedparser)]), false);
+        assert_eq!(a.headers[header::LAST_MODIFIED], http_date(1_000_000));
+        assert_eq!(a.body, "vgz");
+        let r = answer(&feed, &reader, false);
         assert_eq!(
-            reader.headers[header::CONTENT_TYPE],
+            r.headers[header::CONTENT_TYPE],
             "application/atom+xml; charset=utf-8"
         );
-        assert_eq!(reader.headers[header::ETAG], "\"h\"");
+        assert_eq!(r.headers[header::ETAG], "\"h-gz\"");
+        assert_eq!(r.headers[header::VARY], "Accept-Encoding, Accept");
+        assert_eq!(r.body, "gz");
+
+        // Each revalidates with its own tags only.
+        let with_tag = |base: &HeaderMap, tag: &str| {
+            let mut h = base.clone();
+            h.insert(header::IF_NONE_MATCH, hv(tag));
+            h
+        };
+        for tag in ["\"v\"", "\"v-gz\""] {
+            assert_eq!(
+                answer(&view, &with_tag(&browser, tag), false).status,
+                304,
+                "{tag}"
+            );
+            assert_eq!(
+                answer(&feed, &with_tag(&reader, tag), false).status,
+                200,
+                "{tag}"
+            );
+        }
+        for tag in ["\"h\"", "\"h-gz\""] {
+            assert_eq!(
+                answer(&feed, &with_tag(&reader, tag), false).status,
+                304,
+                "{tag}"
+            );
+            assert_eq!(
+                answer(&view, &with_tag(&browser, tag), false).status,
+                200,
+                "{tag}"
+            );
+        }
+        let not_modified = answer(&view, &with_tag(&browser, "\"v-gz\""), false);
+        assert_eq!(
+            not_modified.headers[header::VARY],
+            "Accept-Encoding, Accept"
+        );
+        assert_eq!(not_modified.headers[header::ETAG], "\"v-gz\"");
+
+        let head = answer(&view, &browser, true);
+        assert!(head.body.is_empty());
+        assert_eq!(head.headers[header::CONTENT_LENGTH], "3");
+        assert_eq!(
+            head.headers[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
     }
 
     #[test]
@@ -560,7 +640,8 @@ mod tests {
     fn page(codings: &[Coding]) -> Resource {
         Resource {
             content_type: hv("text/html; charset=utf-8"),
-            is_xml_feed: false,
+            has_browser_view: false,
+            is_browser_view: false,
             variants: codings
                 .iter()
                 .map(|&c| (c, hv("\"p\""), Bytes::from_static(b"<p>page</p>")))

@@ -128,6 +128,28 @@ mod tests {
         );
     }
 
+    /// The browser views of feeds are stored under keys a request must never reach directly.
+    #[test]
+    fn no_request_path_is_a_view_key() {
+        for raw in [
+            "view:/",
+            "/view:/",
+            "/./view:/atom.xml",
+            "//view:/",
+            "/%76iew:/",
+            "/../view:/",
+        ] {
+            let Ok(Route::Document(path)) = route(raw) else {
+                panic!("{raw} is a document path");
+            };
+            assert!(path.starts_with('/'), "{raw} -> {path}");
+            assert!(
+                !crate::publish::is_browser_view_key(&path),
+                "{raw} -> {path}"
+            );
+        }
+    }
+
     #[test]
     fn methods() {
         assert!(is_allowed(&Method::GET) && is_allowed(&Method::HEAD));

@@ -1,5 +1,6 @@
-//! Monthly archives (RFC 5005 archived feeds, `/archive/YYYY-MM/atom.xml` and `rss.xml`), the
-//! monthly sitemaps and the sitemap index, rendered when asked for.
+//! Monthly archives (RFC 5005 archived feeds, `/archive/YYYY-MM/atom.xml` and `rss.xml`, and
+//! the page browsers get there), the monthly sitemaps and the sitemap index, rendered when
+//! asked for.
 //!
 //! Rendering them at publish time would re-render the whole month on every add, a cost that
 //! grows with the month and the archive, for documents a feed reader fetches once (to fill a
@@ -91,11 +92,19 @@ impl Month {
 enum Kind {
     Atom(Month),
     Rss(Month),
+    /// The browser view of the month's Atom and RSS archives.
+    View(Month),
     Sitemap(Month),
     SitemapIndex,
 }
 
 fn parse(cfg: &Config, path: &str) -> Option<Kind> {
+    if let Some(dir) = super::views::dir_of_key(path) {
+        let month = dir
+            .strip_prefix(cfg.base_path())?
+            .strip_prefix("archive/")?;
+        return Month::parse(month.strip_suffix('/')?).map(Kind::View);
+    }
     let rest = path.strip_prefix(cfg.base_path())?;
     if rest == "sitemap.xml" {
         return Some(Kind::SitemapIndex);
@@ -110,8 +119,9 @@ fn parse(cfg: &Config, path: &str) -> Option<Kind> {
     }
 }
 
-/// Renders the archive document or sitemap at `path`, or `None` when the path names none of
-/// them or the month holds nothing.
+/// Renders the archive document, its browser view (`path` is then a view key, see
+/// [`super::browser_view_key`]) or the sitemap at `path`, or `None` when the path names none
+/// of them or the month holds nothing.
 pub fn archive_document(
     q: &impl ArticleQueries,
     cfg: &Config,
@@ -120,7 +130,7 @@ pub fn archive_document(
     let (kind, month) = match parse(cfg, path) {
         None => return Ok(None),
         Some(Kind::SitemapIndex) => return sitemap_index(q, cfg, path).map(Some),
-        Some(kind @ (Kind::Atom(m) | Kind::Rss(m) | Kind::Sitemap(m))) => (kind, m),
+        Some(kind @ (Kind::Atom(m) | Kind::Rss(m) | Kind::View(m) | Kind::Sitemap(m))) => (kind, m),
     };
     let articles = q.published_between(month.start(), month.end())?;
     let tombstones = q.tombstones_between(month.start(), month.end())?;
@@ -174,24 +184,18 @@ pub fn archive_document(
         is_archive: true,
         modified: changed.max(links_changed),
     };
-    let last_modified = spec.updated().epoch();
-    let xsl = super::documents::stylesheet(cfg);
-    let doc = if kind == Kind::Atom(month) {
-        render::encode(
-            path,
-            render::ATOM_TYPE,
-            render::atom::render_atom(&spec, &xsl)?,
-            last_modified,
-        )
-    } else {
-        render::encode(
-            path,
-            render::RSS_TYPE,
-            render::rss::render_rss(&spec, &xsl)?,
-            last_modified,
-        )
+    let (content_type, body) = match kind {
+        Kind::Atom(_) => (render::ATOM_TYPE, render::atom::render_atom(&spec)?),
+        Kind::Rss(_) => (render::RSS_TYPE, render::rss::render_rss(&spec)?),
+        // The view (sitemaps were answered above).
+        _ => (render::HTML_TYPE, render::pages::render_feed_view(&spec)?),
     };
-    Ok(Some(doc))
+    Ok(Some(render::encode(
+        path,
+        content_type,
+        body,
+        spec.updated().epoch(),
+    )))
 }
 
 /// The path of every document this module renders for the store as it is: the sitemap index,
@@ -283,6 +287,10 @@ mod tests {
             parse(&cfg, &format!("/news/{}atom.xml", m.dir())),
             Some(Kind::Atom(m))
         );
+        assert_eq!(
+            parse(&cfg, "view:/news/archive/2026-09/"),
+            Some(Kind::View(m))
+        );
         for no in [
             "/sitemap.xml",
             "/news/archive/2026-13/atom.xml",
@@ -294,6 +302,12 @@ mod tests {
             "/news/archive/2026-09/atom.xml/x",
             "/news/archive/+026-09/atom.xml",
             "/news/tags/sitemap.xml",
+            "view:/news/",
+            "view:/archive/2026-09/",
+            "view:/news/archive/2026-09",
+            "view:/news/archive/2026-09/atom.xml",
+            "view:/news/tags/asia/",
+            "/news/view:/news/archive/2026-09/",
         ] {
             assert_eq!(parse(&cfg, no), None, "{no}");
         }

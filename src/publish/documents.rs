@@ -1,11 +1,12 @@
-//! The documents a change renders: site and tag feeds and pages, article pages, redirects and
-//! tombstone pages (archives and sitemaps are rendered on request, see `archives`). Each
+//! The documents a change renders: site and tag feeds with their browser views, pages, article
+//! pages, redirects and tombstone pages (archives and sitemaps are rendered on request, see
+//! `archives`). Each
 //! function renders from the transaction's view of the store and hands bytes to the
 //! [`DocumentWriter`], which skips unchanged documents.
 
 use std::collections::BTreeSet;
 
-use super::Touched;
+use super::{views, Touched};
 use crate::article::Article;
 use crate::config::Config;
 use crate::document::Document;
@@ -203,17 +204,9 @@ pub(super) fn rebuild_everything(
     Ok(())
 }
 
-pub(super) fn stylesheet(cfg: &Config) -> String {
-    format!(
-        "{}assets/{}",
-        cfg.base_path(),
-        render::assets::feed_xsl_name()
-    )
-}
-
+/// Renders the RSS, Atom and JSON feeds of `spec` and the page browsers get at the first two.
 fn render_feeds(spec: &FeedSpec<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> Result<()> {
     let path = |file: &str| format!("{}{}{file}", cfg.base_path(), spec.dir);
-    let xsl = stylesheet(cfg);
     let own = spec.updated().epoch();
     let stamped = |modified: i64| FeedSpec {
         modified,
@@ -225,11 +218,18 @@ fn render_feeds(spec: &FeedSpec<'_>, cfg: &Config, out: &mut DocumentWriter<'_, 
         ..*spec
     };
     out.put_dated(&path("rss.xml"), render::RSS_TYPE, own, |modified| {
-        render::rss::render_rss(&stamped(modified), &xsl)
+        render::rss::render_rss(&stamped(modified))
     })?;
     out.put_dated(&path("atom.xml"), render::ATOM_TYPE, own, |modified| {
-        render::atom::render_atom(&stamped(modified), &xsl)
+        render::atom::render_atom(&stamped(modified))
     })?;
+    // The view shows what the feeds hold; it is stamped like any page when its bytes change.
+    out.put(render::encode(
+        &views::key_of_dir(&path("")),
+        render::HTML_TYPE,
+        pages::render_feed_view(spec)?,
+        own,
+    ))?;
     // JSON Feed states no date of its own.
     out.put(render::encode(
         &path("feed.json"),
@@ -319,9 +319,12 @@ fn render_tag(
         tx.prune_tags(&[tag_id])?;
         let text = format!("Nothing is tagged “{}” any more.", tag.name);
         let body = pages::render_message(cfg, "Gone", &text, None)?;
-        for path in tx.document_paths(&format!("{}{dir}", cfg.base_path()))? {
+        let dir_path = format!("{}{dir}", cfg.base_path());
+        for path in tx.document_paths(&dir_path)? {
             out.put(render::status_document(&path, 410, None, body.clone(), 0))?;
         }
+        // Browsers at the feeds' URLs now get the 410 like everyone; the view has no reader.
+        tx.delete_document(&views::key_of_dir(&dir_path))?;
         return Ok(());
     }
     let in_feed = &articles[..articles.len().min(cfg.feeds.items)];

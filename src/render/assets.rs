@@ -1,5 +1,5 @@
-//! Static assets compiled into the binary (stylesheet, feed XSL), addressed by content
-//! fingerprint so they can be cached for a year.
+//! Static assets compiled into the binary (the stylesheet), addressed by content fingerprint
+//! so they can be cached for a year.
 
 use std::sync::LazyLock;
 
@@ -7,8 +7,6 @@ use crate::document::Document;
 
 /// The site's stylesheet.
 const STYLE_CSS: &[u8] = include_bytes!("../../assets/style.css");
-/// The XSL stylesheet that shows feeds as pages in browsers.
-const FEED_XSL: &[u8] = include_bytes!("../../assets/feed.xsl");
 
 /// One asset: its fingerprinted file name and its content.
 pub struct Asset {
@@ -27,20 +25,12 @@ fn fingerprinted(stem: &str, ext: &str, bytes: &[u8]) -> String {
     format!("{stem}.{hex}.{ext}")
 }
 
-static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
-    [
-        Asset {
-            name: fingerprinted("style", "css", STYLE_CSS),
-            content_type: "text/css; charset=utf-8",
-            bytes: STYLE_CSS,
-        },
-        Asset {
-            name: fingerprinted("feed", "xsl", FEED_XSL),
-            // Browsers load XSLT served with an XML type.
-            content_type: "application/xml; charset=utf-8",
-            bytes: FEED_XSL,
-        },
-    ]
+static ASSETS: LazyLock<[Asset; 1]> = LazyLock::new(|| {
+    [Asset {
+        name: fingerprinted("style", "css", STYLE_CSS),
+        content_type: "text/css; charset=utf-8",
+        bytes: STYLE_CSS,
+    }]
 });
 
 /// Every asset.
@@ -51,11 +41,6 @@ pub fn all() -> &'static [Asset] {
 /// File name of the stylesheet.
 pub fn stylesheet_name() -> &'static str {
     &ASSETS[0].name
-}
-
-/// File name of the feed XSL.
-pub fn feed_xsl_name() -> &'static str {
-    &ASSETS[1].name
 }
 
 /// A string that changes whenever any asset changes (part of the site fingerprint).

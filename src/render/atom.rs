@@ -11,16 +11,14 @@ use crate::Result;
 /// Namespace of RFC 6721 deleted-entry elements.
 const TOMBSTONES_NS: &str = "http://purl.org/atompub/tombstones/1.0";
 
-/// Renders the Atom document of `spec`, with the browser stylesheet at `stylesheet`.
-pub fn render_atom(spec: &FeedSpec<'_>, stylesheet: &str) -> Result<Vec<u8>> {
+/// Renders the Atom document of `spec`.
+pub fn render_atom(spec: &FeedSpec<'_>) -> Result<Vec<u8>> {
     let mut failure = None;
-    let bytes = fit_feed(spec.articles.len(), |keep| {
-        match write(spec, keep, stylesheet) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                failure = Some(e);
-                Vec::new()
-            }
+    let bytes = fit_feed(spec.articles.len(), |keep| match write(spec, keep) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            failure = Some(e);
+            Vec::new()
         }
     });
     match failure {
@@ -51,11 +49,7 @@ fn person(name: &str) -> Person {
     }
 }
 
-fn write(
-    spec: &FeedSpec<'_>,
-    keep_content: usize,
-    stylesheet: &str,
-) -> std::result::Result<Vec<u8>, String> {
+fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8>, String> {
     let cfg = spec.cfg;
     let mut feed = Feed::default();
     // Archive documents are parts of the same logical feed (RFC 5005): same id.
@@ -146,10 +140,7 @@ fn write(
         }
     }
 
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<?xml-stylesheet type=\"text/xsl\" href=\"{stylesheet}\"?>\n"
-    )
-    .into_bytes();
+    let mut out = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n".to_vec();
     feed.write_with_config(
         &mut out,
         WriteConfig {

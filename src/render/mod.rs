@@ -229,32 +229,6 @@ fn brotli(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Inserts an `<?xml-stylesheet?>` instruction after the XML declaration so a browser shows
-/// the feed as a readable page; feed readers ignore it.
-pub fn with_stylesheet(xml: Vec<u8>, stylesheet_url: &str) -> Vec<u8> {
-    let pi = format!("<?xml-stylesheet type=\"text/xsl\" href=\"{stylesheet_url}\"?>\n");
-    let after_decl = if xml.starts_with(b"<?xml ") {
-        xml.windows(2).position(|w| w == b"?>").map(|i| i + 2)
-    } else {
-        None
-    };
-    let mut out = Vec::with_capacity(xml.len() + pi.len() + 1);
-    match after_decl {
-        Some(end) => {
-            out.extend_from_slice(&xml[..end]);
-            out.push(b'\n');
-            out.extend_from_slice(pi.as_bytes());
-            let rest = &xml[end..];
-            out.extend_from_slice(rest.strip_prefix(b"\n").unwrap_or(rest));
-        }
-        None => {
-            out.extend_from_slice(pi.as_bytes());
-            out.extend_from_slice(&xml);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,18 +255,6 @@ mod tests {
             .unwrap();
         assert_eq!(unbr, body);
         assert!(compress(b"tiny").gzip.is_none());
-    }
-
-    #[test]
-    fn stylesheet_goes_after_the_declaration() {
-        let out = with_stylesheet(
-            b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss/>".to_vec(),
-            "/assets/feed.xsl",
-        );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<?xml-stylesheet type=\"text/xsl\" href=\"/assets/feed.xsl\"?>\n<rss/>"
-        );
     }
 
     #[test]
@@ -388,7 +350,7 @@ mod tests {
     #[test]
     fn atom_drops_content_of_the_oldest_entries_first() {
         let (cfg, articles) = (config(), heavy_articles());
-        let bytes = atom::render_atom(&spec(&cfg, &articles), "/feed.xsl").unwrap();
+        let bytes = atom::render_atom(&spec(&cfg, &articles)).unwrap();
         let feed = atom_syndication::Feed::read_from(&bytes[..]).unwrap();
         let shown: Vec<Shown> = feed
             .entries()
@@ -409,7 +371,7 @@ mod tests {
     #[test]
     fn rss_drops_content_of_the_oldest_items_first() {
         let (cfg, articles) = (config(), heavy_articles());
-        let bytes = rss::render_rss(&spec(&cfg, &articles), "/feed.xsl").unwrap();
+        let bytes = rss::render_rss(&spec(&cfg, &articles)).unwrap();
         let channel = ::rss::Channel::read_from(&bytes[..]).unwrap();
         let shown: Vec<Shown> = channel
             .items()
@@ -455,5 +417,118 @@ mod tests {
             })
             .collect();
         assert_oldest_lose_content_first(&articles, &bytes, &shown);
+    }
+
+    /// Two entries, the first with markup in its title and its own author and offset.
+    fn two_articles() -> Vec<Article> {
+        let mut articles: Vec<Article> = heavy_articles().into_iter().take(2).collect();
+        for a in &mut articles {
+            a.body_html = "<p>Body.</p>".to_string();
+        }
+        articles[0].title = "Tom & Jerry <b>meet</b>".to_string();
+        articles[0].author = Some("A. Reporter".to_string());
+        articles[0].published = Timestamp::parse("2026-09-20T23:30:00-04:00").unwrap();
+        articles
+    }
+
+    fn texts(html: &scraper::Html, css: &str) -> Vec<String> {
+        let selector = scraper::Selector::parse(css).unwrap();
+        html.select(&selector)
+            .map(|e| {
+                e.text()
+                    .collect::<String>()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    fn attrs(html: &scraper::Html, css: &str, name: &str) -> Vec<String> {
+        let selector = scraper::Selector::parse(css).unwrap();
+        html.select(&selector)
+            .filter_map(|e| e.value().attr(name).map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn the_browser_view_shows_the_entries_with_dates_for_people() {
+        let (cfg, articles) = (config(), two_articles());
+        let mut spec = spec(&cfg, &articles);
+        spec.description = "Wire copy".to_string();
+        let bytes = pages::render_feed_view(&spec).unwrap();
+        let html = scraper::Html::parse_document(std::str::from_utf8(&bytes).unwrap());
+        assert_eq!(texts(&html, "title"), ["Test Wire (web feed)"]);
+        assert_eq!(texts(&html, "main h1"), ["Test Wire"]);
+        assert_eq!(texts(&html, "main .dek"), ["Wire copy"]);
+        assert_eq!(attrs(&html, "meta[name=robots]", "content"), ["noindex"]);
+        // The note says what this is and gives both addresses to copy.
+        let note = texts(&html, ".feed-note").join(" ");
+        assert!(note.contains("This is a web feed."), "{note}");
+        assert_eq!(
+            texts(&html, ".feed-note code"),
+            ["http://example.org/atom.xml", "http://example.org/rss.xml"]
+        );
+        // Every entry, newest first, linked, with its date as the author wrote it.
+        assert_eq!(
+            texts(&html, ".teaser h2 a"),
+            ["Tom & Jerry <b>meet</b>", "Story 1"]
+        );
+        assert_eq!(
+            attrs(&html, ".teaser h2 a", "href"),
+            [
+                "http://example.org/articles/story-0",
+                "http://example.org/articles/story-1"
+            ]
+        );
+        assert_eq!(
+            texts(&html, ".teaser .meta"),
+            [
+                "20 September 2026 · A. Reporter",
+                "19 September 2026 · Staff"
+            ]
+        );
+        assert_eq!(
+            attrs(&html, ".teaser time", "datetime"),
+            ["2026-09-20T23:30:00-04:00", "2026-09-19T09:00:00Z"]
+        );
+        assert_eq!(
+            texts(&html, ".teaser .summary"),
+            ["What story 0 says", "What story 1 says"]
+        );
+        assert!(texts(&html, "b").is_empty(), "markup in a title is text");
+
+        let empty = pages::render_feed_view(&FeedSpec {
+            articles: &[],
+            ..spec
+        })
+        .unwrap();
+        let empty = scraper::Html::parse_document(std::str::from_utf8(&empty).unwrap());
+        assert!(texts(&empty, ".teaser").is_empty());
+        assert!(texts(&empty, "main p").contains(&"This feed has no entries yet.".to_string()));
+    }
+
+    #[test]
+    fn an_archive_view_offers_the_site_feed() {
+        let (cfg, articles) = (config(), two_articles());
+        let spec = FeedSpec {
+            title: "Test Wire — archive 2026-09".to_string(),
+            dir: "archive/2026-09/".to_string(),
+            is_archive: true,
+            ..spec(&cfg, &articles)
+        };
+        let bytes = pages::render_feed_view(&spec).unwrap();
+        let html = scraper::Html::parse_document(std::str::from_utf8(&bytes).unwrap());
+        assert_eq!(texts(&html, "main h1"), ["Test Wire — archive 2026-09"]);
+        assert_eq!(
+            texts(&html, ".feed-note code"),
+            ["http://example.org/atom.xml"]
+        );
+        let alternates = attrs(&html, "link[rel=alternate]", "href");
+        assert!(
+            alternates.iter().all(|href| !href.contains("archive")),
+            "{alternates:?}"
+        );
+        assert_eq!(texts(&html, ".teaser h2 a").len(), 2);
     }
 }

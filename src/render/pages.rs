@@ -1,9 +1,10 @@
-//! HTML pages (article, index, tag, messages), rendered with compile-time checked templates.
+//! HTML pages (article, index, tag, messages, the browser view of a feed), rendered with
+//! compile-time checked templates.
 
 use askama::Template;
 use serde_json::json;
 
-use super::{article_url, author_of, tag_url};
+use super::{article_url, author_of, tag_url, FeedSpec};
 use crate::article::Article;
 use crate::config::Config;
 use crate::{Error, Result};
@@ -93,6 +94,20 @@ struct MessagePage<'a> {
     heading: String,
     text: String,
     link: Option<Link>,
+}
+
+#[derive(Template)]
+#[template(path = "feed_view.html")]
+struct FeedViewPage<'a> {
+    site: SiteView<'a>,
+    head: Head,
+    heading: String,
+    description: String,
+    page_url: String,
+    is_archive: bool,
+    subscribe_atom: String,
+    subscribe_rss: String,
+    articles: Vec<ArticleView>,
 }
 
 fn site_view(cfg: &Config) -> SiteView<'_> {
@@ -270,6 +285,53 @@ pub fn render_list(
         older: has_older.then(|| page_url(page + 1)),
     };
     render(&list, &page_url(page))
+}
+
+/// The page a browser gets at an RSS or Atom feed's URL: what a feed is and the address to
+/// subscribe to, then the feed's entries (title, date, author, summary), newest first. One page
+/// serves both formats of `spec`, whose entries are the same. An archive's page offers the
+/// site's feed instead, since an archive is not something to follow.
+pub fn render_feed_view(spec: &FeedSpec<'_>) -> Result<Vec<u8>> {
+    let cfg = spec.cfg;
+    // An archive has no JSON Feed beside it; the footer's subscribe links go to the site's feeds.
+    let feed_dir = if spec.is_archive {
+        ""
+    } else {
+        spec.dir.as_str()
+    };
+    let feed_title = if spec.is_archive {
+        cfg.site.title.clone()
+    } else {
+        spec.title.clone()
+    };
+    let feeds = feed_links(cfg, feed_dir);
+    let page = FeedViewPage {
+        site: site_view(cfg),
+        head: Head {
+            title: format!("{} (web feed)", spec.title),
+            description: if spec.description.is_empty() {
+                spec.title.clone()
+            } else {
+                spec.description.clone()
+            },
+            canonical: spec.url("atom.xml"),
+            og_type: "website",
+            feed_title,
+            feeds: FeedLinks {
+                rss: feeds.rss.clone(),
+                atom: feeds.atom.clone(),
+                json: feeds.json,
+            },
+        },
+        heading: spec.title.clone(),
+        description: spec.description.clone(),
+        page_url: spec.page_url.clone(),
+        is_archive: spec.is_archive,
+        subscribe_atom: feeds.atom,
+        subscribe_rss: feeds.rss,
+        articles: spec.articles.iter().map(|a| article_view(cfg, a)).collect(),
+    };
+    render(&page, &spec.url("atom.xml"))
 }
 
 /// A short page with a heading and a sentence (404, 410, 301 bodies).

@@ -4,11 +4,11 @@ use rss::extension::atom::{AtomExtension, Link};
 use rss::extension::dublincore::DublinCoreExtension;
 use rss::{Category, Channel, Guid, Item};
 
-use super::{author_of, fit_feed, with_stylesheet, FeedSpec, GENERATOR, VERSION};
+use super::{author_of, fit_feed, FeedSpec, GENERATOR, VERSION};
 use crate::Result;
 
-/// Renders the RSS 2.0 document of `spec`, with the browser stylesheet at `stylesheet`.
-pub fn render_rss(spec: &FeedSpec<'_>, stylesheet: &str) -> Result<Vec<u8>> {
+/// Renders the RSS 2.0 document of `spec`.
+pub fn render_rss(spec: &FeedSpec<'_>) -> Result<Vec<u8>> {
     let mut failure = None;
     let bytes = fit_feed(spec.articles.len(), |keep| match write(spec, keep) {
         Ok(bytes) => bytes,
@@ -17,13 +17,13 @@ pub fn render_rss(spec: &FeedSpec<'_>, stylesheet: &str) -> Result<Vec<u8>> {
             Vec::new()
         }
     });
-    if let Some(reason) = failure {
-        return Err(crate::Error::Render {
+    match failure {
+        Some(reason) => Err(crate::Error::Render {
             what: spec.url("rss.xml"),
             reason,
-        });
+        }),
+        None => Ok(bytes),
     }
-    Ok(with_stylesheet(bytes, stylesheet))
 }
 
 fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8>, String> {

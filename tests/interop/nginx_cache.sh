@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # feedsvc behind Debian's nginx as a caching reverse proxy (proxy_cache + revalidation):
 # nginx serves cached copies, revalidates expired ones with a conditional request that feedsvc
-# answers 304, and picks up a publish at the next revalidation.
+# answers 304, picks up a publish at the next revalidation, and keeps the feed and the page a
+# browser gets at its URL apart.
 #
 # usage: nginx_cache.sh FEEDSVC_BIN     (nginx must be installed; run.sh installs it)
 # Prints PASS/FAIL lines and a closing "N passed, M failed"; exits 1 on any failure. A step the
@@ -227,5 +228,20 @@ check "a client without gzip still gets identity from the cache" plain_after_gzi
   no_content_encoding plain_after_gzip
 check "the identity copy after gzip is the feed" plain_after_gzip hit_again -- \
   cmp -s "$work/plain_after_gzip.b" "$work/hit_again.b"
+
+# A browser at the feed's URL gets the feed's page; nginx keeps it apart from the feed by
+# `Vary: Accept`, so neither is ever served in place of the other.
+browser_accept='text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'
+fetch browser -H "Accept: $browser_accept"
+check "a browser through the cache gets the feed's page" browser -- \
+  is_header browser content-type "text/html; charset=utf-8"
+check "the page lists the feed's entries" browser -- grep -q "Second story" "$work/browser.b"
+fetch browser_hit -H "Accept: $browser_accept"
+check "the page is cached beside the feed (HIT)" browser_hit -- \
+  is_header browser_hit x-cache-status HIT
+check "the cached page is the page" browser browser_hit -- cmp -s "$work/browser.b" "$work/browser_hit.b"
+fetch reader_after_browser
+check "a reader after a browser gets the feed from the cache" reader_after_browser hit_again -- \
+  cmp -s "$work/reader_after_browser.b" "$work/hit_again.b"
 
 finish

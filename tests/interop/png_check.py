@@ -9,6 +9,9 @@
       RGB/RGBA, any filter).
   png_check.py --ocr FILE TITLE
       The title check alone, on any screenshot (exit 0 read, 2 not read, 1 OCR failed).
+  png_check.py --absent FILE WORD
+      Exit 0 when Tesseract OCR reads WORD nowhere in FILE (case and accents ignored), 2 when
+      it reads it, 1 when OCR failed: what the browser must not show, such as its own banner.
   png_check.py --h1 HTML_FILE
       Prints the text of the page's first <h1> (the title a reader sees); exit 1 when none.
 """
@@ -22,6 +25,7 @@ import unicodedata
 import zlib
 
 TITLE_NOT_READ = 2
+WORD_READ = 2
 
 
 def rows(path):
@@ -109,6 +113,17 @@ def in_order(wanted, seen):
     return row[-1]
 
 
+def ocr_text(path):
+    """What Tesseract reads in the image at `path`."""
+    if not shutil.which("tesseract"):
+        raise RuntimeError("tesseract is not installed")
+    r = subprocess.run(["tesseract", path, "stdout", "-l", "eng"], capture_output=True,
+                       text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError(f"tesseract exit status {r.returncode}: {r.stderr.strip()[:300]}")
+    return r.stdout
+
+
 def title_read(path, title):
     """(ok, detail): whether Tesseract reads most of the title's words, in the title's order and
     close together: at least 3/4 of its words of 3+ letters must appear in order within a run
@@ -117,13 +132,7 @@ def title_read(path, title):
     wanted = words(title, 3)
     if len(wanted) < 2:
         raise RuntimeError(f"title {title!r} has too few words of 3+ letters to check")
-    if not shutil.which("tesseract"):
-        raise RuntimeError("tesseract is not installed")
-    r = subprocess.run(["tesseract", path, "stdout", "-l", "eng"], capture_output=True,
-                       text=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError(f"tesseract exit status {r.returncode}: {r.stderr.strip()[:300]}")
-    ocr = words(r.stdout, 3)
+    ocr = words(ocr_text(path), 3)
     span = len(wanted) + max(2, len(wanted) // 4)
     best, at = 0, 0
     for i in range(max(1, len(ocr) - span + 1)):
@@ -153,6 +162,23 @@ def main():
             return 1
         print(f"{detail} of {sys.argv[3]!r}")
         return 0 if ok else TITLE_NOT_READ
+    if len(sys.argv) == 4 and sys.argv[1] == "--absent":
+        wanted = words(sys.argv[3])
+        if len(wanted) != 1:
+            print(f"--absent takes one word, not {sys.argv[3]!r}")
+            return 1
+        try:
+            text = ocr_text(sys.argv[2])
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+            print(f"OCR failed: {e}")
+            return 1
+        read = words(text)
+        if wanted[0] in read:
+            line = next(l for l in text.splitlines() if wanted[0] in words(l))
+            print(f"OCR read {sys.argv[3]!r} in {line.strip()[:200]!r}")
+            return WORD_READ
+        print(f"OCR read {len(read)} words, none of them {sys.argv[3]!r}")
+        return 0
     if len(sys.argv) not in (3, 4):
         print(__doc__.strip())
         return 1

@@ -212,8 +212,14 @@ fn padded(text: &str, before: &str, (open, close): (&str, &str), size: usize) ->
 #[test]
 fn a_clean_site_passes_and_every_document_is_counted() {
     let env = published_site();
+    // Browser views of feeds are stored too, under keys no request names (`view:/…`): they are
+    // checked with their feeds and not counted as documents.
     let stored: usize = open(&env)
-        .query_row("SELECT count(*) FROM documents", [], |r| r.get::<_, i64>(0))
+        .query_row(
+            "SELECT count(*) FROM documents WHERE path LIKE '/%'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
         .expect("count") as usize;
     // Rendered on request: the sitemap index, and September's sitemap, Atom and RSS archives.
     let on_request = 4;
@@ -230,6 +236,72 @@ fn a_clean_site_passes_and_every_document_is_counted() {
     add(&short, "Two", "two", "2026-09-03T09:00:00Z", "b");
     add(&short, "Three", "three", "2026-10-03T09:00:00Z", "c");
     assert_check_ok(&short);
+}
+
+/// The page a browser gets at an RSS or Atom feed's URL is checked with that feed: damaged,
+/// answering another status or type, or missing, it is reported under both feed paths that
+/// answer with it, never under its key.
+#[test]
+fn a_damaged_or_missing_browser_view_is_reported_at_its_feeds() {
+    let env = published_site();
+    let view = "view:/tags/diplomacy/";
+    let original = stored_text(&env, view);
+    let feeds = ["/tags/diplomacy/atom.xml", "/tags/diplomacy/rss.xml"];
+    let reported = |env: &TestEnv, what: &str| {
+        let listed = problems(env);
+        let mut paths: Vec<&str> = listed.iter().map(|(p, _)| p.as_str()).collect();
+        paths.sort();
+        assert_eq!(paths, feeds, "{listed:?}");
+        assert!(listed.iter().all(|(_, w)| w == what), "{listed:?}");
+    };
+    store_text(
+        &env,
+        view,
+        &replaced(&original, "September two", "September\u{1}two"),
+    );
+    reported(
+        &env,
+        "its browser view contains the character U+0001, which XML cannot carry",
+    );
+    store_text(&env, view, &original);
+    assert_check_ok(&env);
+    let set = |column: &str, value: &str| {
+        let sql = format!("UPDATE documents SET {column} = ?2 WHERE path = ?1");
+        execute(&env, &sql, [view, value]);
+    };
+    set("status", "410");
+    reported(&env, "its browser view answers 410");
+    set("status", "200");
+    set("content_type", "application/xml; charset=utf-8");
+    reported(
+        &env,
+        "its browser view is application/xml; charset=utf-8, not an HTML page",
+    );
+    set("content_type", "text/html; charset=utf-8");
+    assert_check_ok(&env);
+    execute(&env, "DELETE FROM documents WHERE path = ?1", [view]);
+    reported(&env, "has no browser view: a browser gets the feed's XML");
+}
+
+/// A tag no article carries any more answers 410 at its feeds' URLs, browsers included: its
+/// feeds need no browser view then.
+#[test]
+fn a_gone_tag_needs_no_browser_view() {
+    let env = published_site();
+    let text = "+++\ntitle = \"Brief\"\nslug = \"brief\"\npublished = \"2026-09-05T09:00:00Z\"\n\
+                tags = [\"Briefs\"]\n+++\n\nShort.\n";
+    env.add(&[&env.write_article("brief.md", text)]);
+    assert_check_ok(&env);
+    env.run(&["delete", "brief"]).success();
+    let gone: i64 = open(&env)
+        .query_row(
+            "SELECT count(*) FROM documents WHERE path LIKE '/tags/briefs/%' AND status = 410",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert!(gone >= 2, "{gone} documents of the tag answer 410");
+    assert_check_ok(&env);
 }
 
 #[test]

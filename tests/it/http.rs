@@ -429,10 +429,21 @@ fn html_responses_carry_security_headers() {
             "{path}"
         );
     }
+    // The page a browser gets at a feed's URL is HTML like any other.
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    for path in ["/atom.xml", "/rss.xml", "/tags/asia/atom.xml"] {
+        let r = server.get(path, &[("Accept", browser)]);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.expect_header("content-type"), "text/html; charset=utf-8");
+        assert_no_script_policy(r.expect_header("content-security-policy"));
+        assert_eq!(r.expect_header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(r.expect_header("x-content-type-options"), "nosniff");
+    }
     for path in ["/atom.xml", "/rss.xml", "/feed.json"] {
         let r = server.get(path, &[]);
         assert_eq!(r.status, 200, "{path}");
         assert_eq!(r.expect_header("x-content-type-options"), "nosniff");
+        assert_eq!(r.header("content-security-policy"), None, "{path}");
     }
 }
 

@@ -6,10 +6,24 @@ use scraper::{ElementRef, Html, Selector};
 
 use crate::support::{article, fixtures_dir, Server, TestEnv};
 
+/// What a browser navigating to a URL sends.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
 /// The page at `path`, which must answer 200 with HTML, parsed.
 #[track_caller]
 fn page(server: &Server, path: &str) -> Html {
-    let r = server.get(path, &[]);
+    page_with(server, path, &[])
+}
+
+/// The page a browser navigating to `path` gets (for a feed: its browser view), parsed.
+#[track_caller]
+fn browser_page(server: &Server, path: &str) -> Html {
+    page_with(server, path, &[("Accept", BROWSER_ACCEPT)])
+}
+
+#[track_caller]
+fn page_with(server: &Server, path: &str, headers: &[(&str, &str)]) -> Html {
+    let r = server.get(path, headers);
     assert_eq!(r.status, 200, "{path}");
     assert_eq!(
         r.expect_header("content-type"),
@@ -50,6 +64,19 @@ fn attr(doc: &Html, css: &str, name: &str) -> String {
 #[track_caller]
 fn meta(doc: &Html, key: &str, value: &str) -> String {
     attr(doc, &format!("meta[{key}=\"{value}\"]"), "content")
+}
+
+/// The page's feed autodiscovery links name the RSS, Atom and JSON feeds in `dir_url`.
+#[track_caller]
+fn assert_feed_links(doc: &Html, dir_url: &str) {
+    for (kind, file) in [
+        ("application/rss+xml", "rss.xml"),
+        ("application/atom+xml", "atom.xml"),
+        ("application/feed+json", "feed.json"),
+    ] {
+        let css = format!("link[rel=alternate][type=\"{kind}\"]");
+        assert_eq!(attr(doc, &css, "href"), format!("{dir_url}{file}"));
+    }
 }
 
 /// The text of an element as a reader sees it: its text nodes, white space folded.
@@ -355,6 +382,101 @@ fn a_hostile_title_is_escaped_everywhere_on_the_page() {
         "markup from the title"
     );
     assert!(script_types(&index).is_empty(), "a list page has no script");
+    for feed in ["/atom.xml", "/rss.xml"] {
+        let view = browser_page(&server, feed);
+        assert_eq!(texts(&view, "ol.teasers h2 a"), [title], "{feed}");
+        assert!(all(&view, "main b").is_empty(), "markup from the title");
+        assert!(
+            script_types(&view).is_empty(),
+            "a feed's browser view has no script"
+        );
+    }
+}
+
+/// README, "Feeds": a browser at a feed's URL gets a page of the site, styled by its stylesheet:
+/// what a feed is and the addresses to subscribe to, the feed's title and description, its
+/// entries linked, dated for people, with byline, summary and tags; not for search engines.
+#[test]
+fn a_feed_opened_in_a_browser_is_a_page_that_explains_subscribing() {
+    let env = TestEnv::new();
+    env.add(&[&fixtures_dir().join("tags-spaces-accents.md")]);
+    env.run_stdin(
+        &["add", "-"],
+        "+++\ntitle = \"Talks resume\"\nslug = \"talks\"\nsummary = \"Envoys met.\"\n\
+         published = \"2026-09-14T08:30:00+02:00\"\nauthor = \"A. Reporter\"\n\
+         tags = [\"North Korea\"]\n+++\nBody.\n"
+            .as_bytes(),
+    )
+    .success();
+    let server = env.serve();
+    let base = &env.base;
+    for file in ["atom.xml", "rss.xml"] {
+        let path = format!("/tags/north-korea/{file}");
+        let doc = browser_page(&server, &path);
+        assert_eq!(attr(&doc, "html", "lang"), "en");
+        assert_eq!(
+            text(one(&doc, "head > title")),
+            "Test Wire — North Korea (web feed)"
+        );
+        assert_eq!(meta(&doc, "name", "robots"), "noindex");
+        assert_eq!(
+            attr(&doc, "link[rel=canonical]", "href"),
+            format!("{base}tags/north-korea/atom.xml")
+        );
+        let css = attr(&doc, "link[rel=stylesheet]", "href");
+        assert_eq!(server.get(&css, &[]).status, 200, "{css}");
+        assert_feed_links(&doc, &format!("{base}tags/north-korea/"));
+        let note = text(one(&doc, "main .feed-note"));
+        assert!(note.starts_with("This is a web feed."), "{note}");
+        assert!(note.contains("feed reader"), "{note}");
+        assert_eq!(
+            texts(&doc, "main .feed-note code"),
+            [
+                format!("{base}tags/north-korea/atom.xml"),
+                format!("{base}tags/north-korea/rss.xml")
+            ]
+        );
+        assert_eq!(text(one(&doc, "main h1")), "Test Wire — North Korea");
+        assert_eq!(
+            text(one(&doc, "main .dek")),
+            "Articles tagged “North Korea” on Test Wire"
+        );
+        // The feed's own page on the site.
+        assert_eq!(texts(&doc, "main > p > a"), ["Read it on the website"]);
+        assert_eq!(
+            attr(&doc, "main > p > a", "href"),
+            format!("{base}tags/north-korea/")
+        );
+        assert_eq!(
+            texts(&doc, "ol.teasers h2 a"),
+            ["Talks resume", "Tags with spaces and accents"]
+        );
+        assert_eq!(
+            attr(&doc, "ol.teasers li:first-child h2 a", "href"),
+            format!("{base}articles/talks")
+        );
+        // The date as the author wrote it, for people, with the machine form beside it.
+        let first = "ol.teasers li:first-child";
+        assert_eq!(
+            text(one(&doc, &format!("{first} .meta"))),
+            "14 September 2026 · A. Reporter"
+        );
+        assert_eq!(
+            attr(&doc, &format!("{first} time"), "datetime"),
+            "2026-09-14T08:30:00+02:00"
+        );
+        assert_eq!(text(one(&doc, &format!("{first} .summary"))), "Envoys met.");
+        assert_eq!(texts(&doc, &format!("{first} ul.tags a")), ["North Korea"]);
+        assert!(script_types(&doc).is_empty());
+        assert_inert(&doc, "main");
+    }
+    // A month's archive is no feed to follow: its page offers the site's feed instead.
+    let archive = browser_page(&server, "/archive/2026-09/rss.xml");
+    assert_eq!(
+        texts(&archive, "main .feed-note code"),
+        [format!("{base}atom.xml")]
+    );
+    assert_eq!(texts(&archive, "ol.teasers h2 a"), ["Talks resume"]);
 }
 
 #[test]
@@ -389,17 +511,7 @@ fn tag_pages_link_the_tags_own_feeds_and_paginate() {
         format!("{base}tags/north-korea/")
     );
     assert_eq!(text(one(&doc, "h1.list-title")), "North Korea");
-    for (kind, file) in [
-        ("application/rss+xml", "rss.xml"),
-        ("application/atom+xml", "atom.xml"),
-        ("application/feed+json", "feed.json"),
-    ] {
-        let css = format!("link[rel=alternate][type=\"{kind}\"]");
-        assert_eq!(
-            attr(&doc, &css, "href"),
-            format!("{base}tags/north-korea/{file}")
-        );
-    }
+    assert_feed_links(&doc, &format!("{base}tags/north-korea/"));
     // Newest first, two a page; page 2 holds the rest and links back.
     assert_eq!(
         texts(&doc, "ol.teasers h2 a"),
