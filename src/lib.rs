@@ -24,12 +24,22 @@ pub mod text;
 
 pub use error::{Error, Result};
 
-/// Sends log lines to stderr, filtered by `RUST_LOG` or else `default_filter`.
+/// Libraries whose log lines speak of their own internals, not of anything a user can act on:
+/// the HTML parser under the sanitizer warns "foster parenting not implemented" for every
+/// article with text or a stray element inside a table. Off unless a filter names them.
+const QUIET_TARGETS: &str = "html5ever=off,markup5ever=off,ammonia=off";
+
+/// Sends log lines to stderr, filtered by `RUST_LOG` or else `default_filter`. The libraries
+/// in [`QUIET_TARGETS`] stay silent unless the filter names them (`RUST_LOG=html5ever=warn`).
 pub fn init_logging(default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default_filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // A later directive for the same target replaces an earlier one, so the user's win.
+    let quiet = |filter: &str| EnvFilter::try_new(format!("{QUIET_TARGETS},{filter}"));
+    let filter = std::env::var(EnvFilter::DEFAULT_ENV)
+        .map_err(|_| ())
+        .and_then(|user| quiet(&user).map_err(|_| ()))
+        .or_else(|_| quiet(default_filter))
+        .unwrap_or_else(|_| EnvFilter::new(format!("{QUIET_TARGETS},info")));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

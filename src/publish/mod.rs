@@ -359,6 +359,7 @@ fn fingerprint(cfg: &Config) -> String {
     use sha2::{Digest, Sha256};
     let parts = [
         render::VERSION.to_string(),
+        render::markdown::BODY_REVISION.to_string(),
         render::assets::fingerprint(),
         cfg.site.base_url.clone(),
         cfg.site.title.clone(),

@@ -1,10 +1,11 @@
 //! Markdown to sanitized HTML with absolute links, and a plain-text excerpt.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use ammonia::{Builder, UrlRelative};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
+use super::conform::conform;
 use crate::text::strip_non_feed_chars;
 
 /// Longest excerpt, in characters.
@@ -25,14 +26,46 @@ pub fn render_html(markdown: &str, article_url: &str) -> String {
     sanitize(&raw, article_url)
 }
 
-/// Sanitizes an HTML fragment with feedsvc's policy (see [`render_html`]).
+/// Revision of the rendering of bodies: raise it whenever [`sanitize`] or [`render_html`] would
+/// give different output for a stored article, so the next start renders every stored body
+/// again (see `publish::fingerprint`).
+pub const BODY_REVISION: u32 = 2;
+
+/// Elements a body may carry. Left out of ammonia's defaults: those HTML declares obsolete
+/// (`acronym`, `center`, `strike`, `tt`), and those that are only valid with attributes or
+/// content we do not check (`area` and `map` need a `name` and `usemap`, `bdo` a `dir`, `data`
+/// a `value`, `time` a machine-readable date; `col`, `colgroup`, `hgroup`, `rp`, `rtc`).
+const TAGS: &str =
+    "a abbr article aside b bdi blockquote br caption cite code dd del details dfn div dl dt \
+     em figcaption figure footer h1 h2 h3 h4 h5 h6 header hr i img ins kbd li mark nav ol p \
+     pre q rt ruby s samp small span strong sub summary sup table tbody td th thead tr u ul \
+     var wbr";
+
+/// Sanitizes an HTML fragment with feedsvc's policy (see [`render_html`]). The result is also
+/// valid HTML: [`conform`](super::conform::conform) repairs what the removals leave behind.
 pub fn sanitize(html: &str, article_url: &str) -> String {
     let base = url::Url::parse(article_url).ok();
     let mut builder = Builder::default();
-    // Footnote references and definitions link to each other by id.
-    builder.add_generic_attributes(["id"]);
-    builder.add_tag_attributes("ol", ["start"]);
-    builder.add_tags(["figure", "figcaption"]);
+    builder.tags(TAGS.split_whitespace().collect());
+    // Footnote references and definitions link to each other by id. No `lang`: HTML wants a
+    // registered language tag, and the page already declares the site's language.
+    builder.generic_attributes(HashSet::from(["id", "title"]));
+    // No presentational attributes (obsolete in HTML), no `cite` (a URL ammonia neither checks
+    // nor makes absolute), no `headers` (ids that must name header cells of the same table).
+    builder.tag_attributes(HashMap::from([
+        ("a", HashSet::from(["href"])),
+        ("img", HashSet::from(["alt", "height", "src", "width"])),
+        ("ol", HashSet::from(["start"])),
+        ("td", HashSet::from(["colspan", "rowspan"])),
+        ("th", HashSet::from(["colspan", "rowspan"])),
+    ]));
+    builder.tag_attribute_values(HashMap::from([(
+        "th",
+        HashMap::from([(
+            "scope",
+            HashSet::from(["row", "col", "rowgroup", "colgroup"]),
+        )]),
+    )]));
     builder.add_allowed_classes("sup", ["footnote-reference"]);
     builder.add_allowed_classes("div", ["footnote-definition"]);
     builder.add_allowed_classes("span", ["footnote-definition-label"]);
@@ -42,7 +75,7 @@ pub fn sanitize(html: &str, article_url: &str) -> String {
         Some(base) => builder.url_relative(UrlRelative::RewriteWithBase(base)),
         None => builder.url_relative(UrlRelative::Deny),
     };
-    let clean = builder.clean(html).to_string();
+    let clean = conform(&builder.clean(html).to_string());
     // Character references (`&#xFFFE;`, `&#1;`) decode into characters XML cannot carry, after
     // the input itself was cleaned of them: clean the output too.
     strip_non_feed_chars(&clean).into_owned()
@@ -119,6 +152,37 @@ mod tests {
         ] {
             assert!(!html.contains(bad), "{bad} survived in {html}");
         }
+    }
+
+    /// The Nu HTML Checker refuses `rel` on a link without `href`, and an image without `alt`
+    /// or `src`: each way the sanitizer can drop a URL leaves a valid element.
+    #[test]
+    fn links_and_images_whose_url_was_removed_stay_valid() {
+        let html = render_html(
+            "[click](javascript:alert(1)) <a href=\"vbscript:x\" hreflang=\"en\">v</a> \
+             <a href=\"https://[::1\">malformed</a> <a href=\"//[bad\">relative</a>\n\n\
+             <img src=\"x\"> <img src=\"javascript:alert(1)\" alt=\"a chart\">\n\n\
+             <map name=\"m\"><area href=\"javascript:alert(1)\" alt=\"area\"></map>",
+            URL,
+        );
+        assert_eq!(
+            html,
+            "<p><a>click</a> <a>v</a> <a>malformed</a> <a>relative</a></p>\n<p>\
+             <img alt=\"\" src=\"https://news.example.org/articles/x\"> a chart</p>\n\
+             <p></p>\n"
+        );
+        // Without a base URL relative links are refused, and lose `rel` too.
+        assert_eq!(
+            sanitize(
+                "<a href=\"/a\">r</a><img src=\"b.png\" alt=\"b\">",
+                "not a URL"
+            ),
+            "<a>r</a>b"
+        );
+        assert_eq!(
+            sanitize("<a href=\"https://example.org/\">ok</a>", URL),
+            "<a href=\"https://example.org/\" rel=\"noopener\">ok</a>"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod atom;
+pub mod conform;
 pub mod json;
 pub mod markdown;
 pub mod pages;

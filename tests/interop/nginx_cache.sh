@@ -11,11 +11,11 @@
 # shellcheck disable=SC2317
 set -euo pipefail
 
-bin=${1:?usage: nginx_cache.sh FEEDSVC_BIN}
-work=$(mktemp -d)
-server_pid=
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/interop/common.sh
+. "$here/common.sh" nginx "${1:?usage: nginx_cache.sh FEEDSVC_BIN}"
 nginx_started=
-cleanup() {
+cleanup_more() {
   if [ -n "$nginx_started" ] && [ -s "$work/nginx.pid" ]; then
     local npid
     npid=$(cat "$work/nginx.pid" 2>/dev/null || true)
@@ -24,25 +24,7 @@ cleanup() {
       for _ in $(seq 50); do kill -0 "$npid" 2>/dev/null || break; sleep 0.1; done
     fi
   fi
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 143' TERM INT
-
-passed=0
-failed=0
-pass() { echo "PASS nginx $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL nginx $*"; failed=$((failed + 1)); }
-finish() {
-  echo "$passed passed, $failed failed"
-  if [ "$failed" -eq 0 ]; then exit 0; fi
-  exit 1
-}
-fatal() { fail "$@"; finish; }
 
 # wait_for SECONDS COMMAND...: true as soon as COMMAND succeeds, false after SECONDS.
 wait_for() {
@@ -58,7 +40,6 @@ nginx=$(command -v nginx || true)
 if [ -z "$nginx" ] && [ -x /usr/sbin/nginx ]; then nginx=/usr/sbin/nginx; fi
 [ -n "$nginx" ] || fatal setup "nginx is not installed"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 upstream=$(free_port)
 public=$(free_port)
 
@@ -99,13 +80,7 @@ publish() {
 
 publish first-story "First story" 2026-05-01T10:00:00Z || finish
 
-# The binary itself in the background (not through the function: $! must be its pid).
-"$bin" --config "$work/site/config.toml" serve >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-serving() { grep -q listening "$work/serve.out" 2>/dev/null || ! kill -0 "$server_pid" 2>/dev/null; }
-if ! wait_for 10 serving || ! grep -q listening "$work/serve.out"; then
-  fatal setup "feedsvc serve did not listen within 10 s: $(head -c 500 "$work/serve.err")"
-fi
+start_server "$work/site/config.toml"
 
 cat >"$work/nginx.conf" <<CONF
 user root;

@@ -15,32 +15,11 @@
 # shellcheck disable=SC2317
 set -euo pipefail
 
-bin=${1:?usage: pages.sh FEEDSVC_BIN PYTHON}
 py=${2:?usage: pages.sh FEEDSVC_BIN PYTHON}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT
-
-passed=0
-failed=0
-pass() { echo "PASS pages $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL pages $*"; failed=$((failed + 1)); }
-finish() {
-  echo "$passed passed, $failed failed"
-  if [ "$failed" -eq 0 ]; then exit 0; fi
-  exit 1
-}
-fatal() { fail "$@"; finish; }
+# shellcheck source=tests/interop/common.sh
+. "$here/common.sh" pages "${1:?usage: pages.sh FEEDSVC_BIN PYTHON}"
 
 # ---------------------------------------------------------------------------- tools
 setup_start=$SECONDS
@@ -72,7 +51,7 @@ fi
 echo "# pages.sh: tools ready in $((SECONDS - setup_start))s" >&2
 
 # ---------------------------------------------------------------------------- site
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port/"
 site_title="The Meridian Dispatch"
 mkdir -p "$work/site"
@@ -89,15 +68,7 @@ samples = "$repo/data/samples"
 [feeds]
 page_size = 2
 CONF
-"$bin" --config "$work/site/config.toml" serve >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-# Until it prints its listening line or exits; at most 10 s (it imports the samples first).
-for _ in $(seq 100); do
-  if grep -q listening "$work/serve.out" 2>/dev/null || ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-  sleep 0.1
-done
-grep -q listening "$work/serve.out" ||
-  fatal setup "feedsvc serve did not listen within 10 s: $(head -c 500 "$work/serve.err")"
+start_server "$work/site/config.toml"
 
 # ---------------------------------------------------------------------------- pages
 # What Chromium sends when it navigates to a URL: a feed's URL then answers with its page.

@@ -142,6 +142,54 @@ fn add_flags_override_front_matter() {
 // ---------------------------------------------------------------------------------------------
 // list and show
 
+/// The sanitizer's HTML parser logs "foster parenting not implemented" for text or stray
+/// elements inside a table. That says nothing a user can act on: `add` keeps it off the
+/// terminal at the configured level, and `RUST_LOG=html5ever=warn` still shows it.
+#[test]
+fn add_keeps_the_html_parsers_warnings_off_the_terminal() {
+    let env = TestEnv::new();
+    let file = env.write_article(
+        "table.md",
+        &article(
+            "Hostile tables",
+            "hostile-tables",
+            "2026-09-14",
+            "<table><tr>text<td>x</td></tr></table>\n\n<table>text in a table</table>",
+        ),
+    );
+    let run = env.run(&["add", file.to_str().unwrap()]).success();
+    assert!(
+        !run.stderr.contains("foster parenting"),
+        "stderr: {}",
+        run.stderr
+    );
+    assert_eq!(run.stderr, "", "add printed on stderr");
+
+    let edited = env.write_article(
+        "table2.md",
+        &article(
+            "Hostile tables",
+            "hostile-tables",
+            "2026-09-14",
+            "<table>other text in a table</table>",
+        ),
+    );
+    let output = std::process::Command::new(crate::support::BIN)
+        .arg("--config")
+        .arg(env.config_path())
+        .args(["edit", "hostile-tables", edited.to_str().unwrap()])
+        .env("RUST_LOG", "html5ever=warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run feedsvc");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "edit failed: {stderr}");
+    assert!(
+        stderr.contains("foster parenting"),
+        "RUST_LOG=html5ever=warn shows no parser warning: {stderr:?}"
+    );
+}
+
 #[test]
 fn list_shows_date_slug_title_newest_first() {
     let env = TestEnv::new();

@@ -1356,6 +1356,17 @@ fn xss_fixtures() -> Vec<PathBuf> {
     )
 }
 
+/// Each XSS fixture's file name and bytes.
+fn xss_corpus() -> Vec<(String, Vec<u8>)> {
+    xss_fixtures()
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(p).expect("read fixture"))
+        })
+        .collect()
+}
+
 /// Strings that must not appear in any page or feed, in any case: each would start an element
 /// that runs script, loads active content or submits (text `<` is always escaped, so these
 /// can only be markup).
@@ -1375,13 +1386,7 @@ const DANGEROUS_MARKUP: &[&str] = &[
 
 #[test]
 fn xss_corpus_leaves_no_active_content() {
-    let files: Vec<(String, Vec<u8>)> = xss_fixtures()
-        .iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(p).expect("read fixture"))
-        })
-        .collect();
+    let files = xss_corpus();
     assert!(files.len() >= 14, "the corpus has {} files", files.len());
     let mut site = Site::new();
     let articles = site
@@ -1474,6 +1479,100 @@ fn xss_corpus_leaves_no_active_content() {
             );
         }
     }
+}
+
+/// What the Nu HTML Checker refused in bodies the sanitizer left behind (see
+/// `tests/fixtures/xss/nu-validity.md`), checked here on every page and feed entry of the
+/// corpus: a link without `href` carries no `rel`, an image has `src` and `alt`, no link
+/// inside a link, list items, terms and captions inside their parents, ids unique.
+#[test]
+fn xss_corpus_bodies_keep_what_html_requires() {
+    let files = xss_corpus();
+    assert!(
+        files.iter().any(|(name, _)| name == "nu-validity.md"),
+        "the corpus has no nu-validity.md"
+    );
+    let mut site = Site::new();
+    site.publish(&files)
+        .unwrap_or_else(|e| panic!("the corpus is accepted: {e}"));
+    let mut checked = 0;
+    for path in site.store.all_document_paths().expect("document paths") {
+        let Some((content_type, bytes)) = site.document(&path) else {
+            continue;
+        };
+        if content_type.starts_with("text/html") && path.contains("/articles/") {
+            let page = scraper::Html::parse_document(&String::from_utf8_lossy(&bytes));
+            let problems = html_problems(&page);
+            assert!(problems.is_empty(), "{path}: {problems:?}");
+            checked += 1;
+        } else if path.ends_with("/atom.xml") {
+            let feed = parse_feed(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+            for entry in &feed.entries {
+                for html in entry_html(entry) {
+                    let problems = html_problems(&scraper::Html::parse_fragment(html));
+                    assert!(problems.is_empty(), "{path}: {problems:?}\n{html}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > files.len(), "only {checked} documents checked");
+}
+
+/// Places in `html` that break one of the rules [`xss_corpus_bodies_keep_what_html_requires`]
+/// names.
+fn html_problems(html: &scraper::Html) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for element in html
+        .root_element()
+        .descendants()
+        .filter_map(scraper::ElementRef::wrap)
+    {
+        let name = element.value().name();
+        let attr = |a: &str| element.value().attr(a);
+        let parent = element
+            .parent()
+            .and_then(scraper::ElementRef::wrap)
+            .map(|p| p.value().name().to_string())
+            .unwrap_or_default();
+        let html = element.html();
+        let mut problem = |what: &str| problems.push(format!("{what}: {html}"));
+        if name == "a" && attr("href").is_none() && attr("rel").is_some() {
+            problem("rel without href");
+        }
+        if name == "a"
+            && element
+                .ancestors()
+                .filter_map(scraper::ElementRef::wrap)
+                .any(|a| a.value().name() == "a")
+        {
+            problem("a link inside a link");
+        }
+        if name == "img" && (attr("src").is_none() || attr("alt").is_none()) {
+            problem("an image without src or alt");
+        }
+        let wanted: &[&str] = match name {
+            "li" => &["ul", "ol"],
+            "dt" | "dd" => &["dl"],
+            "figcaption" => &["figure"],
+            "summary" => &["details"],
+            "rt" => &["ruby"],
+            _ => &[],
+        };
+        if !wanted.is_empty() && !wanted.contains(&parent.as_str()) {
+            problem("outside its parent");
+        }
+        if ["acronym", "area", "center", "map", "strike", "tt"].contains(&name) {
+            problem("obsolete or incomplete element");
+        }
+        if let Some(id) = attr("id") {
+            if !ids.insert(id.to_string()) {
+                problem("duplicate id");
+            }
+        }
+    }
+    problems
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1278,6 +1278,47 @@ fn stored_paths(env: &TestEnv) -> Vec<String> {
     paths.collect::<rusqlite::Result<_>>().expect("paths")
 }
 
+/// README, "How it works": upgrading feedsvc re-renders the whole site once, bodies included.
+/// A body stored by a version whose sanitizer kept `rel` on a link it had emptied (the Nu HTML
+/// Checker refuses `<a rel>` without `href`) is rendered again from its Markdown at the next
+/// start, in the articles table and on the page.
+#[test]
+fn an_upgrade_re_renders_stored_bodies() {
+    let env = TestEnv::new();
+    env.add_article(
+        "Links",
+        "links",
+        "2026-01-10",
+        "[click](javascript:alert(1)) and [ok](https://example.org/)",
+    );
+    let fixed =
+        "<p><a>click</a> and <a href=\"https://example.org/\" rel=\"noopener\">ok</a></p>\n";
+    let body = |db: &rusqlite::Connection| -> String {
+        db.query_row("SELECT body_html FROM articles", [], |row| row.get(0))
+            .expect("body_html")
+    };
+    let db = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    assert_eq!(body(&db), fixed);
+    // What an older version left behind: its bodies and its fingerprint.
+    db.execute(
+        "UPDATE articles SET body_html = ?1",
+        [fixed.replace("<a>click", "<a rel=\"noopener\">click")],
+    )
+    .expect("store an old body");
+    db.execute(
+        "UPDATE meta SET value = 'an older feedsvc' WHERE key = 'site_fingerprint'",
+        [],
+    )
+    .expect("store an old fingerprint");
+    drop(db);
+
+    let server = env.serve();
+    let page = server.get("/articles/links", &[]).text();
+    assert!(page.contains(fixed.trim_end()), "{page}");
+    let db = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    assert_eq!(body(&db), fixed);
+}
+
 /// README, "How it works": changing the configuration re-renders the whole site at the next
 /// server start. A new `site.title` is in every feed and page, a new `site.base_url` in every
 /// link, and their ETags change; a restart without a change keeps every ETag and byte.

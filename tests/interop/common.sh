@@ -1,0 +1,49 @@
+# Sourced by the interop sub-scripts (nginx_cache.sh, pages.sh, judges.sh): their PASS/FAIL
+# lines and closing count, a free port, and a feedsvc server that goes when the script does.
+#   . common.sh NAME FEEDSVC_BIN    (NAME starts each PASS/FAIL line after the verdict)
+# Sets `work` (a temporary directory removed on exit); a script with more to clean up defines
+# `cleanup_more`, which runs first. Functions called from traps look unreachable to shellcheck.
+# shellcheck shell=bash disable=SC2317
+
+report_name=${1:?usage: . common.sh NAME FEEDSVC_BIN}
+bin=${2:?usage: . common.sh NAME FEEDSVC_BIN}
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  if declare -F cleanup_more >/dev/null; then cleanup_more; fi
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+passed=0
+failed=0
+pass() { echo "PASS $report_name $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL $report_name $*"; failed=$((failed + 1)); }
+finish() {
+  echo "$passed passed, $failed failed"
+  if [ "$failed" -eq 0 ]; then exit 0; fi
+  exit 1
+}
+fatal() { fail "$@"; finish; }
+
+# free_port: a TCP port on the loopback nobody listens on now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_server CONFIG: `feedsvc serve` with CONFIG, stdout to $work/serve.out, stderr to
+# $work/serve.err; ends the script with a FAIL line unless it prints its listening line within
+# 10 s (it loads its samples first).
+start_server() {
+  "$bin" --config "$1" serve >"$work/serve.out" 2>"$work/serve.err" &
+  server_pid=$!
+  for _ in $(seq 100); do
+    if grep -q listening "$work/serve.out" 2>/dev/null || ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  grep -q listening "$work/serve.out" ||
+    fatal setup "feedsvc serve did not listen within 10 s: $(head -c 500 "$work/serve.err")"
+}
