@@ -83,9 +83,16 @@ impl Timestamp {
         self.at.timestamp()
     }
 
-    /// RFC 822 as RSS wants it (`Mon, 14 Sep 2026 08:30:00 +0200`).
+    /// RFC 822 as RSS wants it (`Mon, 14 Sep 2026 08:30:00 +0200`). Offsets whose minutes are
+    /// neither 00 nor 30 (Nepal's +0545, Chatham's +1245) trip validators and some readers'
+    /// date parsers, so such an instant is written in UTC instead: the same moment.
     pub fn rfc2822(&self) -> String {
-        self.at.to_rfc2822()
+        let minutes = self.at.offset().local_minus_utc() / 60 % 60;
+        if minutes == 0 || minutes.abs() == 30 {
+            self.at.to_rfc2822()
+        } else {
+            self.at.with_timezone(&chrono::Utc).to_rfc2822()
+        }
     }
 
     /// The calendar date in the author's offset (`2026-09-14`).
@@ -568,6 +575,28 @@ mod tests {
         assert_eq!(a.slug, "talks-resume");
         assert_eq!(a.published.rfc3339(), "2026-09-14T08:30:00+02:00");
         assert_eq!(a.published.rfc2822(), "Mon, 14 Sep 2026 08:30:00 +0200");
+        for (written, rss) in [
+            (
+                "2026-09-14T08:30:00+05:30",
+                "Mon, 14 Sep 2026 08:30:00 +0530",
+            ),
+            (
+                "2026-09-14T08:30:00-09:30",
+                "Mon, 14 Sep 2026 08:30:00 -0930",
+            ),
+            // Minutes other than 00 and 30: the same instant in UTC.
+            (
+                "2026-09-14T08:30:00+05:45",
+                "Mon, 14 Sep 2026 02:45:00 +0000",
+            ),
+            (
+                "2026-09-14T08:30:00+12:45",
+                "Sun, 13 Sep 2026 19:45:00 +0000",
+            ),
+        ] {
+            let t = Timestamp::parse(written).expect("a timestamp");
+            assert_eq!(t.rfc2822(), rss, "{written}");
+        }
         assert_eq!(a.updated, a.published);
         assert_eq!(
             a.tags.iter().map(|t| t.slug.as_str()).collect::<Vec<_>>(),
