@@ -533,6 +533,15 @@ impl Article {
     }
 }
 
+/// The newest `updated` among `articles`, in seconds since the epoch; 0 for none.
+pub fn newest_update(articles: &[Article]) -> i64 {
+    articles
+        .iter()
+        .map(|a| a.updated.epoch())
+        .max()
+        .unwrap_or(0)
+}
+
 /// An entry that was deleted, kept so feeds can tell readers (RFC 6721).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tombstone {

@@ -42,21 +42,21 @@ pub fn check_site(store: &Store, cfg: &Config) -> Result<Report> {
     let stored = store
         .all_document_paths()?
         .into_iter()
-        .filter(|path| !crate::publish::is_browser_view_key(path))
+        .filter(|path| !crate::views::is_browser_view_key(path))
         .map(|path| {
             let doc = store.document(&path)?.1;
             Ok(doc)
         });
-    let on_request = crate::publish::archive_paths(store, cfg)?
+    let on_request = crate::ondemand::archive_paths(store, cfg)?
         .into_iter()
-        .map(|path| crate::publish::archive_document(store, cfg, &path));
+        .map(|path| crate::ondemand::archive_document(store, cfg, &path));
     for doc in stored.chain(on_request) {
         let Some(doc) = doc? else {
             continue;
         };
         report.documents += 1;
         let mut problems = lint_document(cfg, &doc);
-        if crate::publish::has_browser_view(&doc) {
+        if crate::views::has_browser_view(&doc) {
             problems.extend(browser_view_problems(store, cfg, &doc.path)?);
         }
         for what in problems {
@@ -69,7 +69,7 @@ pub fn check_site(store: &Store, cfg: &Config) -> Result<Report> {
     let articles = store.all_articles()?;
     report.articles = articles.len();
     for article in articles.iter().filter(|a| !a.is_pending) {
-        let path = format!("{}articles/{}", cfg.base_path(), article.slug);
+        let path = crate::routes::Route::article(&article.slug).path(cfg);
         match store.document(&path)?.1 {
             Some(doc) if doc.status == 200 => {}
             Some(doc) => report.problems.push(Problem {
@@ -176,12 +176,12 @@ pub fn lint_document(cfg: &Config, doc: &Document) -> Vec<String> {
 /// What is wrong with the page browsers get at the RSS or Atom feed at `feed_path`: missing,
 /// answering another status, not an HTML page, or holding characters no document may carry.
 fn browser_view_problems(store: &Store, cfg: &Config, feed_path: &str) -> Result<Vec<String>> {
-    let Some(key) = crate::publish::browser_view_key(feed_path) else {
+    let Some(key) = crate::views::browser_view_key(feed_path) else {
         return Ok(Vec::new());
     };
     let view = match store.document(&key)?.1 {
         Some(doc) => Some(doc),
-        None => crate::publish::archive_document(store, cfg, &key)?,
+        None => crate::ondemand::archive_document(store, cfg, &key)?,
     };
     Ok(match view {
         None => vec!["has no browser view: a browser gets the feed's XML".to_string()],

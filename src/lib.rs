@@ -6,21 +6,32 @@
 //! compresses each document once, on its first request, and then serves those bytes as they
 //! are, so a poll costs a header check and a copy.
 //!
-//! Calls point one way: `cli`/`http` -> `publish` -> `store` + `render` -> `article`.
+//! Calls point one way:
+//!
+//! - `cli` -> `publish` (writes: a change and every document it touches, in one transaction);
+//! - `http` -> `ondemand` (reads: list pages, archives and sitemaps rendered on request) and
+//!   the store's stored documents;
+//! - `publish`, `ondemand` -> `store` (all SQL) + `render` (bytes, never SQL or the network);
+//! - everything -> `routes` (every URL: build, parse, content type, cache policy), `views`
+//!   (where feeds' browser views are kept), `article` and `document` (the domain types),
+//!   `compress` (content-codings, used by `http` only).
 #![forbid(unsafe_code)]
 
 pub mod article;
 pub mod check;
 pub mod cli;
+pub mod compress;
 pub mod config;
 pub mod document;
 pub mod error;
 pub mod http;
+pub mod ondemand;
 pub mod publish;
 pub mod render;
 pub mod routes;
 pub mod store;
 pub mod text;
+pub mod views;
 
 pub use error::{Error, Result};
 

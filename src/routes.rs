@@ -81,7 +81,7 @@ impl Month {
     }
 
     /// Parses `YYYY-MM` exactly as [`Month::dir`] writes it.
-    fn parse(text: &str) -> Option<Month> {
+    pub fn parse(text: &str) -> Option<Month> {
         let (year, month) = text.split_once('-')?;
         let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(year, 4) || !digits(month, 2) {

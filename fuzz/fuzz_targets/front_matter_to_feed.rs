@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use feedsvc::article::{parse_source, validate, Limits, NewArticle, Timestamp};
 use feedsvc::config::Config;
 use feedsvc::render::{self, atom, json, markdown, pages, rss, FeedSpec};
-use feedsvc::store::Article;
+use feedsvc::article::Article;
 use libfuzzer_sys::fuzz_target;
 
 fn config() -> &'static Config {
@@ -91,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
         tombstones: &[],
         links: Vec::new(),
         is_archive: false,
+        modified: 0,
     };
     let feeds = [
         ("atom", atom::render_atom(&spec).expect("Atom renders")),

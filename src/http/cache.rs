@@ -13,6 +13,7 @@ use super::respond::{http_date, Coding, Resource};
 use crate::config::Config;
 use crate::document::Document;
 use crate::render::assets;
+use crate::routes::{Freshness, Route};
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -41,6 +42,20 @@ struct Shared {
     /// first, which loads and compresses it once; misses of other paths go on in parallel.
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
+
+/// A feed may be served stale, while it is revalidated, for this many times its max-age.
+const FEED_STALE_FACTOR: u64 = 2;
+/// A page may be served stale for this many times its max-age (counted from at least
+/// [`PAGE_STALE_FLOOR_SECS`]).
+const PAGE_STALE_FACTOR: u64 = 5;
+/// The least max-age the page's stale window is counted from.
+const PAGE_STALE_FLOOR_SECS: u64 = 60;
+/// How long a stored redirect (an old slug) may be kept.
+const REDIRECT_MAX_AGE_SECS: u32 = 3600;
+/// How long a 404 or 410 may be kept.
+const ERROR_MAX_AGE_SECS: u32 = 60;
+/// Fingerprinted assets never change: a year.
+const IMMUTABLE_MAX_AGE_SECS: u32 = 31_536_000;
 
 /// `Cache-Control` values by kind of document.
 struct Policy {
@@ -192,15 +207,15 @@ impl Cache {
         let policy = Policy {
             feed: header(format!(
                 "max-age={feed}, stale-while-revalidate={}",
-                feed * 2
+                feed * FEED_STALE_FACTOR
             ))?,
             page: header(format!(
                 "max-age={page}, stale-while-revalidate={}",
-                page.max(60) * 5
+                page.max(PAGE_STALE_FLOOR_SECS) * PAGE_STALE_FACTOR
             ))?,
-            redirect: header("max-age=3600".to_string())?,
-            error: header("max-age=60".to_string())?,
-            immutable: header("max-age=31536000, immutable".to_string())?,
+            redirect: header(format!("max-age={REDIRECT_MAX_AGE_SECS}"))?,
+            error: header(format!("max-age={ERROR_MAX_AGE_SECS}"))?,
+            immutable: header(format!("max-age={IMMUTABLE_MAX_AGE_SECS}, immutable"))?,
         };
         // Watch before reading the version, so no commit falls between the two.
         // Every commit writes the WAL file, and the kernel queues the event during that write,
@@ -226,7 +241,7 @@ impl Cache {
             .into_iter()
             .map(|doc| {
                 let path = format!("{}{}", cfg.base_path(), doc.path.trim_start_matches('/'));
-                let resource = to_resource(&policy, doc, true);
+                let resource = to_resource(&policy, doc, Freshness::Immutable);
                 (path, Arc::new(resource))
             })
             .collect();
@@ -346,16 +361,19 @@ impl Shared {
             match stored {
                 Some(doc) => (generation, Some(doc), false),
                 None => {
-                    let mut doc = crate::publish::list_page(&store, &self.cfg, path)?;
+                    let mut doc = crate::ondemand::list_page(&store, &self.cfg, path)?;
                     if doc.is_none() {
-                        doc = crate::publish::archive_document(&*store, &self.cfg, path)?;
+                        doc = crate::ondemand::archive_document(&*store, &self.cfg, path)?;
                     }
                     let on_request = doc.is_some();
                     (generation, doc, on_request)
                 }
             }
         };
-        let resource = doc.map(|d| Arc::new(to_resource(&self.policy, d, false)));
+        let resource = doc.map(|d| {
+            let freshness = freshness_of(&self.cfg, &d.path);
+            Arc::new(to_resource(&self.policy, d, freshness))
+        });
         let mut entries = self.entries.write().map_err(poisoned)?;
         // Only cache what is at least as new as what the cache knows; an older snapshot could
         // otherwise outlive the refresh that invalidated it.
@@ -377,13 +395,24 @@ fn poisoned<T>(e: std::sync::PoisonError<T>) -> Error {
 }
 
 /// Builds the resource to answer with, compressing the body (the one place that happens).
-fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
+/// How long the document at `path` may be kept, from its route. A feed's browser view stands
+/// at its feed's URL and changes when the feed does: the feed's freshness, so that the two
+/// representations of one URL age alike.
+fn freshness_of(cfg: &Config, path: &str) -> Freshness {
+    if crate::views::is_browser_view_key(path) {
+        return Freshness::Feed;
+    }
+    Route::parse(cfg, path).map_or(Freshness::Page, |route| route.kind().freshness)
+}
+
+/// `freshness` follows from the document's route (see [`freshness_of`]).
+fn to_resource(policy: &Policy, doc: Document, freshness: Freshness) -> Resource {
     let quoted = |suffix: &str| {
         HeaderValue::from_str(&format!("\"{}{suffix}\"", doc.etag))
             .unwrap_or(HeaderValue::from_static("\"0\""))
     };
-    let compressed = crate::render::compress(&doc.body);
-    if !is_asset {
+    let compressed = crate::compress::compress(&doc.body);
+    if freshness != Freshness::Immutable {
         // The one sign that concurrent first requests for a document share one compression.
         // A size of 0 means no such variant is kept (too small to gain, or no gain).
         let size = |variant: &Option<Vec<u8>>| variant.as_ref().map_or(0, Vec::len);
@@ -397,15 +426,13 @@ fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
     }
     let identity = quoted("");
     let (br, gzip) = (quoted("-br"), quoted("-gz"));
-    let is_browser_view = crate::publish::is_browser_view_key(&doc.path);
-    // A browser view stands at its feed's URL and changes when the feed does: the feed's
-    // freshness, so that the two representations of one URL age alike.
-    let is_feed =
-        doc.content_type.contains("xml") || doc.content_type.contains("json") || is_browser_view;
+    let is_browser_view = crate::views::is_browser_view_key(&doc.path);
     let cache_control = match doc.status {
-        _ if is_asset => policy.immutable.clone(),
-        200 if is_feed => policy.feed.clone(),
-        200 => policy.page.clone(),
+        200 => match freshness {
+            Freshness::Feed => policy.feed.clone(),
+            Freshness::Page => policy.page.clone(),
+            Freshness::Immutable => policy.immutable.clone(),
+        },
         301 => policy.redirect.clone(),
         _ => policy.error.clone(),
     };
@@ -422,7 +449,7 @@ fn to_resource(policy: &Policy, doc: Document, is_asset: bool) -> Resource {
         last_modified_header: (doc.last_modified > 0)
             .then(|| HeaderValue::from_str(&http_date(doc.last_modified)).ok())
             .flatten(),
-        has_browser_view: crate::publish::has_browser_view(&doc),
+        has_browser_view: crate::views::has_browser_view(&doc),
         is_browser_view,
         variants: [
             Some((Coding::Identity, identity, Bytes::from(doc.body))),

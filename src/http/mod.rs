@@ -1,10 +1,10 @@
 //! `feedsvc serve`: hyper on tokio, serving the documents the publisher stored (and the few
-//! rendered on request: deeper list pages, archives, sitemaps). The HTTP layer only routes,
+//! rendered on request by `ondemand`: deeper list pages, archives, sitemaps). The HTTP layer only routes,
 //! negotiates and sets headers; the cache loads, compresses and keeps the bytes.
 
 pub mod cache;
 pub mod respond;
-pub mod routes;
+pub mod target;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::store::Store;
 use crate::{Error, Result};
 use cache::Cache;
-use routes::{BadTarget, Route};
+use target::{BadTarget, Target};
 
 /// How long responses in flight may take to finish after SIGTERM or SIGINT.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -361,17 +361,17 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
 
 async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let is_head = req.method() == hyper::Method::HEAD;
-    if !routes::is_allowed(req.method()) {
+    if !target::is_allowed(req.method()) {
         let mut r = plain(
             StatusCode::METHOD_NOT_ALLOWED,
             "Method not allowed: this server only publishes (GET, HEAD).\n",
             false,
         );
         r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(routes::ALLOW));
+            .insert(header::ALLOW, HeaderValue::from_static(target::ALLOW));
         return r;
     }
-    let route = match routes::route(req.uri().path()) {
+    let route = match target::route(req.uri().path()) {
         Ok(route) => route,
         Err(BadTarget::TooLong) => {
             return plain(StatusCode::URI_TOO_LONG, "URI too long.\n", is_head)
@@ -381,8 +381,8 @@ async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>>
         }
     };
     let path = match route {
-        Route::Health => return plain(StatusCode::OK, "ok\n", is_head),
-        Route::Document(path) => path,
+        Target::Health => return plain(StatusCode::OK, "ok\n", is_head),
+        Target::Document(path) => path,
     };
     let found = match state.cache.lookup(&path).await {
         Ok(Some(resource)) => representation(state, &path, resource, req).await.map(Some),
@@ -429,7 +429,7 @@ async fn representation(
     if !resource.wants_browser_view(req.headers()) {
         return Ok(resource);
     }
-    let Some(key) = crate::publish::browser_view_key(path) else {
+    let Some(key) = crate::views::browser_view_key(path) else {
         return Ok(resource);
     };
     Ok(state.cache.lookup(&key).await?.unwrap_or(resource))

@@ -6,27 +6,7 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use hyper::header::{self, HeaderMap, HeaderValue};
 
-/// A content-coding we can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coding {
-    /// No compression.
-    Identity,
-    /// gzip
-    Gzip,
-    /// brotli
-    Brotli,
-}
-
-impl Coding {
-    /// The `Content-Encoding` token.
-    pub fn token(self) -> &'static str {
-        match self {
-            Coding::Identity => "identity",
-            Coding::Gzip => "gzip",
-            Coding::Brotli => "br",
-        }
-    }
-}
+pub use crate::compress::Coding;
 
 /// The q-value the `Accept-Encoding` header gives `coding` (RFC 9110 §12.5.3). Without the
 /// header every coding is acceptable but identity is preferred, which callers handle.

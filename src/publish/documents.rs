@@ -6,13 +6,15 @@
 
 use std::collections::BTreeSet;
 
-use super::{views, Touched};
+use super::Touched;
 use crate::article::Article;
 use crate::config::Config;
 use crate::document::Document;
 use crate::render::{self, pages, FeedSpec};
+use crate::routes::Route;
 use crate::store::articles::ArticleQueries;
 use crate::store::Tx;
+use crate::views;
 use crate::Result;
 
 /// Collects the documents a change renders and stores the changed ones under one generation.
@@ -248,7 +250,7 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
     if let Some(newest) = articles.first() {
         links.push((
             "prev-archive",
-            cfg.url(&super::archives::Month::of(newest.published.epoch()).dir()),
+            cfg.url(&crate::routes::Month::of(newest.published.epoch()).dir()),
         ));
     }
     let spec = FeedSpec {
@@ -265,7 +267,7 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
     };
     render_feeds(&spec, cfg, out)?;
     let on_page = &articles[..articles.len().min(cfg.feeds.page_size)];
-    let page_modified = newest_update(on_page).max(spec.updated().epoch());
+    let page_modified = crate::article::newest_update(on_page).max(spec.updated().epoch());
     let html = pages::render_list(cfg, None, on_page, 1, articles.len() > cfg.feeds.page_size)?;
     out.put(render::encode(
         cfg.base_path(),
@@ -295,14 +297,6 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
     out.put(doc)
 }
 
-pub(super) fn newest_update(articles: &[Article]) -> i64 {
-    articles
-        .iter()
-        .map(|a| a.updated.epoch())
-        .max()
-        .unwrap_or(0)
-}
-
 fn render_tag(
     tx: &Tx<'_>,
     cfg: &Config,
@@ -312,7 +306,7 @@ fn render_tag(
     let Some(tag) = tx.tag_by_id(tag_id)? else {
         return Ok(());
     };
-    let dir = format!("tags/{}/", tag.slug);
+    let dir = Route::tag_page(&tag.slug).relative();
     let articles = tx.latest_in_tag(tag_id, cfg.feeds.items.max(cfg.feeds.page_size + 1), 0)?;
     if articles.is_empty() && tx.count_published(Some(tag_id))? == 0 {
         // The tag is no longer used by any published article: its feeds and page are gone.
@@ -353,12 +347,12 @@ fn render_tag(
         &format!("{}{dir}", cfg.base_path()),
         render::HTML_TYPE,
         html,
-        newest_update(on_page),
+        crate::article::newest_update(on_page),
     ))
 }
 
 fn article_path(cfg: &Config, slug: &str) -> String {
-    format!("{}articles/{slug}", cfg.base_path())
+    Route::article(slug).path(cfg)
 }
 
 fn render_article_page(

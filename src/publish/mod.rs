@@ -13,15 +13,10 @@ use crate::store::articles::ArticleQueries;
 use crate::store::{ArticleRow, Store, Tx};
 use crate::{Error, Result};
 
-mod archives;
 mod documents;
-mod lists;
-mod views;
 
-pub use archives::{archive_document, archive_paths, Month};
+pub use crate::routes::Month;
 use documents::{rebuild_everything, render_touched, DocumentWriter};
-pub use lists::list_page;
-pub use views::{browser_view_key, has_browser_view, is_browser_view_key};
 
 /// Key in `meta` of the fingerprint of everything, besides articles, that shapes the output.
 const FINGERPRINT_KEY: &str = "site_fingerprint";

@@ -10,12 +10,11 @@ pub mod pages;
 pub mod rss;
 pub mod sitemap;
 
-use std::io::Write;
-
 use crate::article::Timestamp;
 use crate::article::{Article, Tombstone};
 use crate::config::Config;
 use crate::document::Document;
+use crate::routes::Route;
 
 /// `Content-Type` of each kind of document.
 pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
@@ -37,9 +36,6 @@ pub const MAX_FEED_BYTES: usize = 1_000_000;
 /// Largest rendered body of one article: half a feed, so any article fits in a feed with room
 /// for the summaries of the others.
 pub const MAX_ITEM_BYTES: usize = MAX_FEED_BYTES / 2;
-
-/// Bodies smaller than this are not worth compressing.
-const MIN_COMPRESS_BYTES: usize = 256;
 
 /// The generator named in feeds.
 pub const GENERATOR: &str = "feedsvc";
@@ -123,12 +119,12 @@ pub fn author_of<'a>(cfg: &'a Config, article: &'a Article) -> &'a str {
 
 /// Absolute URL of an article page.
 pub fn article_url(cfg: &Config, slug: &str) -> String {
-    cfg.url(&format!("articles/{slug}"))
+    Route::article(slug).url(cfg)
 }
 
 /// Absolute URL of a tag page.
 pub fn tag_url(cfg: &Config, tag_slug: &str) -> String {
-    cfg.url(&format!("tags/{tag_slug}/"))
+    Route::tag_page(tag_slug).url(cfg)
 }
 
 /// Renders with `render(keep_content)`, where `keep_content` is how many of the newest items
@@ -171,24 +167,6 @@ pub fn encode(path: &str, content_type: &str, body: Vec<u8>, last_modified: i64)
     }
 }
 
-/// The compressed variants of a body, each kept only when smaller than the identity bytes.
-#[derive(Debug, Default)]
-pub struct Compressed {
-    pub gzip: Option<Vec<u8>>,
-    pub br: Option<Vec<u8>>,
-}
-
-/// Compresses `body` with gzip and brotli (nothing for bodies too small to gain).
-pub fn compress(body: &[u8]) -> Compressed {
-    if body.len() < MIN_COMPRESS_BYTES {
-        return Compressed::default();
-    }
-    Compressed {
-        gzip: Some(gzip(body)).filter(|g| g.len() < body.len()),
-        br: Some(brotli(body)).filter(|b| b.len() < body.len()),
-    }
-}
-
 /// A document that answers with a status other than 200 (301 redirects, 410 gone).
 pub fn status_document(
     path: &str,
@@ -203,39 +181,12 @@ pub fn status_document(
     doc
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 3),
-        flate2::Compression::new(6),
-    );
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(bytes);
-    encoder.finish().unwrap_or_default()
-}
-
-fn brotli(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() / 3);
-    // Quality 5 compresses feeds within a few percent of 11 at a fraction of the time; a window
-    // sized to the input keeps the encoder from allocating (and zeroing) megabytes per call.
-    let window_bits = (usize::BITS - bytes.len().max(1).leading_zeros()).clamp(18, 22) as i32;
-    let params = brotli::enc::BrotliEncoderParams {
-        quality: 5,
-        lgwin: window_bits,
-        size_hint: bytes.len(),
-        ..Default::default()
-    };
-    let mut input = bytes;
-    // Reading from a slice into a Vec cannot fail.
-    let _ = brotli::BrotliCompress(&mut input, &mut out, &params);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn encode_hashes_and_compress_round_trips() {
+    fn encode_hashes_the_bytes() {
         let body = "<p>hello world</p>\n".repeat(100).into_bytes();
         let doc = encode("/x", HTML_TYPE, body.clone(), 7);
         assert_eq!(doc.etag.len(), 24);
@@ -245,17 +196,6 @@ mod tests {
             "same bytes, same document"
         );
         assert_ne!(encode("/x", HTML_TYPE, b"other".to_vec(), 7).etag, doc.etag);
-        let variants = compress(&body);
-        let gz = variants.gzip.expect("a gzip variant");
-        let mut decoded = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut decoded)
-            .unwrap();
-        assert_eq!(decoded, body);
-        let mut unbr = Vec::new();
-        brotli::BrotliDecompress(&mut &variants.br.expect("a brotli variant")[..], &mut unbr)
-            .unwrap();
-        assert_eq!(unbr, body);
-        assert!(compress(b"tiny").gzip.is_none());
     }
 
     #[test]

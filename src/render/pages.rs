@@ -235,17 +235,12 @@ pub fn render_list(
     page: usize,
     has_older: bool,
 ) -> Result<Vec<u8>> {
-    let dir = match tag {
-        Some(t) => format!("tags/{}/", t.slug),
-        None => String::new(),
+    let list = |page: usize| crate::routes::Route::List {
+        tag: tag.map(|t| t.slug.clone()),
+        page: page.max(1),
     };
-    let page_url = |n: usize| {
-        if n <= 1 {
-            cfg.url(&dir)
-        } else {
-            cfg.url(&format!("{dir}page/{n}/"))
-        }
-    };
+    let dir = list(1).relative();
+    let page_url = |n: usize| list(n).url(cfg);
     let (title, heading, feed_title, description) = match tag {
         Some(t) => (
             format!("{} — {}", t.name, cfg.site.title),

@@ -123,9 +123,8 @@ impl Site {
         let (_, stored) = self.store.document(path).expect("read a document");
         let doc = match stored {
             Some(doc) => Some(doc),
-            None => {
-                publish::archive_document(&self.store, &self.cfg, path).expect("render an archive")
-            }
+            None => feedsvc::ondemand::archive_document(&self.store, &self.cfg, path)
+                .expect("render an archive"),
         };
         doc.filter(|d| d.status == 200)
             .map(|d| (d.content_type, d.body))

@@ -827,6 +827,9 @@ fn cache_control_is_exact_for_every_kind_of_answer_and_its_304() {
         ("/", 200, &page),
         ("/articles/geneva", 200, &page),
         ("/tags/asia/", 200, &page),
+        // XML, but not feeds: the page policy.
+        ("/sitemap.xml", 200, &page),
+        ("/archive/2026-01/sitemap.xml", 200, &page),
         (&style, 200, IMMUTABLE),
         ("/articles/yellow-sea", 301, "max-age=3600"),
         ("/no-such-page", 404, "max-age=60"),

@@ -13,79 +13,10 @@ use crate::config::Config;
 use crate::document::Document;
 use crate::render::sitemap::SitemapEntry;
 use crate::render::{self, FeedSpec};
+pub use crate::routes::Month;
+use crate::routes::{ArchiveFile, Format, Route};
 use crate::store::articles::ArticleQueries;
 use crate::Result;
-
-/// A calendar month in UTC: the period of one archive document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Month {
-    year: i32,
-    month: u32,
-}
-
-impl Month {
-    /// The month containing the instant `epoch` (UTC).
-    pub fn of(epoch: i64) -> Month {
-        use chrono::Datelike;
-        let at = DateTime::from_timestamp(epoch, 0).unwrap_or_default();
-        Month {
-            year: at.year(),
-            month: at.month(),
-        }
-    }
-
-    /// Parses `YYYY-MM` exactly as [`Month::dir`] writes it.
-    fn parse(text: &str) -> Option<Month> {
-        let (year, month) = text.split_once('-')?;
-        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-        if !digits(year, 4) || !digits(month, 2) {
-            return None;
-        }
-        let month = Month {
-            year: year.parse().ok()?,
-            month: month.parse().ok()?,
-        };
-        (1..=12).contains(&month.month).then_some(month)
-    }
-
-    /// First second of the month.
-    pub fn start(self) -> i64 {
-        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| d.and_utc().timestamp())
-            .unwrap_or(0)
-    }
-
-    /// First second of the next month.
-    pub fn end(self) -> i64 {
-        let (year, month) = if self.month == 12 {
-            (self.year + 1, 1)
-        } else {
-            (self.year, self.month + 1)
-        };
-        Month { year, month }.start()
-    }
-
-    /// The scope under which the store records when this month's articles last changed.
-    pub fn scope(self) -> String {
-        format!("{}{:04}-{:02}", Self::SCOPE_PREFIX, self.year, self.month)
-    }
-
-    /// The scope stamped when the months linked before and after this one change.
-    pub fn links_scope(self) -> String {
-        format!("links:{:04}-{:02}", self.year, self.month)
-    }
-
-    /// What every month's scope starts with.
-    pub const SCOPE_PREFIX: &'static str = "month:";
-    /// Past every month's scope in byte order.
-    pub const SCOPE_END: &'static str = "month;";
-
-    /// Directory of its documents below the root: `archive/2026-09/`.
-    pub fn dir(self) -> String {
-        format!("archive/{:04}-{:02}/", self.year, self.month)
-    }
-}
 
 /// The documents this module renders.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,22 +30,20 @@ enum Kind {
 }
 
 fn parse(cfg: &Config, path: &str) -> Option<Kind> {
-    if let Some(dir) = super::views::dir_of_key(path) {
-        let month = dir
-            .strip_prefix(cfg.base_path())?
-            .strip_prefix("archive/")?;
-        return Month::parse(month.strip_suffix('/')?).map(Kind::View);
+    if let Some(dir) = crate::views::dir_of_key(path) {
+        // A month's view shows its feeds: the key names the directory they share.
+        return match Route::parse(cfg, &format!("{dir}{}", Format::Atom.file()))? {
+            Route::Archive { month, .. } => Some(Kind::View(month)),
+            _ => None,
+        };
     }
-    let rest = path.strip_prefix(cfg.base_path())?;
-    if rest == "sitemap.xml" {
-        return Some(Kind::SitemapIndex);
-    }
-    let (month, file) = rest.strip_prefix("archive/")?.split_once('/')?;
-    let month = Month::parse(month)?;
-    match file {
-        "atom.xml" => Some(Kind::Atom(month)),
-        "rss.xml" => Some(Kind::Rss(month)),
-        "sitemap.xml" => Some(Kind::Sitemap(month)),
+    match Route::parse(cfg, path)? {
+        Route::SitemapIndex => Some(Kind::SitemapIndex),
+        Route::Archive { month, file } => Some(match file {
+            ArchiveFile::Feed(Format::Atom) => Kind::Atom(month),
+            ArchiveFile::Feed(_) => Kind::Rss(month),
+            ArchiveFile::Sitemap => Kind::Sitemap(month),
+        }),
         _ => None,
     }
 }
@@ -156,7 +85,7 @@ pub fn archive_document(
             path,
             render::XML_TYPE,
             render::sitemap::render_urlset(&entries),
-            super::documents::newest_update(&articles).max(changed),
+            crate::article::newest_update(&articles).max(changed),
         )));
     }
     let dir = month.dir();
@@ -266,10 +195,7 @@ mod tests {
             Path::new("/"),
         )
         .unwrap();
-        let m = Month {
-            year: 2026,
-            month: 9,
-        };
+        let m = Month::parse("2026-09").unwrap();
         assert_eq!(parse(&cfg, "/news/sitemap.xml"), Some(Kind::SitemapIndex));
         assert_eq!(
             parse(&cfg, "/news/archive/2026-09/atom.xml"),

@@ -1,10 +1,12 @@
-//! Request path -> answer. Normalizes the path, then looks up the published document.
+//! The request target: its path normalized (percent-escapes decoded, dot segments resolved,
+//! repeated slashes folded) and refused when malformed. What a normalized path names is for
+//! [`crate::routes::Route::parse`]; the cache looks the path up as it is.
 
 use hyper::Method;
 
 /// What a request asks for, after normalization.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Route {
+pub enum Target {
     /// A published document (or asset) at this normalized path.
     Document(String),
     /// Liveness probe.
@@ -36,7 +38,7 @@ pub fn is_allowed(method: &Method) -> bool {
 /// Percent-escapes are decoded, `.` and `..` segments resolved the way a browser would (never
 /// above the root) and repeated slashes folded. NUL, control characters and invalid UTF-8 are
 /// refused. Nothing here touches the file system: documents come from the store.
-pub fn route(raw_path: &str) -> Result<Route, BadTarget> {
+pub fn route(raw_path: &str) -> Result<Target, BadTarget> {
     if raw_path.len() > MAX_PATH_BYTES {
         return Err(BadTarget::TooLong);
     }
@@ -65,9 +67,9 @@ pub fn route(raw_path: &str) -> Result<Route, BadTarget> {
         path.push('/');
     }
     if path == "/healthz" {
-        return Ok(Route::Health);
+        return Ok(Target::Health);
     }
-    Ok(Route::Document(path))
+    Ok(Target::Document(path))
 }
 
 fn percent_decode(input: &str) -> Option<String> {
@@ -92,13 +94,13 @@ fn percent_decode(input: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn doc(p: &str) -> Result<Route, BadTarget> {
-        Ok(Route::Document(p.to_string()))
+    fn doc(p: &str) -> Result<Target, BadTarget> {
+        Ok(Target::Document(p.to_string()))
     }
 
     #[test]
     fn normalization_table() {
-        let cases: &[(&str, Result<Route, BadTarget>)] = &[
+        let cases: &[(&str, Result<Target, BadTarget>)] = &[
             ("/", doc("/")),
             ("", doc("/")),
             ("/atom.xml", doc("/atom.xml")),
@@ -111,7 +113,7 @@ mod tests {
             ("/articles/./x", doc("/articles/x")),
             ("/articles/x/..", doc("/articles/")),
             ("/a%20b", doc("/a b")),
-            ("/healthz", Ok(Route::Health)),
+            ("/healthz", Ok(Target::Health)),
             ("/articles/x%00", Err(BadTarget::Malformed)),
             ("/articles/%zz", Err(BadTarget::Malformed)),
             ("/articles/%ff", Err(BadTarget::Malformed)),
@@ -139,14 +141,11 @@ mod tests {
             "/%76iew:/",
             "/../view:/",
         ] {
-            let Ok(Route::Document(path)) = route(raw) else {
+            let Ok(Target::Document(path)) = route(raw) else {
                 panic!("{raw} is a document path");
             };
             assert!(path.starts_with('/'), "{raw} -> {path}");
-            assert!(
-                !crate::publish::is_browser_view_key(&path),
-                "{raw} -> {path}"
-            );
+            assert!(!crate::views::is_browser_view_key(&path), "{raw} -> {path}");
         }
     }
 

@@ -3,30 +3,22 @@
 //! are rendered when asked for instead (one indexed query and a template) and cached by the
 //! server until the next publish.
 
-use super::documents::newest_update;
+use crate::article::newest_update;
 use crate::config::Config;
 use crate::document::Document;
 use crate::render::{self, pages};
+use crate::routes::Route;
 use crate::store::articles::ArticleQueries;
 use crate::store::Store;
 use crate::Result;
 
-/// Which list page a path names: the tag's slug (`None` for the index) and the page number.
+/// Which list page past the first a path names: the tag's slug (`None` for the index) and
+/// the page number.
 fn parse(cfg: &Config, path: &str) -> Option<(Option<String>, usize)> {
-    let rest = path.strip_prefix(cfg.base_path())?;
-    let (tag, rest) = match rest.strip_prefix("tags/") {
-        Some(after) => {
-            let (slug, rest) = after.split_once('/')?;
-            (Some(slug.to_string()), rest)
-        }
-        None => (None, rest),
-    };
-    let number = rest.strip_prefix("page/")?.strip_suffix('/')?;
-    if number.starts_with('0') || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    match Route::parse(cfg, path)? {
+        Route::List { tag, page } if page >= 2 => Some((tag, page)),
+        _ => None,
     }
-    let page: usize = number.parse().ok()?;
-    (page >= 2).then_some((tag, page))
 }
 
 /// Renders the list page at `path`, or `None` when the path names no list page or the page is

@@ -17,7 +17,7 @@ pub fn has_browser_view(doc: &Document) -> bool {
 }
 
 /// The key of the view of the feeds in the directory `dir_path` (`/`, `/news/tags/asia/`).
-pub(super) fn key_of_dir(dir_path: &str) -> String {
+pub fn key_of_dir(dir_path: &str) -> String {
     format!("{PREFIX}{dir_path}")
 }
 
@@ -36,7 +36,7 @@ pub fn is_browser_view_key(key: &str) -> bool {
 }
 
 /// The directory path a view key stands for (`/tags/asia/`), or `None` for any other key.
-pub(super) fn dir_of_key(key: &str) -> Option<&str> {
+pub fn dir_of_key(key: &str) -> Option<&str> {
     key.strip_prefix(PREFIX)
 }
 
