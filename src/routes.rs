@@ -179,18 +179,13 @@ pub enum Freshness {
     Immutable,
 }
 
-/// What a route is, for the code that serves it.
+/// What follows from a route for the code that serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
     /// `Content-Type` of a 200 answer.
     pub content_type: &'static str,
     /// Its cache policy.
     pub freshness: Freshness,
-    /// An RSS or Atom feed, which a browser navigating to it gets as a page.
-    pub is_xml_feed: bool,
-    /// Rendered when asked for (list pages past the first, archives, sitemaps), not stored
-    /// at publish time: any publish may change it.
-    pub on_request: bool,
 }
 
 impl Route {
@@ -316,32 +311,25 @@ impl Route {
 
     /// Content type, cache policy and how it is rendered.
     pub fn kind(&self) -> Kind {
-        let html = |on_request| Kind {
+        let html = Kind {
             content_type: HTML_TYPE,
             freshness: Freshness::Page,
-            is_xml_feed: false,
-            on_request,
         };
-        let feed = |format: Format, on_request| Kind {
+        let feed = |format: Format| Kind {
             content_type: format.content_type(),
             freshness: Freshness::Feed,
-            is_xml_feed: format != Format::Json,
-            on_request,
         };
         let sitemap = Kind {
             content_type: XML_TYPE,
             freshness: Freshness::Page,
-            is_xml_feed: false,
-            on_request: true,
         };
         match self {
-            Route::List { page, .. } => html(*page > 1),
-            Route::Article { .. } | Route::NotFound => html(false),
-            Route::Feed { format, .. } => feed(*format, false),
-            Route::Archive {
+            Route::List { .. } | Route::Article { .. } | Route::NotFound => html,
+            Route::Feed { format, .. }
+            | Route::Archive {
                 file: ArchiveFile::Feed(format),
                 ..
-            } => feed(*format, true),
+            } => feed(*format),
             Route::Archive {
                 file: ArchiveFile::Sitemap,
                 ..
@@ -350,8 +338,6 @@ impl Route {
             Route::Robots => Kind {
                 content_type: TEXT_TYPE,
                 freshness: Freshness::Page,
-                is_xml_feed: false,
-                on_request: false,
             },
             Route::Asset { name } => Kind {
                 content_type: if name.ends_with(".css") {
@@ -360,8 +346,6 @@ impl Route {
                     "application/octet-stream"
                 },
                 freshness: Freshness::Immutable,
-                is_xml_feed: false,
-                on_request: false,
             },
         }
     }
@@ -468,17 +452,24 @@ mod tests {
     #[test]
     fn kinds() {
         let atom = Route::feed(None, Format::Atom).kind();
-        assert!(atom.is_xml_feed && !atom.on_request);
-        assert_eq!(atom.freshness, Freshness::Feed);
-        assert!(!Route::feed(None, Format::Json).kind().is_xml_feed);
+        assert_eq!(
+            (atom.content_type, atom.freshness),
+            (ATOM_TYPE, Freshness::Feed)
+        );
         // A sitemap is XML but not a feed: the page policy, not the feed one.
         let sitemap = Route::SitemapIndex.kind();
         assert_eq!(
-            (sitemap.content_type, sitemap.freshness, sitemap.is_xml_feed),
-            (XML_TYPE, Freshness::Page, false)
+            (sitemap.content_type, sitemap.freshness),
+            (XML_TYPE, Freshness::Page)
         );
-        assert!(Route::List { tag: None, page: 2 }.kind().on_request);
-        assert!(!Route::INDEX.kind().on_request);
+        let asset = Route::Asset {
+            name: "style.0123456789.css".into(),
+        }
+        .kind();
+        assert_eq!(
+            (asset.content_type, asset.freshness),
+            (CSS_TYPE, Freshness::Immutable)
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn fingerprinted(stem: &str, ext: &str, bytes: &[u8]) -> String {
 static ASSETS: LazyLock<[Asset; 1]> = LazyLock::new(|| {
     [Asset {
         name: fingerprinted("style", "css", STYLE_CSS),
-        content_type: "text/css; charset=utf-8",
+        content_type: crate::routes::CSS_TYPE,
         bytes: STYLE_CSS,
     }]
 });

@@ -16,19 +16,8 @@ use crate::config::Config;
 use crate::document::Document;
 use crate::routes::Route;
 
-/// `Content-Type` of each kind of document.
-pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
-/// Atom documents.
-pub const ATOM_TYPE: &str = "application/atom+xml; charset=utf-8";
-/// JSON Feed documents.
-pub const JSON_FEED_TYPE: &str = "application/feed+json; charset=utf-8";
-/// HTML pages.
-pub const HTML_TYPE: &str = "text/html; charset=utf-8";
-/// XML documents that are not feeds (sitemaps).
-pub const XML_TYPE: &str = "application/xml; charset=utf-8";
-
-/// Plain text (robots.txt).
-pub const TEXT_TYPE: &str = "text/plain; charset=utf-8";
+/// The `Content-Type` of each kind of document; the route table owns them.
+pub use crate::routes::{ATOM_TYPE, HTML_TYPE, JSON_FEED_TYPE, RSS_TYPE, TEXT_TYPE, XML_TYPE};
 
 /// Largest feed document we publish; older items lose their full content first.
 pub const MAX_FEED_BYTES: usize = 1_000_000;
