@@ -556,17 +556,18 @@ fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{origin}: cannot listen on \"{address}\": {e}"))?;
     let is_new = !cfg.storage.database.exists();
     let mut store = open(cfg, true)?;
-    let now = Utc::now();
     if is_new {
         if let Some(dir) = &cfg.storage.samples {
             seed(&mut store, cfg, dir)
                 .with_context(|| format!("loading the sample articles from {}", dir.display()))?;
         }
     }
-    if publish::refresh_if_stale(&mut store, cfg, now)? {
-        tracing::info!("rendered the whole site (new version or configuration)");
+    // A site never rendered is rendered before serving, so that nothing is missing. One to
+    // render again (new version or configuration) is rendered by the server's scheduler while
+    // the documents already stored are served.
+    if !publish::was_rendered(&store)? {
+        publish::refresh_if_stale(&mut store, cfg, Utc::now())?;
     }
-    publish::release_due(&mut store, cfg, now)?;
     drop(store);
     crate::http::serve(cfg.clone(), listener)?;
     Ok(())

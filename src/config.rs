@@ -48,9 +48,13 @@ pub struct Server {
     pub feed_max_age: u64,
     /// `Cache-Control: max-age` of HTML pages, in seconds.
     pub page_max_age: u64,
-    /// How long a client may take to send its request headers.
+    /// How long a client may take to send its request headers, and how long a keep-alive
+    /// connection may wait for its next request.
     pub header_timeout: Duration,
-    /// Connections served at once; further ones wait in the kernel's accept queue.
+    /// How long a new connection may take to send its first byte.
+    pub first_byte_timeout: Duration,
+    /// Connections served at once; at the limit the idlest are closed to make room, and when
+    /// none is idle a new one is answered 503.
     pub max_connections: usize,
     /// Default log filter (`RUST_LOG` overrides it).
     pub log: String,
@@ -112,6 +116,7 @@ struct RawServer {
     feed_max_age: u64,
     page_max_age: u64,
     header_timeout_secs: u64,
+    first_byte_timeout_secs: u64,
     max_connections: usize,
     log: String,
 }
@@ -149,7 +154,8 @@ impl Default for RawServer {
             feed_max_age: 300,
             page_max_age: 60,
             header_timeout_secs: 10,
-            max_connections: 1024,
+            first_byte_timeout_secs: 5,
+            max_connections: 16_384,
             log: "info".to_string(),
         }
     }
@@ -293,6 +299,12 @@ impl Config {
                 feed_max_age: raw.server.feed_max_age,
                 page_max_age: raw.server.page_max_age,
                 header_timeout: Duration::from_secs(raw.server.header_timeout_secs.max(1)),
+                // Never longer than the time allowed for the whole head.
+                first_byte_timeout: Duration::from_secs(
+                    raw.server
+                        .first_byte_timeout_secs
+                        .clamp(1, raw.server.header_timeout_secs.max(1)),
+                ),
                 max_connections: raw.server.max_connections,
                 log: raw.server.log,
             },

@@ -3,6 +3,7 @@
 //! negotiates and sets headers; the cache loads, compresses and keeps the bytes.
 
 pub mod cache;
+pub mod conns;
 pub mod respond;
 pub mod target;
 
@@ -20,7 +21,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
 use crate::store::Store;
@@ -131,12 +132,15 @@ async fn run(
 
     tokio::spawn(schedule(state.clone()));
 
-    let permits = Arc::new(Semaphore::new(state.cfg.server.max_connections));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let header_timeout = state.cfg.server.header_timeout;
+    let max_connections = connection_limit(state.cfg.server.max_connections);
+    let places = Places {
+        permits: Arc::new(Semaphore::new(max_connections)),
+        waiting: Arc::new(Semaphore::new(MAX_WAITING)),
+        registry: Arc::new(std::sync::Mutex::new(conns::Registry::default())),
+    };
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut next_worker = 0usize;
-    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -161,61 +165,234 @@ async fn run(
         };
         let worker = &workers[next_worker % workers.len()];
         next_worker = next_worker.wrapping_add(1);
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            // At the limit: say so and when to come back, rather than leave the client waiting
-            // in the listen queue. When even the refusals are at their limit, just close.
-            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
-                worker.spawn(async move {
-                    let _refusal = refusal;
-                    refuse_busy(stream).await;
-                });
-            }
-            continue;
+        // A place, or else a seat in the waiting room; with neither, the connection is closed.
+        let place = match places.permits.clone().try_acquire_owned() {
+            Ok(permit) => Place::Seated(permit),
+            Err(_) => match places.waiting.clone().try_acquire_owned() {
+                Ok(seat) => Place::Waiting(seat),
+                Err(_) => continue,
+            },
         };
-        let state = state.clone();
-        let watcher = graceful.watcher();
-        worker.spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::net::TcpStream::from_std(stream) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, %peer, "could not register a connection");
-                    return;
-                }
-            };
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true)
-                .max_buf_size(MAX_BUFFER_BYTES)
-                .max_header_size(MAX_HEADER_BYTES)
-                .max_headers(MAX_HEADERS)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        });
+        let activity = places.register();
+        let conn = Connection {
+            state: state.clone(),
+            peer,
+            activity,
+            stopping: stopping.clone(),
+        };
+        worker.spawn(conn.run(stream, place, places.clone()));
     }
     drop(listener);
     tracing::info!("shutting down: finishing responses in flight");
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!(
-                "some connections were still open after {} s",
-                SHUTDOWN_GRACE.as_secs()
-            );
-        }
+    let _ = stop.send(true);
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, places.permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "some connections were still open after {} s",
+            SHUTDOWN_GRACE.as_secs()
+        );
     }
     Ok(())
 }
 
-/// Connections being refused at once (see [`refuse_busy`]) beyond `server.max_connections`.
-const MAX_REFUSALS_IN_FLIGHT: usize = 256;
+/// New connections that may wait at once for a place at `server.max_connections`.
+const MAX_WAITING: usize = 256;
+
+/// How long a new connection that has sent its request waits at the limit for an idle one to
+/// close.
+const PLACE_WAIT: Duration = Duration::from_millis(500);
+
+/// The places of `server.max_connections`, and the waiting room beside them.
+#[derive(Clone)]
+struct Places {
+    permits: Arc<Semaphore>,
+    waiting: Arc<Semaphore>,
+    registry: Arc<std::sync::Mutex<conns::Registry>>,
+}
+
+/// Where a new connection stands.
+enum Place {
+    /// It holds one of the `server.max_connections` places.
+    Seated(OwnedSemaphorePermit),
+    /// It arrived at the limit: once it sends its first byte, an idle connection is closed
+    /// to make room for it. Until then it holds no place, so that connections that send
+    /// nothing cannot queue ahead of those that do.
+    Waiting(OwnedSemaphorePermit),
+}
+
+impl Places {
+    fn register(&self) -> Arc<conns::Activity> {
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .register()
+    }
+
+    /// A place for a connection that has sent its first byte: a free one, or one an idle
+    /// connection gives up.
+    async fn make_room(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let asked = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .shed_idlest(1);
+        tracing::debug!(
+            asked,
+            "at the connection limit: closing the idlest connection"
+        );
+        match tokio::time::timeout(PLACE_WAIT, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => None,
+        }
+    }
+}
+
+/// File descriptors kept for everything but client connections: the database, the listening
+/// socket, refusals, logs.
+const RESERVED_FDS: u64 = 64 + MAX_WAITING as u64;
+
+/// `server.max_connections`, lowered to what the process may open. The soft limit on open
+/// files is first raised to the hard limit, as a server that holds thousands of sockets needs.
+fn connection_limit(configured: usize) -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!(error = %e, "could not raise the limit on open files");
+        }
+        limit = getrlimit(Resource::Nofile);
+    }
+    let Some(open_files) = limit.current else {
+        return configured;
+    };
+    let allowed = usize::try_from(open_files.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
+    if configured > allowed {
+        tracing::warn!(
+            configured,
+            allowed,
+            open_files,
+            "server.max_connections is more than the limit on open files allows; lowered"
+        );
+        return allowed.max(1);
+    }
+    configured
+}
+
+/// One client connection, from its first byte to its close.
+struct Connection {
+    state: Arc<State>,
+    peer: SocketAddr,
+    activity: Arc<conns::Activity>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn run(mut self, stream: std::net::TcpStream, place: Place, places: Places) {
+        let _closed = conns::ClosedOnDrop(self.activity.clone());
+        let peer = self.peer;
+        let stream = match tokio::net::TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, %peer, "could not register a connection");
+                return;
+            }
+        };
+        if matches!(place, Place::Seated(_)) {
+            self.activity.seat();
+        }
+        // A connection that has sent nothing has a short deadline: holding sockets open is
+        // the cheapest way to crowd readers out.
+        if !self.first_byte(&stream).await {
+            return;
+        }
+        let permit = match place {
+            Place::Seated(permit) => permit,
+            Place::Waiting(seat) => {
+                let found = places.make_room().await;
+                drop(seat);
+                match found {
+                    Some(permit) => permit,
+                    // Say so and when to come back, rather than leave the client waiting.
+                    None => return refuse_busy(stream).await,
+                }
+            }
+        };
+        self.activity.seat();
+        self.serve(stream, permit).await;
+    }
+
+    /// Waits for the client's first byte, up to `server.first_byte_timeout_secs`; false if
+    /// none came, the connection closed, or it was asked to close.
+    async fn first_byte(&mut self, stream: &tokio::net::TcpStream) -> bool {
+        let deadline = self.state.cfg.server.first_byte_timeout;
+        let mut byte = [0u8; 1];
+        tokio::select! {
+            peeked = tokio::time::timeout(deadline, stream.peek(&mut byte)) => {
+                matches!(peeked, Ok(Ok(n)) if n > 0)
+            }
+            _ = self.activity.shed_requested() => false,
+            _ = self.stopping.wait_for(|&s| s) => false,
+        }
+    }
+
+    async fn serve(mut self, stream: tokio::net::TcpStream, permit: OwnedSemaphorePermit) {
+        let _permit = permit;
+        let peer = self.peer;
+        let state = self.state.clone();
+        let activity = self.activity.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            let answering = activity.answering();
+            async move {
+                let response = handle(&state, req, peer).await;
+                Ok::<_, Infallible>(response.map(|body| conns::TrackedBody::new(body, answering)))
+            }
+        });
+        let io = TokioIo::new(conns::Tracked::new(stream, self.activity.clone()));
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.state.cfg.server.header_timeout)
+            .keep_alive(true)
+            // A client may send its request and then close its side while it waits.
+            .half_close(true)
+            .max_buf_size(MAX_BUFFER_BYTES)
+            .max_header_size(MAX_HEADER_BYTES)
+            .max_headers(MAX_HEADERS)
+            .serve_connection(io, service);
+        let mut conn = std::pin::pin!(conn);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                ended = conn.as_mut() => {
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = self.activity.shed_requested(), if !closing => {
+                    if self.activity.is_idle() {
+                        tracing::debug!(%peer, "closed an idle connection to make room");
+                        return;
+                    }
+                    // Busy: finish the answer in progress, then close.
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = self.stopping.wait_for(|&s| s), if !closing => {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
 
 /// How long a client refused at the connection limit is asked to wait, in seconds.
 const BUSY_RETRY_AFTER_SECS: u64 = 2;
@@ -223,15 +400,12 @@ const BUSY_RETRY_AFTER_SECS: u64 = 2;
 /// Longest a refusal may take (its write, and reading what the client sent meanwhile).
 const REFUSAL_TIME_LIMIT: Duration = Duration::from_secs(2);
 
-/// Answers a connection beyond `server.max_connections` with 503 and `Retry-After`, then closes
+/// Answers a connection beyond `server.max_connections`, when no idle one closed to make room, with 503 and `Retry-After`, then closes
 /// it. What the client sent is read and discarded before the close, so the kernel does not
 /// reset the connection and lose the answer.
-async fn refuse_busy(stream: std::net::TcpStream) {
+async fn refuse_busy(mut stream: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const BODY: &str = "The server is at its connection limit; try again shortly.\n";
-    let Ok(mut stream) = tokio::net::TcpStream::from_std(stream) else {
-        return;
-    };
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ndate: {}\r\nretry-after: {BUSY_RETRY_AFTER_SECS}\r\n\
          content-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
@@ -271,27 +445,39 @@ async fn shutdown_signal() {
     }
 }
 
-/// Publishes scheduled articles on time: sleeps until the next one is due (checking at least
-/// every few seconds for newly scheduled ones), then releases it.
+/// Renders the whole site again if this version or the configuration changed since the last
+/// publish (while the documents already stored are being served), then publishes scheduled
+/// articles on time: sleeps until the next one is due (checking at least every few seconds for
+/// newly scheduled ones), then releases it.
 async fn schedule(state: Arc<State>) {
     let cfg = state.cfg.clone();
     let mut writer: Option<Store> = None;
+    let mut refreshed = false;
     loop {
         let cfg2 = cfg.clone();
         let taken = writer.take();
         let outcome =
-            tokio::task::spawn_blocking(move || -> (Option<Store>, Result<Option<i64>>) {
+            tokio::task::spawn_blocking(move || -> (Option<Store>, bool, Result<Option<i64>>) {
                 let mut store = match taken {
                     Some(s) => s,
                     None => {
                         match Store::open(&cfg2.storage.database, cfg2.storage.busy_timeout, false)
                         {
                             Ok(s) => s,
-                            Err(e) => return (None, Err(e)),
+                            Err(e) => return (None, false, Err(e)),
                         }
                     }
                 };
                 let now = chrono::Utc::now();
+                if !refreshed {
+                    match crate::publish::refresh_if_stale(&mut store, &cfg2, now) {
+                        Ok(true) => tracing::info!(
+                            "rendered the whole site again (new version or configuration)"
+                        ),
+                        Ok(false) => {}
+                        Err(e) => return (Some(store), false, Err(e)),
+                    }
+                }
                 // Publishes leave the WAL to grow; keep it short here, off the publish path.
                 if let Err(e) = store.checkpoint() {
                     tracing::debug!(error = %e, "checkpoint skipped");
@@ -304,12 +490,13 @@ async fn schedule(state: Arc<State>) {
                         use crate::store::articles::ArticleQueries;
                         store.next_scheduled()
                     });
-                (Some(store), result)
+                (Some(store), true, result)
             })
             .await;
         let wait = match outcome {
-            Ok((store, Ok(next))) => {
+            Ok((store, done, Ok(next))) => {
                 writer = store;
+                refreshed |= done;
                 match next {
                     Some(at) => {
                         let now = chrono::Utc::now();
@@ -319,8 +506,9 @@ async fn schedule(state: Arc<State>) {
                     None => RECHECK,
                 }
             }
-            Ok((store, Err(e))) => {
+            Ok((store, done, Err(e))) => {
                 writer = store;
+                refreshed |= done;
                 tracing::error!(error = %e, "publishing scheduled articles failed");
                 SCHEDULER_RETRY
             }
@@ -361,6 +549,9 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
 
 async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let is_head = req.method() == hyper::Method::HEAD;
+    if let Err(problem) = check_host(req) {
+        return plain(StatusCode::BAD_REQUEST, problem, is_head);
+    }
     if !target::is_allowed(req.method()) {
         let mut r = plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -415,6 +606,32 @@ async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>>
             )
         }
     }
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request carries exactly one `Host` line, and any request at most
+/// one, with a valid value (empty is allowed: a target with no authority).
+fn check_host(req: &Request<Incoming>) -> std::result::Result<(), &'static str> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => Err("Bad request: more than one Host header.\n"),
+        (None, _) if req.version() >= hyper::Version::HTTP_11 => {
+            Err("Bad request: an HTTP/1.1 request needs a Host header.\n")
+        }
+        (Some(value), _) if !is_valid_host(value.as_bytes()) => {
+            Err("Bad request: the Host header is not a host[:port].\n")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `uri-host [ ":" port ]`, or empty.
+fn is_valid_host(value: &[u8]) -> bool {
+    value.is_empty()
+        || (!value.contains(&b'@')
+            && std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<hyper::http::uri::Authority>().ok())
+                .is_some())
 }
 
 /// What to answer with at `path`: the feed's browser view when a browser navigates to an RSS or

@@ -320,6 +320,11 @@ pub fn release_due(store: &mut Store, cfg: &Config, now: DateTime<Utc>) -> Resul
     Ok(count)
 }
 
+/// Whether the site was ever rendered into this database (by any version or configuration).
+pub fn was_rendered(store: &Store) -> Result<bool> {
+    Ok(store.meta(FINGERPRINT_KEY)?.is_some())
+}
+
 /// Renders the whole site again if the binary, its assets or the configuration changed since
 /// the last publish (or if nothing was ever rendered). Returns true if it rebuilt.
 pub fn refresh_if_stale(store: &mut Store, cfg: &Config, now: DateTime<Utc>) -> Result<bool> {

@@ -249,26 +249,91 @@ fn header_timeout_closes_slow_silent_and_idle_connections_on_time() {
     }
 }
 
-/// `server.max_connections`: with two connections held open, a third is told at once that the
-/// server is busy (503 with `Retry-After`, then closed) instead of waiting unanswered; once
-/// one of the two closes, a new connection is served.
+/// Two connections that have each had their answer and sit idle, kept alive.
+fn two_idle_connections(server: &Server) -> Vec<TcpStream> {
+    (0..2)
+        .map(|_| {
+            let mut stream = connect_and_send(server, &keep_alive_get("/atom.xml"));
+            stream
+                .set_read_timeout(Some(CEILING))
+                .expect("read timeout");
+            assert_eq!(read_response(&mut stream).0, 200);
+            // Distinct moments of last activity, so that which is idlest is certain.
+            std::thread::sleep(Duration::from_millis(50));
+            stream
+        })
+        .collect()
+}
+
+/// `server.max_connections`: at the limit, a new connection is served and the connection idle
+/// the longest is closed to make room (a keep-alive connection between requests); the other
+/// stays open and is served.
 #[test]
-fn max_connections_answers_a_further_connection_503_with_retry_after() {
-    // A header timeout far beyond the test, so the held connections stay open.
+fn max_connections_closes_the_idlest_connection_to_make_room() {
+    // A header timeout far beyond the test, so the held connections stay open on their own.
     let env = site(&[
         ("server", "max_connections = 2"),
         ("server", "header_timeout_secs = 120"),
     ]);
     let server = env.serve();
-    let request = keep_alive_get("/atom.xml");
-    let mut held: Vec<TcpStream> = (0..2)
+    let mut held = two_idle_connections(&server);
+    let mut third = connect_and_send(&server, &keep_alive_get("/atom.xml"));
+    third.set_read_timeout(Some(CEILING)).expect("read timeout");
+    let (status, body) = read_response(&mut third);
+    assert_eq!(status, 200, "a new connection at the limit");
+    assert_eq!(parse_feed(&body).entries.len(), 3);
+    let mut rest = Vec::new();
+    let closed = held[0].read_to_end(&mut rest);
+    assert!(
+        matches!(closed, Ok(0))
+            || matches!(&closed, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+        "the idlest connection was not closed: {closed:?}, {rest:?}"
+    );
+    held[1]
+        .write_all(&keep_alive_get("/atom.xml"))
+        .expect("a second request");
+    assert_eq!(
+        read_response(&mut held[1]).0,
+        200,
+        "the other held connection"
+    );
+}
+
+/// A connection busy answering (a client reading slowly) is never cut to make room: at the
+/// limit with every connection busy, a further one is told the server is busy (503 with
+/// `Retry-After`, then closed), and the busy ones still get every answer whole.
+#[test]
+fn max_connections_answers_503_when_every_connection_is_busy() {
+    let env = site(&[
+        ("server", "max_connections = 2"),
+        ("server", "header_timeout_secs = 120"),
+    ]);
+    let server = env.serve();
+    let one = server
+        .get("/atom.xml", &[("Accept-Encoding", "identity")])
+        .body
+        .len();
+    // Enough pipelined requests that their answers fill both sockets' buffers many times over
+    // while the client reads nothing.
+    let count = (64 << 20) / one + 1;
+    let request = b"GET /atom.xml HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n";
+    let busy: Vec<(TcpStream, std::thread::JoinHandle<()>)> = (0..2)
         .map(|_| {
-            let mut stream = connect_and_send(&server, &request);
-            assert_eq!(read_response(&mut stream).0, 200);
-            stream
+            let stream = TcpStream::connect(&server.addr).expect("connect");
+            let mut writer = stream.try_clone().expect("clone the socket");
+            let sending = std::thread::spawn(move || {
+                for _ in 0..count {
+                    if writer.write_all(request).is_err() {
+                        return;
+                    }
+                }
+            });
+            (stream, sending)
         })
         .collect();
-    let mut third = connect_and_send(&server, &request);
+    // Until the server's writes wait on the client.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut third = connect_and_send(&server, &keep_alive_get("/atom.xml"));
     third.set_read_timeout(Some(CEILING)).expect("read timeout");
     let (status, headers) = read_head(&mut third);
     assert_eq!(status, 503, "a connection beyond the limit: {headers:?}");
@@ -289,34 +354,194 @@ fn max_connections_answers_a_further_connection_503_with_retry_after() {
     third
         .read_to_end(&mut rest)
         .expect("the body, then the close");
-    assert_eq!(
-        rest.len(),
-        length,
-        "the body is complete and the connection closed after it"
-    );
-    drop(held.pop());
-    // The server notices the close on its own schedule: a new connection is served soon.
-    let deadline = Instant::now() + CEILING;
-    loop {
-        let mut fourth = connect_and_send(&server, &request);
-        fourth
+    assert_eq!(rest.len(), length, "the body is complete, then the close");
+    for (mut stream, sending) in busy {
+        stream
             .set_read_timeout(Some(CEILING))
             .expect("read timeout");
-        let (status, body) = read_response(&mut fourth);
-        if status == 200 {
-            assert_eq!(parse_feed(&body).entries.len(), 3);
-            break;
+        for n in 0..count {
+            let (status, body) = read_response(&mut stream);
+            assert_eq!(
+                (n, status, body.len()),
+                (n, 200, one),
+                "answer {n} of {count}"
+            );
         }
-        assert_eq!(status, 503);
-        assert!(
-            Instant::now() < deadline,
-            "still refused after one connection closed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+        sending.join().expect("the sending thread");
     }
-    // The connection still held is served too.
-    held[0].write_all(&request).expect("a second request");
-    assert_eq!(read_response(&mut held[0]).0, 200);
+}
+
+/// `server.first_byte_timeout_secs`: a connection that sends nothing is closed once that time
+/// has passed, long before `header_timeout_secs`; one that has begun its request head keeps
+/// the header timeout, and is served when it finishes.
+#[test]
+fn first_byte_timeout_closes_silent_connections_early() {
+    let _clock = crate::support::timed();
+    let env = site(&[
+        ("server", "first_byte_timeout_secs = 1"),
+        ("server", "header_timeout_secs = 60"),
+    ]);
+    let server = env.serve();
+    let since = Instant::now();
+    let silent = connect_and_send(&server, b"");
+    let mut started = connect_and_send(&server, b"GET /atom.xml HTTP/1.1\r\n");
+    let after = time_until_closed(silent, since);
+    assert!(
+        after >= Duration::from_millis(500),
+        "a silent connection was closed after {after:?}, before first_byte_timeout_secs = 1"
+    );
+    assert!(
+        after < Duration::from_secs(30),
+        "a silent connection was kept {after:?}: the header timeout, not the first-byte one"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    started
+        .write_all(b"Host: x\r\n\r\n")
+        .expect("the rest of the head");
+    started
+        .set_read_timeout(Some(CEILING))
+        .expect("read timeout");
+    assert_eq!(read_response(&mut started).0, 200, "a begun request head");
+}
+
+/// A client holding four times `server.max_connections` connections that never send a byte,
+/// reopening each one the server closes, does not lock readers out: every poll beside the flood
+/// is answered 200.
+#[test]
+fn a_flood_of_idle_connections_does_not_starve_readers() {
+    let _load = crate::support::heavy();
+    let env = site(&[
+        ("server", "max_connections = 64"),
+        ("server", "first_byte_timeout_secs = 2"),
+    ]);
+    let server = env.serve();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let addr = server.addr.clone();
+    let (statuses, held) = std::thread::scope(|scope| {
+        let flood = scope.spawn(|| {
+            let mut held: Vec<TcpStream> = Vec::new();
+            let mut most = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Drop the ones the server closed, open new ones up to 256.
+                held.retain(|s| {
+                    s.set_nonblocking(true).expect("nonblocking");
+                    let mut byte = [0u8; 1];
+                    let open =
+                        matches!(s.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
+                    s.set_nonblocking(false).expect("blocking");
+                    open
+                });
+                while held.len() < 256 {
+                    match TcpStream::connect(&addr) {
+                        Ok(s) => held.push(s),
+                        Err(_) => break,
+                    }
+                }
+                most = most.max(held.len());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            most
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let statuses: Vec<u16> = (0..60)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                server.get("/atom.xml", &[]).status
+            })
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (statuses, flood.join().expect("the flood"))
+    });
+    assert_eq!(held, 256, "the flood held its connections");
+    let refused = statuses.iter().filter(|&&s| s != 200).count();
+    assert_eq!(refused, 0, "polls beside the flood: {statuses:?}");
+}
+
+/// Sends `request` on a new connection and reads the whole answer until the server closes.
+fn exchange(server: &Server, request: &[u8]) -> String {
+    let mut stream = connect_and_send(server, request);
+    stream
+        .set_read_timeout(Some(CEILING))
+        .expect("read timeout");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host`, any request with two `Host` lines, and
+/// one whose `Host` is not `host[:port]` get 400; HTTP/1.0 may leave `Host` out.
+#[test]
+fn host_must_be_present_once_and_valid() {
+    let env = site(&[]);
+    let server = env.serve();
+    let bad = [
+        (
+            "no Host",
+            "GET /atom.xml HTTP/1.1\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "two Host lines",
+            "GET /atom.xml HTTP/1.1\r\nHost: x\r\nHost: y\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "two Host lines in HTTP/1.0",
+            "GET /atom.xml HTTP/1.0\r\nHost: x\r\nHost: x\r\n\r\n",
+        ),
+        (
+            "a Host with user info",
+            "GET /atom.xml HTTP/1.1\r\nHost: user@x\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "a Host with a space",
+            "GET /atom.xml HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+        ),
+    ];
+    for (what, request) in bad {
+        let answer = exchange(&server, request.as_bytes());
+        assert!(
+            answer.starts_with("HTTP/1.1 400 ") || answer.starts_with("HTTP/1.0 400 "),
+            "{what}: {answer:?}"
+        );
+        assert!(!answer.contains("<feed"), "{what}: the feed was sent");
+    }
+    let good = [
+        ("HTTP/1.0 without Host", "GET /atom.xml HTTP/1.0\r\n\r\n"),
+        (
+            "a Host with a port",
+            "GET /atom.xml HTTP/1.1\r\nHost: wire.test:8080\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "an IPv6 Host",
+            "GET /atom.xml HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "an empty Host",
+            "GET /atom.xml HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",
+        ),
+    ];
+    for (what, request) in good {
+        let answer = exchange(&server, request.as_bytes());
+        assert!(answer.contains(" 200 OK\r\n"), "{what}: {answer:?}");
+        assert!(answer.contains("<feed"), "{what}: no feed");
+    }
+}
+
+/// A client that sends its whole request and then closes its side of the connection (a
+/// half-close, as `nc -N` and some scripts do) still gets its answer.
+#[test]
+fn a_client_that_half_closes_after_its_request_is_answered() {
+    let env = site(&[]);
+    let server = env.serve();
+    let mut stream = connect_and_send(&server, &keep_alive_get("/atom.xml"));
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("close the sending side");
+    stream
+        .set_read_timeout(Some(CEILING))
+        .expect("read timeout");
+    let (status, body) = read_response(&mut stream);
+    assert_eq!(status, 200);
+    assert_eq!(parse_feed(&body).entries.len(), 3);
 }
 
 /// SIGTERM with responses in flight: the server stops accepting, finishes every response it
@@ -1177,7 +1402,7 @@ fn a_site_rendered_without_browser_views_gets_them_at_the_next_start() {
         &env,
         "UPDATE meta SET value = 'an older feedsvc' WHERE key = 'site_fingerprint'",
     );
-    let server = env.serve();
+    let server = Server::start_and_wait_for_render(&env);
     for path in [
         "/atom.xml",
         "/rss.xml",
@@ -1193,6 +1418,36 @@ fn a_site_rendered_without_browser_views_gets_them_at_the_next_start() {
         );
     }
     assert_check_ok(&env);
+}
+
+/// README, "How it works": rendering the whole site again at a start (a new version or
+/// configuration) never keeps the server from serving the documents already stored. Here the
+/// render cannot even begin, as another process holds the write lock: the server still comes
+/// up and serves the stored feed and pages at once, and renders the site as soon as the lock
+/// is released.
+#[test]
+fn a_start_that_renders_the_site_again_serves_the_stored_documents_meanwhile() {
+    let env = site(&[("storage", "busy_timeout_ms = 120000")]);
+    let stored = env.serve().get("/atom.xml", &[]).body;
+    replace_setting(&env, "title = \"Test Wire\"", "title = \"Evening Wire\"");
+    let db = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    db.execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let server = Server::start_with(&env, &[], &[("RUST_LOG", "warn,feedsvc::http=info")]);
+    let served = server.get("/atom.xml", &[]);
+    assert_eq!(served.status, 200);
+    assert_eq!(
+        served.body, stored,
+        "the stored feed, while the render waits"
+    );
+    assert_eq!(server.get("/articles/geneva", &[]).status, 200);
+    assert!(!server.stderr().contains("rendered the whole site again"));
+    db.execute_batch("COMMIT").expect("release the write lock");
+    let feed = wait_for("the site rendered with its new title", || {
+        let body = server.get("/atom.xml", &[]).text();
+        body.contains("Evening Wire").then_some(body)
+    });
+    assert!(!feed.contains("Test Wire"), "{feed}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1237,10 +1492,14 @@ const VIEWS: &[(&str, &str)] = &[
     ("view:/archive/2026-02/", "/archive/2026-02/atom.xml"),
 ];
 
-/// Starts the site's server, fetches every route and every browser view; path (or view key)
-/// -> (ETag, body).
-fn every_document(env: &TestEnv) -> BTreeMap<&'static str, (String, String)> {
-    let server = env.serve();
+/// Starts the site's server (once it has rendered the site again, if `changed`), fetches every
+/// route and every browser view; path (or view key) -> (ETag, body).
+fn every_document(env: &TestEnv, changed: bool) -> BTreeMap<&'static str, (String, String)> {
+    let server = if changed {
+        Server::start_and_wait_for_render(env)
+    } else {
+        env.serve()
+    };
     let documents = TITLED.iter().chain(UNTITLED).map(|&path| {
         let r = server.get(path, &[]);
         let expected = if path == "/no-such-page" { 404 } else { 200 };
@@ -1315,7 +1574,7 @@ fn an_upgrade_re_renders_stored_bodies() {
     .expect("store an old fingerprint");
     drop(db);
 
-    let server = env.serve();
+    let server = Server::start_and_wait_for_render(&env);
     let page = server.get("/articles/links", &[]).text();
     assert!(page.contains(fixed.trim_end()), "{page}");
     let db = rusqlite::Connection::open(env.db_path()).expect("open the database");
@@ -1328,7 +1587,7 @@ fn an_upgrade_re_renders_stored_bodies() {
 #[test]
 fn a_changed_title_or_base_url_re_renders_every_document() {
     let env = site(&[("feeds", "page_size = 1")]);
-    let before = every_document(&env);
+    let before = every_document(&env, false);
     for path in stored_paths(&env) {
         let path = path.as_str();
         assert!(
@@ -1338,10 +1597,14 @@ fn a_changed_title_or_base_url_re_renders_every_document() {
             "{path} is stored but not checked here"
         );
     }
-    assert_eq!(every_document(&env), before, "a restart without a change");
+    assert_eq!(
+        every_document(&env, false),
+        before,
+        "a restart without a change"
+    );
 
     replace_setting(&env, "title = \"Test Wire\"", "title = \"Evening Wire\"");
-    let retitled = every_document(&env);
+    let retitled = every_document(&env, true);
     for path in TITLED.iter().chain(VIEWS.iter().map(|(key, _)| key)) {
         let (etag, body) = &retitled[path];
         assert!(body.contains("Evening Wire"), "{path}: no new title");
@@ -1357,7 +1620,7 @@ fn a_changed_title_or_base_url_re_renders_every_document() {
         "base_url = \"http://wire.test/\"",
         "base_url = \"https://news.test/\"",
     );
-    let moved = every_document(&env);
+    let moved = every_document(&env, true);
     for (path, (etag, body)) in &moved {
         assert!(body.contains("https://news.test/"), "{path}: no new URL");
         assert!(

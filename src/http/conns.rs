@@ -1,0 +1,343 @@
+//! The connections being served: which are idle, and closing the idlest to make room when a
+//! new connection that has sent its request arrives at `server.max_connections`.
+//!
+//! An idle connection costs a few KB, so a flood of them is cheap to hold but must not lock
+//! readers out. A connection is *idle* when no request on it is being answered and no answer is
+//! waiting on a slow reader: it has sent nothing yet, is part way through a request head, or is
+//! a keep-alive connection between requests. At the limit, a new connection waits (holding no
+//! place) for its first byte; then the idlest connection holding a place (the longest since it
+//! last sent or received a byte) is asked to close, and the new connection takes the freed
+//! place. A connection answering a request is never cut: asked to close while busy, it
+//! finishes the answer first.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+
+/// Milliseconds since the first call: the clock of "last active".
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// What the accept loop and a connection's task share about that connection.
+#[derive(Debug)]
+pub struct Activity {
+    /// When a byte was last read from or written to the socket ([`now_ms`]).
+    last_active: AtomicU64,
+    /// Requests whose answer is not yet handed over to the socket.
+    answering: AtomicU32,
+    /// A write is waiting for the client to read.
+    write_blocked: AtomicBool,
+    /// The connection has ended.
+    closed: AtomicBool,
+    /// The connection holds one of the `server.max_connections` places.
+    seated: AtomicBool,
+    /// The connection was asked to close to make room.
+    shed_asked: AtomicBool,
+    shed: Notify,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            last_active: AtomicU64::new(now_ms()),
+            answering: AtomicU32::new(0),
+            write_blocked: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            seated: AtomicBool::new(false),
+            shed_asked: AtomicBool::new(false),
+            shed: Notify::new(),
+        }
+    }
+
+    /// No answer in progress: nothing is lost by closing the connection now.
+    pub fn is_idle(&self) -> bool {
+        self.answering.load(Ordering::Acquire) == 0 && !self.write_blocked.load(Ordering::Acquire)
+    }
+
+    /// Records that the connection holds a place: it may be asked to give it up.
+    pub fn seat(&self) {
+        self.seated.store(true, Ordering::Release);
+    }
+
+    /// Completes when the connection is asked to close to make room.
+    pub async fn shed_requested(&self) {
+        self.shed.notified().await;
+    }
+
+    /// Marks the start of an answer; the answer is over when the returned guard is dropped
+    /// (see [`TrackedBody`]).
+    pub fn answering(self: &Arc<Self>) -> AnswerGuard {
+        self.answering.fetch_add(1, Ordering::AcqRel);
+        AnswerGuard(self.clone())
+    }
+
+    fn touch(&self) {
+        self.last_active.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+/// Held while a request is being answered.
+#[derive(Debug)]
+pub struct AnswerGuard(Arc<Activity>);
+
+impl Drop for AnswerGuard {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.answering.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Marks the connection closed when its task ends, however it ends.
+#[derive(Debug)]
+pub struct ClosedOnDrop(pub Arc<Activity>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::Release);
+    }
+}
+
+/// The connections of one listener.
+#[derive(Debug, Default)]
+pub struct Registry {
+    conns: Vec<Arc<Activity>>,
+    /// Length at which ended connections are next dropped from `conns`.
+    prune_at: usize,
+}
+
+impl Registry {
+    /// Records a new connection.
+    pub fn register(&mut self) -> Arc<Activity> {
+        // Ended connections are dropped from the list once it holds twice as many entries as
+        // were left by the last pruning: amortized constant time per connection.
+        if self.conns.len() >= self.prune_at {
+            self.prune();
+        }
+        let activity = Arc::new(Activity::new());
+        self.conns.push(activity.clone());
+        activity
+    }
+
+    /// Asks up to `count` idle connections that hold a place to close, the longest idle first.
+    /// Returns how many were asked. Linear in the number of connections.
+    pub fn shed_idlest(&mut self, count: usize) -> usize {
+        self.prune();
+        let mut idle: Vec<(u64, usize)> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.seated.load(Ordering::Acquire)
+                    && c.is_idle()
+                    && !c.shed_asked.load(Ordering::Acquire)
+            })
+            .map(|(i, c)| (c.last_active.load(Ordering::Relaxed), i))
+            .collect();
+        let count = count.min(idle.len());
+        if count == 0 {
+            return 0;
+        }
+        if count < idle.len() {
+            idle.select_nth_unstable(count - 1);
+        }
+        for &(_, i) in &idle[..count] {
+            let conn = &self.conns[i];
+            conn.shed_asked.store(true, Ordering::Release);
+            conn.shed.notify_one();
+        }
+        count
+    }
+
+    fn prune(&mut self) {
+        self.conns.retain(|c| !c.closed.load(Ordering::Acquire));
+        self.prune_at = (self.conns.len() * 2).max(64);
+    }
+}
+
+/// A socket that records when bytes pass and whether a write is waiting on the client.
+#[derive(Debug)]
+pub struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> Tracked<S> {
+    pub fn new(inner: S, activity: Arc<Activity>) -> Tracked<S> {
+        Tracked { inner, activity }
+    }
+
+    fn note_write<T>(&self, poll: &Poll<std::io::Result<T>>, wrote: bool) {
+        match poll {
+            Poll::Pending => self.activity.write_blocked.store(true, Ordering::Release),
+            Poll::Ready(_) => {
+                self.activity.write_blocked.store(false, Ordering::Release);
+                if wrote {
+                    self.activity.touch();
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        poll
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note_write(&poll, true);
+        poll
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(&poll, true);
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note_write(&poll, false);
+        poll
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A response body that keeps its connection counted as answering until hyper has taken all
+/// of it (hyper drops the body once it has the last bytes).
+#[derive(Debug)]
+pub struct TrackedBody {
+    inner: Full<Bytes>,
+    _answering: AnswerGuard,
+}
+
+impl TrackedBody {
+    pub fn new(inner: Full<Bytes>, answering: AnswerGuard) -> TrackedBody {
+        TrackedBody {
+            inner,
+            _answering: answering,
+        }
+    }
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheds_the_longest_idle_and_never_one_answering() {
+        let mut registry = Registry::default();
+        let a = registry.register();
+        let b = registry.register();
+        let c = registry.register();
+        let waiting = registry.register();
+        for seated in [&a, &b, &c] {
+            seated.seat();
+        }
+        a.last_active.store(10, Ordering::Relaxed);
+        b.last_active.store(5, Ordering::Relaxed);
+        c.last_active.store(1, Ordering::Relaxed);
+        let _busy = c.answering();
+        assert_eq!(registry.shed_idlest(1), 1);
+        assert!(
+            b.shed_asked.load(Ordering::Acquire),
+            "the idlest idle one is asked first"
+        );
+        assert!(!a.shed_asked.load(Ordering::Acquire));
+        assert!(
+            !c.shed_asked.load(Ordering::Acquire),
+            "an answering one is never asked"
+        );
+        assert_eq!(registry.shed_idlest(5), 1, "only a is left to ask");
+        assert!(
+            !waiting.shed_asked.load(Ordering::Acquire),
+            "one holding no place frees none"
+        );
+        assert!(a.shed_asked.load(Ordering::Acquire));
+        assert_eq!(registry.shed_idlest(5), 0, "nobody is asked twice");
+    }
+
+    #[test]
+    fn a_blocked_write_is_not_idle() {
+        let activity = Arc::new(Activity::new());
+        assert!(activity.is_idle());
+        activity.write_blocked.store(true, Ordering::Release);
+        assert!(!activity.is_idle());
+        activity.write_blocked.store(false, Ordering::Release);
+        let guard = activity.answering();
+        assert!(!activity.is_idle());
+        drop(guard);
+        assert!(activity.is_idle());
+    }
+
+    #[test]
+    fn ended_connections_are_pruned() {
+        let mut registry = Registry::default();
+        for _ in 0..1000 {
+            let activity = registry.register();
+            drop(ClosedOnDrop(activity));
+        }
+        assert!(
+            registry.conns.len() < 600,
+            "{} entries kept",
+            registry.conns.len()
+        );
+    }
+}
