@@ -155,7 +155,7 @@ impl Default for RawServer {
             page_max_age: 60,
             header_timeout_secs: 10,
             first_byte_timeout_secs: 5,
-            max_connections: 16_384,
+            max_connections: 10_000,
             log: "info".to_string(),
         }
     }

@@ -41,6 +41,8 @@ pub struct Activity {
     closed: AtomicBool,
     /// The connection holds one of the `server.max_connections` places.
     seated: AtomicBool,
+    /// The client has sent its first byte.
+    spoke: AtomicBool,
     /// The connection was asked to close to make room.
     shed_asked: AtomicBool,
     shed: Notify,
@@ -54,6 +56,7 @@ impl Activity {
             write_blocked: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             seated: AtomicBool::new(false),
+            spoke: AtomicBool::new(false),
             shed_asked: AtomicBool::new(false),
             shed: Notify::new(),
         }
@@ -67,6 +70,11 @@ impl Activity {
     /// Records that the connection holds a place: it may be asked to give it up.
     pub fn seat(&self) {
         self.seated.store(true, Ordering::Release);
+    }
+
+    /// Records that the client has sent its first byte.
+    pub fn spoke(&self) {
+        self.spoke.store(true, Ordering::Release);
     }
 
     /// Completes when the connection is asked to close to make room.
@@ -131,26 +139,34 @@ impl Registry {
     /// Asks up to `count` idle connections that hold a place to close, the longest idle first.
     /// Returns how many were asked. Linear in the number of connections.
     pub fn shed_idlest(&mut self, count: usize) -> usize {
+        self.ask_to_close(count, |c| c.seated.load(Ordering::Acquire) && c.is_idle())
+    }
+
+    /// Asks up to `count` connections of the waiting room that have sent nothing to close,
+    /// those waiting longest first. Returns how many were asked.
+    pub fn shed_silent_waiting(&mut self, count: usize) -> usize {
+        self.ask_to_close(count, |c| {
+            !c.seated.load(Ordering::Acquire) && !c.spoke.load(Ordering::Acquire)
+        })
+    }
+
+    fn ask_to_close(&mut self, count: usize, eligible: impl Fn(&Activity) -> bool) -> usize {
         self.prune();
-        let mut idle: Vec<(u64, usize)> = self
+        let mut candidates: Vec<(u64, usize)> = self
             .conns
             .iter()
             .enumerate()
-            .filter(|(_, c)| {
-                c.seated.load(Ordering::Acquire)
-                    && c.is_idle()
-                    && !c.shed_asked.load(Ordering::Acquire)
-            })
+            .filter(|(_, c)| !c.shed_asked.load(Ordering::Acquire) && eligible(c))
             .map(|(i, c)| (c.last_active.load(Ordering::Relaxed), i))
             .collect();
-        let count = count.min(idle.len());
+        let count = count.min(candidates.len());
         if count == 0 {
             return 0;
         }
-        if count < idle.len() {
-            idle.select_nth_unstable(count - 1);
+        if count < candidates.len() {
+            candidates.select_nth_unstable(count - 1);
         }
-        for &(_, i) in &idle[..count] {
+        for &(_, i) in &candidates[..count] {
             let conn = &self.conns[i];
             conn.shed_asked.store(true, Ordering::Release);
             conn.shed.notify_one();
@@ -312,6 +328,26 @@ mod tests {
         );
         assert!(a.shed_asked.load(Ordering::Acquire));
         assert_eq!(registry.shed_idlest(5), 0, "nobody is asked twice");
+    }
+
+    #[test]
+    fn the_waiting_room_sheds_the_longest_waiting_that_sent_nothing() {
+        let mut registry = Registry::default();
+        let seated = registry.register();
+        seated.seat();
+        let old = registry.register();
+        let spoken = registry.register();
+        let new = registry.register();
+        old.last_active.store(1, Ordering::Relaxed);
+        spoken.last_active.store(0, Ordering::Relaxed);
+        new.last_active.store(9, Ordering::Relaxed);
+        spoken.spoke();
+        assert_eq!(registry.shed_silent_waiting(1), 1);
+        assert!(old.shed_asked.load(Ordering::Acquire));
+        assert!(!spoken.shed_asked.load(Ordering::Acquire), "it waits for a place");
+        assert!(!seated.shed_asked.load(Ordering::Acquire), "it has a place");
+        assert_eq!(registry.shed_silent_waiting(5), 1);
+        assert!(new.shed_asked.load(Ordering::Acquire));
     }
 
     #[test]

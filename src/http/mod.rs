@@ -9,6 +9,7 @@ pub mod target;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,12 +133,14 @@ async fn run(
 
     tokio::spawn(schedule(state.clone()));
 
-    let max_connections = connection_limit(state.cfg.server.max_connections);
+    let (max_connections, room) = connection_limit(state.cfg.server.max_connections);
     let places = Places {
         permits: Arc::new(Semaphore::new(max_connections)),
-        waiting: Arc::new(Semaphore::new(MAX_WAITING)),
+        waiting: Arc::new(AtomicUsize::new(0)),
+        room,
         registry: Arc::new(std::sync::Mutex::new(conns::Registry::default())),
     };
+    let mut last_room_made: Option<Instant> = None;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut next_worker = 0usize;
@@ -165,13 +168,25 @@ async fn run(
         };
         let worker = &workers[next_worker % workers.len()];
         next_worker = next_worker.wrapping_add(1);
-        // A place, or else a seat in the waiting room; with neither, the connection is closed.
+        // A place, or else a seat in the waiting room.
         let place = match places.permits.clone().try_acquire_owned() {
             Ok(permit) => Place::Seated(permit),
-            Err(_) => match places.waiting.clone().try_acquire_owned() {
-                Ok(seat) => Place::Waiting(seat),
-                Err(_) => continue,
-            },
+            Err(_) => {
+                let waiting = places.waiting.load(Ordering::Acquire);
+                if waiting >= places.room {
+                    // The room is full of connections that have sent nothing: the longest
+                    // waiting give way, a batch at a time (finding them looks at every
+                    // connection). Past twice its size, a new connection is just closed.
+                    if waiting >= 2 * places.room {
+                        continue;
+                    }
+                    if last_room_made.is_none_or(|at| at.elapsed() >= ROOM_INTERVAL) {
+                        places.lock().shed_silent_waiting(places.room / 8 + 1);
+                        last_room_made = Some(Instant::now());
+                    }
+                }
+                Place::Waiting(WaitingSeat::take(&places.waiting))
+            }
         };
         let activity = places.register();
         let conn = Connection {
@@ -198,8 +213,8 @@ async fn run(
     Ok(())
 }
 
-/// New connections that may wait at once for a place at `server.max_connections`.
-const MAX_WAITING: usize = 256;
+/// Least time between two searches for waiting connections to close.
+const ROOM_INTERVAL: Duration = Duration::from_millis(5);
 
 /// How long a new connection that has sent its request waits at the limit for an idle one to
 /// close.
@@ -209,8 +224,27 @@ const PLACE_WAIT: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 struct Places {
     permits: Arc<Semaphore>,
-    waiting: Arc<Semaphore>,
+    /// Connections in the waiting room.
+    waiting: Arc<AtomicUsize>,
+    /// Size of the waiting room.
+    room: usize,
     registry: Arc<std::sync::Mutex<conns::Registry>>,
+}
+
+/// A connection's seat in the waiting room, given up when dropped.
+struct WaitingSeat(Arc<AtomicUsize>);
+
+impl WaitingSeat {
+    fn take(waiting: &Arc<AtomicUsize>) -> WaitingSeat {
+        waiting.fetch_add(1, Ordering::AcqRel);
+        WaitingSeat(waiting.clone())
+    }
+}
+
+impl Drop for WaitingSeat {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Where a new connection stands.
@@ -220,15 +254,18 @@ enum Place {
     /// It arrived at the limit: once it sends its first byte, an idle connection is closed
     /// to make room for it. Until then it holds no place, so that connections that send
     /// nothing cannot queue ahead of those that do.
-    Waiting(OwnedSemaphorePermit),
+    Waiting(WaitingSeat),
 }
 
 impl Places {
-    fn register(&self) -> Arc<conns::Activity> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, conns::Registry> {
         self.registry
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .register()
+    }
+
+    fn register(&self) -> Arc<conns::Activity> {
+        self.lock().register()
     }
 
     /// A place for a connection that has sent its first byte: a free one, or one an idle
@@ -237,11 +274,7 @@ impl Places {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Some(permit);
         }
-        let asked = self
-            .registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .shed_idlest(1);
+        let asked = self.lock().shed_idlest(1);
         tracing::debug!(
             asked,
             "at the connection limit: closing the idlest connection"
@@ -254,12 +287,18 @@ impl Places {
 }
 
 /// File descriptors kept for everything but client connections: the database, the listening
-/// socket, refusals, logs.
-const RESERVED_FDS: u64 = 64 + MAX_WAITING as u64;
+/// socket, logs.
+const RESERVED_FDS: u64 = 64;
 
-/// `server.max_connections`, lowered to what the process may open. The soft limit on open
-/// files is first raised to the hard limit, as a server that holds thousands of sockets needs.
-fn connection_limit(configured: usize) -> usize {
+/// The size of the waiting room beside `max_connections` places.
+fn waiting_room(max_connections: usize) -> usize {
+    (max_connections / 4).clamp(16, 4096)
+}
+
+/// `server.max_connections`, lowered to what the process may open, and the size of the
+/// waiting room. The soft limit on open files is first raised to the hard limit, as a server
+/// that holds thousands of sockets needs.
+fn connection_limit(configured: usize) -> (usize, usize) {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
@@ -269,20 +308,25 @@ fn connection_limit(configured: usize) -> usize {
         }
         limit = getrlimit(Resource::Nofile);
     }
+    let needed = |places: usize| (places + waiting_room(places)) as u64 + RESERVED_FDS;
     let Some(open_files) = limit.current else {
-        return configured;
+        return (configured, waiting_room(configured));
     };
-    let allowed = usize::try_from(open_files.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
-    if configured > allowed {
-        tracing::warn!(
-            configured,
-            allowed,
-            open_files,
-            "server.max_connections is more than the limit on open files allows; lowered"
-        );
-        return allowed.max(1);
+    if needed(configured) <= open_files {
+        return (configured, waiting_room(configured));
     }
-    configured
+    let mut allowed = (open_files.saturating_sub(RESERVED_FDS) * 4 / 5) as usize;
+    while allowed > 1 && needed(allowed) > open_files {
+        allowed -= 1;
+    }
+    let allowed = allowed.max(1);
+    tracing::warn!(
+        configured,
+        allowed,
+        open_files,
+        "server.max_connections is more than the limit on open files allows; lowered"
+    );
+    (allowed, waiting_room(allowed))
 }
 
 /// One client connection, from its first byte to its close.
@@ -335,7 +379,11 @@ impl Connection {
         let mut byte = [0u8; 1];
         tokio::select! {
             peeked = tokio::time::timeout(deadline, stream.peek(&mut byte)) => {
-                matches!(peeked, Ok(Ok(n)) if n > 0)
+                let spoke = matches!(peeked, Ok(Ok(n)) if n > 0);
+                if spoke {
+                    self.activity.spoke();
+                }
+                spoke
             }
             _ = self.activity.shed_requested() => false,
             _ = self.stopping.wait_for(|&s| s) => false,
