@@ -2,7 +2,11 @@
 //! page numbers past every integer type), floods of paths that name nothing, and request
 //! fields sent on more than one line.
 
-use crate::support::{Server, TestEnv};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::support::{heavy, Server, TestEnv};
 
 /// The `compressed` events of the cache (each first load of a document logs one), and the
 /// level that shows them.
@@ -103,5 +107,109 @@ fn list_pages_past_the_last_answer_404_and_render_nothing() {
         before,
         "a page past the last was rendered and cached"
     );
+}
+
+/// Sends `count` GET requests for unique paths of about `length` bytes that name nothing, over
+/// `connections` keep-alive connections, pipelined; returns how many answered 404.
+fn flood(server: &Server, count: usize, length: usize, connections: usize) -> usize {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..connections)
+            .map(|c| {
+                scope.spawn(move || {
+                    let stream = TcpStream::connect(&server.addr).expect("connect");
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(60)))
+                        .expect("read timeout");
+                    let mut writer = stream.try_clone().expect("a second handle");
+                    let mine: Vec<usize> = (c..count).step_by(connections).collect();
+                    let sent = mine.len();
+                    let sender = std::thread::spawn(move || {
+                        for n in mine {
+                            let path = format!("/gone/{n}-{}", "z".repeat(length));
+                            let request = format!("GET {path} HTTP/1.1\r\nHost: flood\r\n\r\n");
+                            writer.write_all(request.as_bytes()).expect("send");
+                        }
+                    });
+                    let mut reader = BufReader::new(stream);
+                    let mut not_found = 0;
+                    for _ in 0..sent {
+                        if answer_status(&mut reader) == 404 {
+                            not_found += 1;
+                        }
+                    }
+                    sender.join().expect("the sending thread");
+                    not_found
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a flooding connection"))
+            .sum()
+    })
+}
+
+/// Reads one response framed by `Content-Length` off a kept-alive connection; returns its
+/// status.
+fn answer_status(reader: &mut BufReader<TcpStream>) -> u16 {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a status line");
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("a header line");
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("a numeric Content-Length");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("the body");
+    status
+}
+
+/// README, "HTTP": paths that name nothing are remembered apart from the documents, so that a
+/// flood of them (here 20,000 unique 2 KB paths, twice the cache's budget with the redirect
+/// check each makes) does not push the compressed feed out: after it, the feed's brotli bytes
+/// are still served from the cache, without compressing again.
+#[test]
+fn a_flood_of_paths_that_name_nothing_leaves_the_feed_cached() {
+    let _alone = heavy();
+    let env = site(20);
+    let server = env.serve();
+    let warm = server.get("/atom.xml", &[("Accept-Encoding", "br")]);
+    assert_eq!(warm.status, 200);
+    assert_eq!(warm.header("content-encoding"), Some("br"));
+    let feed_compressions = |server: &Server| {
+        compressed_paths(server)
+            .iter()
+            .filter(|p| *p == "/atom.xml")
+            .count()
+    };
+    assert_eq!(feed_compressions(&server), 1, "{}", server.stderr());
+
+    const PATHS: usize = 20_000;
+    assert_eq!(flood(&server, PATHS, 2000, 4), PATHS);
+
+    let after = server.get("/atom.xml", &[("Accept-Encoding", "br")]);
+    assert_eq!(after.status, 200);
+    assert_eq!(after.header("content-encoding"), Some("br"));
+    assert_eq!(after.body, warm.body);
+    assert_eq!(
+        feed_compressions(&server),
+        1,
+        "the feed was pushed out of the cache and compressed again"
+    );
+    // Paths that name nothing still answer 404, the last ones and new ones alike.
+    assert_eq!(flood(&server, 10, 20, 1), 10);
 }
 
