@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::support::{heavy, Server, TestEnv};
+use crate::support::{attribute_values, heavy, Server, TestEnv};
 
 /// The `compressed` events of the cache (each first load of a document logs one), and the
 /// level that shows them.
@@ -213,3 +213,80 @@ fn a_flood_of_paths_that_name_nothing_leaves_the_feed_cached() {
     assert_eq!(flood(&server, 10, 20, 1), 10);
 }
 
+/// RFC 9110 §5.3: field lines of one name are one comma-separated list. A reader that sends
+/// its tags on two `If-None-Match` lines gets 304 when the tag is on the second; two
+/// `Accept-Encoding` lines and two `Accept` lines are read together too.
+#[test]
+fn list_fields_sent_on_several_lines_are_read_as_one() {
+    let env = site(3);
+    let server = env.serve();
+    let full = server.get("/atom.xml", &[]);
+    let etag = full.expect_header("etag").to_string();
+    let r = server.get(
+        "/atom.xml",
+        &[("If-None-Match", "\"other\""), ("If-None-Match", &etag)],
+    );
+    assert_eq!(r.status, 304, "{:?}", r.headers);
+    assert_eq!(r.expect_header("etag"), etag);
+    let r = server.get(
+        "/atom.xml",
+        &[
+            ("If-None-Match", "\"other\""),
+            ("If-None-Match", "\"more\""),
+        ],
+    );
+    assert_eq!(r.status, 200);
+
+    let r = server.get(
+        "/atom.xml",
+        &[("Accept-Encoding", "identity"), ("Accept-Encoding", "br")],
+    );
+    assert_eq!(r.header("content-encoding"), Some("br"), "{:?}", r.headers);
+
+    let r = server.get(
+        "/atom.xml",
+        &[("Accept", "text/html"), ("Accept", "application/atom+xml")],
+    );
+    assert!(
+        r.expect_header("content-type")
+            .starts_with("application/atom+xml"),
+        "a reader that names Atom on its second Accept line gets the feed: {:?}",
+        r.headers
+    );
+    let r = server.get("/atom.xml", &[("Accept", "text/html")]);
+    assert!(r.expect_header("content-type").starts_with("text/html"));
+}
+
+/// RFC 9110 §13.1.3: `If-Modified-Since` is evaluated against the `Last-Modified` the answer
+/// would carry; a document without one (robots.txt, the fingerprinted stylesheet) answers in
+/// full, while `If-None-Match` still applies.
+#[test]
+fn if_modified_since_is_ignored_where_no_last_modified_is_sent() {
+    let env = site(3);
+    let server = env.serve();
+    let index = server.get("/", &[]).text();
+    let stylesheet = attribute_values(&index, "href")
+        .into_iter()
+        .find(|href| href.contains("/assets/"))
+        .expect("the index links the stylesheet");
+    let stylesheet = &stylesheet[stylesheet.find("/assets/").expect("an assets path")..];
+    let future = "Fri, 01 Jan 2100 00:00:00 GMT";
+    for path in ["/robots.txt", stylesheet] {
+        let full = server.get(path, &[]);
+        assert_eq!(full.status, 200, "{path}");
+        assert_eq!(full.header("last-modified"), None, "{path}");
+        let r = server.get(path, &[("If-Modified-Since", future)]);
+        assert_eq!(r.status, 200, "{path}: {:?}", r.headers);
+        assert_eq!(r.body, full.body, "{path}");
+        let etag = full.expect_header("etag");
+        let r = server.get(path, &[("If-None-Match", etag)]);
+        assert_eq!(r.status, 304, "{path}");
+    }
+    // A document that has a Last-Modified still answers 304 to a later date.
+    let r = server.get("/atom.xml", &[("If-Modified-Since", future)]);
+    assert!(server
+        .get("/atom.xml", &[])
+        .header("last-modified")
+        .is_some());
+    assert_eq!(r.status, 304);
+}
