@@ -19,6 +19,11 @@ use crate::{Error, Result};
 
 /// Memory the cache may hold, in bytes of bodies.
 const BUDGET_BYTES: usize = 24 * 1024 * 1024;
+/// Memory the cache may spend remembering paths that hold nothing (a path is at most
+/// [`super::target::MAX_PATH_BYTES`]): a few hundred long ones, thousands of usual ones.
+const MISS_BUDGET_BYTES: usize = 1024 * 1024;
+/// What remembering one such path holds besides the path itself.
+const MISS_BYTES: usize = 64;
 
 /// Published documents, as resources ready to answer with.
 pub struct Cache {
@@ -144,34 +149,82 @@ fn watch_directory(database: &std::path::Path) -> Option<Watcher> {
     })
 }
 
-#[derive(Default)]
+/// What the cache holds, for one store generation.
 struct Entries {
     /// The store generation the entries are valid for.
     generation: i64,
-    /// `None` caches "no document at this path".
-    map: HashMap<String, Option<Arc<Resource>>>,
+    /// Documents by path, within [`BUDGET_BYTES`].
+    documents: Bounded<Arc<Resource>>,
+    /// Paths known to hold no document, within [`MISS_BUDGET_BYTES`]: kept apart so that
+    /// requests for paths that name nothing, however many, never push a document out.
+    misses: Bounded<()>,
     /// Paths of documents rendered on request (list pages, archives, sitemaps); any publish
     /// may change them.
     rendered_on_request: HashSet<String>,
+}
+
+impl Entries {
+    fn new(generation: i64) -> Entries {
+        Entries {
+            generation,
+            documents: Bounded::new(BUDGET_BYTES),
+            misses: Bounded::new(MISS_BUDGET_BYTES),
+            rendered_on_request: HashSet::new(),
+        }
+    }
+
+    /// What the cache knows of `path`: `Some(None)` when it is known to hold nothing, `None`
+    /// when it is not known.
+    fn get(&self, path: &str) -> Option<Option<Arc<Resource>>> {
+        if let Some(resource) = self.documents.get(path) {
+            return Some(Some(resource.clone()));
+        }
+        self.misses.get(path).map(|()| None)
+    }
+}
+
+/// Values by path, the oldest dropped first once their sizes (each with its path) pass a
+/// budget.
+struct Bounded<V> {
+    budget: usize,
+    map: HashMap<String, (V, usize)>,
     order: VecDeque<String>,
     bytes: usize,
 }
 
-impl Entries {
-    fn insert(&mut self, path: String, resource: Option<Arc<Resource>>) {
-        let size = path.len() + resource.as_ref().map_or(64, |r| r.size());
-        if let Some(old) = self.map.insert(path.clone(), resource) {
-            self.bytes -= path.len() + old.as_ref().map_or(64, |r| r.size());
+impl<V> Bounded<V> {
+    fn new(budget: usize) -> Bounded<V> {
+        Bounded {
+            budget,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    fn get(&self, path: &str) -> Option<&V> {
+        self.map.get(path).map(|(value, _)| value)
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Keeps `value` at `path`; `size` is what it holds besides the path.
+    fn insert(&mut self, path: String, value: V, size: usize) {
+        let size = path.len() + size;
+        if let Some((_, old)) = self.map.insert(path.clone(), (value, size)) {
+            self.bytes -= old;
         } else {
             self.order.push_back(path);
         }
         self.bytes += size;
-        while self.bytes > BUDGET_BYTES {
+        while self.bytes > self.budget {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
-            if let Some(old) = self.map.remove(&oldest) {
-                self.bytes -= oldest.len() + old.as_ref().map_or(64, |r| r.size());
+            if let Some((_, old)) = self.map.remove(&oldest) {
+                self.bytes -= old;
             }
         }
     }
@@ -180,8 +233,8 @@ impl Entries {
     fn remove_all<'a>(&mut self, paths: impl IntoIterator<Item = &'a String>) {
         let mut removed = false;
         for path in paths {
-            if let Some(old) = self.map.remove(path) {
-                self.bytes -= path.len() + old.as_ref().map_or(64, |r| r.size());
+            if let Some((_, old)) = self.map.remove(path) {
+                self.bytes -= old;
                 removed = true;
             }
         }
@@ -189,6 +242,12 @@ impl Entries {
             let map = &self.map;
             self.order.retain(|p| map.contains_key(p));
         }
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+        self.bytes = 0;
     }
 }
 
@@ -255,10 +314,7 @@ impl Cache {
                 cfg: cfg.clone(),
                 policy,
                 reader: Mutex::new(reader),
-                entries: RwLock::new(Entries {
-                    generation,
-                    ..Entries::default()
-                }),
+                entries: RwLock::new(Entries::new(generation)),
                 in_flight: Mutex::new(HashMap::new()),
             }),
             assets,
@@ -271,8 +327,8 @@ impl Cache {
             return Ok(Some(asset.clone()));
         }
         self.refresh()?;
-        if let Some(hit) = self.shared.entries.read().map_err(poisoned)?.map.get(path) {
-            return Ok(hit.clone());
+        if let Some(known) = self.shared.entries.read().map_err(poisoned)?.get(path) {
+            return Ok(known);
         }
         let shared = self.shared.clone();
         let owned = path.to_string();
@@ -305,23 +361,15 @@ impl Cache {
         let known = self.shared.entries.read().map_err(poisoned)?.generation;
         let (generation, paths) = monitor.store.changed_since(known)?;
         let mut entries = self.shared.entries.write().map_err(poisoned)?;
-        if paths.len() > entries.map.len() {
-            entries.map.clear();
-            entries.order.clear();
-            entries.rendered_on_request.clear();
-            entries.bytes = 0;
+        if paths.len() > entries.documents.len() {
+            entries.documents.clear();
         } else {
-            entries.remove_all(&paths);
+            entries.documents.remove_all(&paths);
         }
-        // Negative entries may have become documents, and list pages may have shifted.
-        let mut negatives: Vec<String> = entries
-            .map
-            .iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(k, _)| k.clone())
-            .collect();
-        negatives.extend(std::mem::take(&mut entries.rendered_on_request));
-        entries.remove_all(&negatives);
+        // Paths that held nothing may hold documents now, and list pages may have shifted.
+        entries.misses.clear();
+        let on_request = std::mem::take(&mut entries.rendered_on_request);
+        entries.documents.remove_all(&on_request);
         entries.generation = generation;
         monitor.data_version = version;
         Ok(())
@@ -352,8 +400,8 @@ impl Shared {
     }
 
     fn load_once(&self, path: &str) -> Result<Option<Arc<Resource>>> {
-        if let Some(hit) = self.entries.read().map_err(poisoned)?.map.get(path) {
-            return Ok(hit.clone());
+        if let Some(known) = self.entries.read().map_err(poisoned)?.get(path) {
+            return Ok(known);
         }
         let (generation, doc, on_request) = {
             let store = self.reader.lock().map_err(poisoned)?;
@@ -378,9 +426,16 @@ impl Shared {
         // Only cache what is at least as new as what the cache knows; an older snapshot could
         // otherwise outlive the refresh that invalidated it.
         if generation >= entries.generation {
-            entries.insert(path.to_string(), resource.clone());
-            if on_request {
-                entries.rendered_on_request.insert(path.to_string());
+            match &resource {
+                Some(found) => {
+                    entries
+                        .documents
+                        .insert(path.to_string(), found.clone(), found.size());
+                    if on_request {
+                        entries.rendered_on_request.insert(path.to_string());
+                    }
+                }
+                None => entries.misses.insert(path.to_string(), (), MISS_BYTES),
             }
         }
         Ok(resource)
@@ -488,6 +543,67 @@ mod tests {
                 .to_string()
                 .starts_with("internal error in the document cache"),
             "{error}"
+        );
+    }
+
+    fn resource(body: &'static [u8]) -> Arc<Resource> {
+        Arc::new(Resource {
+            status: 200,
+            content_type: HeaderValue::from_static("text/html"),
+            location: None,
+            cache_control: HeaderValue::from_static("max-age=60"),
+            last_modified: 0,
+            last_modified_header: None,
+            variants: vec![(
+                Coding::Identity,
+                HeaderValue::from_static("\"e\""),
+                Bytes::from_static(body),
+            )],
+            has_browser_view: false,
+            is_browser_view: false,
+        })
+    }
+
+    /// Paths that name nothing, however many and however long, never push a document out;
+    /// the newest of them are still remembered.
+    #[test]
+    fn misses_never_displace_documents() {
+        let mut entries = Entries::new(0);
+        entries
+            .documents
+            .insert("/atom.xml".into(), resource(b"<feed/>"), 300);
+        let long = "x".repeat(super::super::target::MAX_PATH_BYTES - 10);
+        for n in 0..(4 * BUDGET_BYTES / long.len()) {
+            entries
+                .misses
+                .insert(format!("/{n}/{long}"), (), MISS_BYTES);
+        }
+        assert!(matches!(entries.get("/atom.xml"), Some(Some(_))));
+        assert!(entries.misses.bytes <= MISS_BUDGET_BYTES);
+        let last = format!("/{}/{long}", 4 * BUDGET_BYTES / long.len() - 1);
+        assert!(
+            matches!(entries.get(&last), Some(None)),
+            "the newest miss is known"
+        );
+        assert!(entries.get("/0/x").is_none(), "never seen");
+    }
+
+    /// Documents past the budget go oldest first, and the byte count follows.
+    #[test]
+    fn documents_go_oldest_first() {
+        let mut bounded = Bounded::new(100);
+        bounded.insert("/a".into(), 1, 40);
+        bounded.insert("/b".into(), 2, 40);
+        assert_eq!((bounded.len(), bounded.bytes), (2, 84));
+        bounded.insert("/c".into(), 3, 40);
+        assert_eq!(bounded.get("/a"), None);
+        assert_eq!((bounded.get("/b"), bounded.get("/c")), (Some(&2), Some(&3)));
+        bounded.insert("/b".into(), 4, 10);
+        assert_eq!((bounded.get("/b"), bounded.bytes), (Some(&4), 54));
+        bounded.remove_all(&["/c".to_string()]);
+        assert_eq!(
+            (bounded.len(), bounded.bytes, bounded.order.len()),
+            (1, 12, 1)
         );
     }
 

@@ -2,11 +2,34 @@
 //! requests (RFC 9110 §13: `If-None-Match` beats `If-Modified-Since`), HTTP dates, and the
 //! response for one stored representation.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 pub use crate::compress::Coding;
+
+/// Every field line named `name` of a request, combined into one comma-separated value (RFC 9110
+/// §5.3: a recipient may do so for a list-valued field, and must not act on one line alone), or
+/// `None` when the request has none. A line that is not visible ASCII names nothing we could
+/// match and is left out; the field is still present.
+fn list_field<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Cow<'a, str>> {
+    let mut lines = headers.get_all(name).iter();
+    let first = lines.next()?.to_str().unwrap_or("");
+    let Some(second) = lines.next() else {
+        // The usual case, one line: no copy.
+        return Some(Cow::Borrowed(first));
+    };
+    let mut combined = first.to_string();
+    for line in std::iter::once(second).chain(lines) {
+        if let Ok(text) = line.to_str() {
+            combined.push_str(", ");
+            combined.push_str(text);
+        }
+    }
+    Some(Cow::Owned(combined))
+}
 
 /// The q-value the `Accept-Encoding` header gives `coding` (RFC 9110 §12.5.3). Without the
 /// header every coding is acceptable but identity is preferred, which callers handle.
@@ -40,10 +63,11 @@ fn quality(accept: &str, coding: &str) -> Option<f32> {
     exact.or(star)
 }
 
-/// Picks the coding to send given the request's `Accept-Encoding` and the variants we have.
-/// Returns `None` when the client refuses every coding we could send (answer 406).
-pub fn negotiate(accept: Option<&HeaderValue>, has_br: bool, has_gzip: bool) -> Option<Coding> {
-    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+/// Picks the coding to send given the request's `Accept-Encoding` (all its lines, combined) and
+/// the variants we have. Returns `None` when the client refuses every coding we could send
+/// (answer 406).
+pub fn negotiate(accept: Option<&str>, has_br: bool, has_gzip: bool) -> Option<Coding> {
+    let Some(accept) = accept else {
         return Some(Coding::Identity);
     };
     let q = |name: &str| quality(accept, name);
@@ -76,14 +100,13 @@ pub fn negotiate(accept: Option<&HeaderValue>, has_br: bool, has_gzip: bool) -> 
 
 /// True when the client's cached copy is current, so the answer is 304.
 ///
-/// `If-None-Match` (weak comparison; `*`; any of a list) decides when present; otherwise
-/// `If-Modified-Since` compared at one-second resolution. `etags` are every entity tag of this
+/// `If-None-Match` (weak comparison; `*`; any of a list, over all its lines) decides when
+/// present; otherwise `If-Modified-Since` compared at one-second resolution, and only when the
+/// resource has a `last_modified` (`None`: no `Last-Modified` was sent, so the condition cannot
+/// be evaluated and is ignored, RFC 9110 §13.1.3). `etags` are every entity tag of this
 /// resource's variants (their content is the same, only the coding differs).
-pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: i64) -> bool {
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
-        let Ok(inm) = inm.to_str() else {
-            return false;
-        };
+pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: Option<i64>) -> bool {
+    if let Some(inm) = list_field(headers, &header::IF_NONE_MATCH) {
         return inm.split(',').map(str::trim).any(|tag| {
             if tag == "*" {
                 return true;
@@ -92,20 +115,28 @@ pub fn is_not_modified(headers: &HeaderMap, etags: &[&str], last_modified: i64) 
             etags.contains(&opaque)
         });
     }
-    if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE) {
-        if let Some(since) = ims.to_str().ok().and_then(parse_http_date) {
-            return last_modified <= since;
-        }
+    let Some(last_modified) = last_modified else {
+        return false;
+    };
+    // A single date, not a list: a second line makes it invalid, and it is ignored.
+    let mut lines = headers.get_all(header::IF_MODIFIED_SINCE).iter();
+    match (lines.next(), lines.next()) {
+        (Some(ims), None) => ims
+            .to_str()
+            .ok()
+            .and_then(parse_http_date)
+            .is_some_and(|since| last_modified <= since),
+        _ => false,
     }
-    false
 }
 
 /// True when a browser navigates to a feed: the request asks for HTML and names neither feed
 /// format. Browsers show `application/atom+xml` and `application/rss+xml` as plain text, so they
 /// get the feed's browser view instead, an HTML page that shows the entries and explains how to
 /// subscribe. Feed readers name the feed types, or send no Accept (or `*/*`), and get the feed.
-pub fn wants_browser_view(accept: Option<&HeaderValue>) -> bool {
-    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+/// `accept` is all the request's `Accept` lines, combined.
+pub fn wants_browser_view(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else {
         return false;
     };
     let accepts = |media: &str| quality(accept, media).is_some_and(|q| q > 0.0);
@@ -182,7 +213,7 @@ impl Resource {
 
     /// True when `request` should get this feed's browser view rather than the feed.
     pub fn wants_browser_view(&self, request: &HeaderMap) -> bool {
-        self.has_browser_view && wants_browser_view(request.get(header::ACCEPT))
+        self.has_browser_view && wants_browser_view(list_field(request, &header::ACCEPT).as_deref())
     }
 }
 
@@ -203,9 +234,9 @@ pub struct Answer {
 pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer {
     // Room for every header a response carries, security headers included: no regrowth.
     let mut headers = HeaderMap::with_capacity(16);
-    let accept = request.get(header::ACCEPT_ENCODING);
+    let accept = list_field(request, &header::ACCEPT_ENCODING);
     let coding = negotiate(
-        accept,
+        accept.as_deref(),
         resource.variant(Coding::Brotli).is_some(),
         resource.variant(Coding::Gzip).is_some(),
     );
@@ -267,7 +298,12 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
             count += 1;
         }
     }
-    if has_validators && is_not_modified(request, &all_etags[..count], resource.last_modified) {
+    // Without a `Last-Modified` sent, `If-Modified-Since` has nothing to be compared with.
+    let last_modified = resource
+        .last_modified_header
+        .as_ref()
+        .map(|_| resource.last_modified);
+    if has_validators && is_not_modified(request, &all_etags[..count], last_modified) {
         return Answer {
             status: 304,
             headers,
@@ -345,20 +381,16 @@ mod tests {
             (Some("gzip;q=0.5, identity;q=1"), Some(Coding::Identity)),
         ];
         for (accept, expected) in cases {
-            let value = accept.map(hv);
             assert_eq!(
-                negotiate(value.as_ref(), true, true),
+                negotiate(*accept, true, true),
                 *expected,
                 "Accept-Encoding: {accept:?}"
             );
         }
+        assert_eq!(negotiate(Some("br"), false, true), Some(Coding::Identity));
+        assert_eq!(negotiate(Some("br, identity;q=0"), false, false), None);
         assert_eq!(
-            negotiate(Some(&hv("br")), false, true),
-            Some(Coding::Identity)
-        );
-        assert_eq!(negotiate(Some(&hv("br, identity;q=0")), false, false), None);
-        assert_eq!(
-            negotiate(Some(&hv("identity;q=0")), false, true),
+            negotiate(Some("identity;q=0"), false, true),
             Some(Coding::Gzip)
         );
     }
@@ -408,14 +440,90 @@ mod tests {
                 ]),
                 true,
             ),
+            // Field lines of one name are one list (RFC 9110 §5.3): the tag may be on any.
+            (
+                headers(&[
+                    (header::IF_NONE_MATCH, "\"x\""),
+                    (header::IF_NONE_MATCH, "\"abc\""),
+                ]),
+                true,
+            ),
+            (
+                headers(&[
+                    (header::IF_NONE_MATCH, "\"x\""),
+                    (header::IF_NONE_MATCH, "\"y\""),
+                    (header::IF_MODIFIED_SINCE, &date),
+                ]),
+                false,
+            ),
+            // Two dates are no valid date (RFC 9110 §13.1.3): ignored.
+            (
+                headers(&[
+                    (header::IF_MODIFIED_SINCE, &date),
+                    (header::IF_MODIFIED_SINCE, &date),
+                ]),
+                false,
+            ),
         ];
         for (request, expected) in cases {
             assert_eq!(
-                is_not_modified(&request, &etags, lm),
+                is_not_modified(&request, &etags, Some(lm)),
                 expected,
                 "{request:?}"
             );
         }
+        // No Last-Modified was sent: If-Modified-Since cannot be evaluated, and is ignored;
+        // If-None-Match still decides.
+        let ims = headers(&[(header::IF_MODIFIED_SINCE, &date)]);
+        assert!(!is_not_modified(&ims, &etags, None));
+        let inm = headers(&[(header::IF_NONE_MATCH, "\"abc\"")]);
+        assert!(is_not_modified(&inm, &etags, None));
+    }
+
+    /// `Accept-Encoding` and `Accept` sent on several lines are read as one list.
+    #[test]
+    fn list_fields_combine_their_lines() {
+        let split = headers(&[
+            (header::ACCEPT_ENCODING, "gzip;q=0.5"),
+            (header::ACCEPT_ENCODING, "br"),
+        ]);
+        let a = answer(&resource(), &split, false);
+        assert_eq!(a.headers[header::CONTENT_ENCODING], "gzip", "no br variant");
+        let refused = headers(&[
+            (header::ACCEPT_ENCODING, "gzip;q=0"),
+            (header::ACCEPT_ENCODING, "identity;q=0"),
+        ]);
+        assert_eq!(answer(&resource(), &refused, false).status, 406);
+        let browser = headers(&[
+            (header::ACCEPT, "text/html"),
+            (header::ACCEPT, "application/atom+xml"),
+        ]);
+        assert!(
+            !resource().wants_browser_view(&browser),
+            "a reader names a feed type"
+        );
+        let one = headers(&[(header::ACCEPT, "text/html")]);
+        assert!(resource().wants_browser_view(&one));
+        assert_eq!(
+            list_field(&split, &header::ACCEPT_ENCODING).as_deref(),
+            Some("gzip;q=0.5, br")
+        );
+        assert_eq!(list_field(&split, &header::ACCEPT), None);
+    }
+
+    /// A resource without `Last-Modified` answers `If-Modified-Since` in full.
+    #[test]
+    fn if_modified_since_needs_a_last_modified() {
+        let unknown = Resource {
+            last_modified: 0,
+            last_modified_header: None,
+            ..page(&[Coding::Identity])
+        };
+        let since = headers(&[(header::IF_MODIFIED_SINCE, &http_date(2_000_000_000))]);
+        let a = answer(&unknown, &since, false);
+        assert_eq!(a.status, 200);
+        assert!(!a.headers.contains_key(header::LAST_MODIFIED));
+        assert_eq!(answer(&resource(), &since, false).status, 304);
     }
 
     #[test]
@@ -484,11 +592,7 @@ mod tests {
             (Some("text/html;q=0"), false),
             (Some("text/html, application/rss+xml"), false),
         ] {
-            assert_eq!(
-                wants_browser_view(accept.map(hv).as_ref()),
-                browser,
-                "{accept:?}"
-            );
+            assert_eq!(wants_browser_view(accept), browser, "{accept:?}");
             let request = headers(
                 &accept
                     .map(|a| (header::ACCEPT, a))

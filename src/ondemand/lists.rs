@@ -22,26 +22,31 @@ fn parse(cfg: &Config, path: &str) -> Option<(Option<String>, usize)> {
 }
 
 /// Renders the list page at `path`, or `None` when the path names no list page or the page is
-/// past the end.
+/// past the end. The page number is compared with the number of pages before anything is
+/// read or rendered: a page past the last costs one count, whatever its number.
 pub fn list_page(store: &Store, cfg: &Config, path: &str) -> Result<Option<Document>> {
     let Some((tag_slug, page)) = parse(cfg, path) else {
         return Ok(None);
     };
     let size = cfg.feeds.page_size;
-    let offset = (page - 1).saturating_mul(size);
+    let tag = match tag_slug {
+        Some(slug) => match store.tag_by_slug(&slug)? {
+            Some(found) => Some(found),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    let tag_id = tag.as_ref().map(|(id, _)| *id);
+    let Some(offset) = offset_of(page, size, store.count_published(tag_id)?) else {
+        return Ok(None);
+    };
     // Every change to the list shifts its pages, often without a newer date on them.
-    let (tag, articles, changed) = match tag_slug {
-        Some(slug) => {
-            let Some((id, tag)) = store.tag_by_slug(&slug)? else {
-                return Ok(None);
-            };
-            let changed = store.changed_at(&format!("tag:{id}"))?;
-            (
-                Some(tag),
-                store.latest_in_tag(id, size + 1, offset)?,
-                changed,
-            )
-        }
+    let (tag, articles, changed) = match tag {
+        Some((id, tag)) => (
+            Some(tag),
+            store.latest_in_tag(id, size + 1, offset)?,
+            store.changed_at(&format!("tag:{id}"))?,
+        ),
         None => (
             None,
             store.latest(size + 1, offset)?,
@@ -59,6 +64,18 @@ pub fn list_page(store: &Store, cfg: &Config, path: &str) -> Result<Option<Docum
         html,
         newest_update(on_page).max(changed),
     )))
+}
+
+/// How many articles come before page `page` (counted from 1) of `size` articles each, when
+/// `count` are listed: `None` when the page is past the last (the first page always exists).
+/// Checked arithmetic throughout: no page number, however large, wraps to an earlier page.
+fn offset_of(page: usize, size: usize, count: usize) -> Option<usize> {
+    let full = count.checked_div(size)?;
+    let pages = full + usize::from(count % size != 0);
+    if page == 0 || page > pages.max(1) {
+        return None;
+    }
+    (page - 1).checked_mul(size)
 }
 
 #[cfg(test)]
@@ -90,5 +107,25 @@ mod tests {
         ] {
             assert_eq!(parse(&cfg, no), None, "{no}");
         }
+    }
+
+    #[test]
+    fn pages_past_the_last_have_no_offset() {
+        // 5 articles, 2 a page: pages 1 to 3.
+        assert_eq!(offset_of(1, 2, 5), Some(0));
+        assert_eq!(offset_of(2, 2, 5), Some(2));
+        assert_eq!(offset_of(3, 2, 5), Some(4));
+        assert_eq!(offset_of(4, 2, 5), None);
+        assert_eq!(offset_of(3, 2, 6), Some(4));
+        assert_eq!(offset_of(4, 2, 6), None);
+        assert_eq!(offset_of(0, 2, 5), None);
+        // An empty list still has its first page.
+        assert_eq!(offset_of(1, 20, 0), Some(0));
+        assert_eq!(offset_of(2, 20, 0), None);
+        for huge in [461_168_601_842_738_792, usize::MAX / 20 + 2, usize::MAX] {
+            assert_eq!(offset_of(huge, 20, 25), None, "{huge}");
+            assert_eq!(offset_of(huge, 1000, usize::MAX), None, "{huge}");
+        }
+        assert_eq!(offset_of(1, 0, 5), None, "no page size, no pages");
     }
 }

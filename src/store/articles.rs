@@ -52,6 +52,13 @@ fn tag_at(r: &Row<'_>, offset: usize) -> rusqlite::Result<Tag> {
     })
 }
 
+/// A `LIMIT` or `OFFSET` as SQLite takes it. A cast would wrap a count past `i64::MAX` to a
+/// negative number, which SQLite reads as no limit or no offset at all (the first page again);
+/// the largest `i64` means the same thing as the count asked for: more than any table holds.
+fn sql_bound(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 fn article_from_row(row: &Row<'_>) -> rusqlite::Result<Article> {
     Ok(Article {
         id: row.get(0)?,
@@ -153,7 +160,11 @@ pub trait ArticleQueries {
             "SELECT {COLUMNS} FROM articles WHERE is_pending = 0 \
              ORDER BY published_at DESC, id DESC LIMIT ?1 OFFSET ?2"
         );
-        query_articles(self.db(), &sql, params![limit as i64, offset as i64])
+        query_articles(
+            self.db(),
+            &sql,
+            params![sql_bound(limit), sql_bound(offset)],
+        )
     }
 
     /// The newest `limit` published articles with the tag, skipping `offset`.
@@ -167,7 +178,7 @@ pub trait ArticleQueries {
         query_articles(
             self.db(),
             &sql,
-            params![tag_id, limit as i64, offset as i64],
+            params![tag_id, sql_bound(limit), sql_bound(offset)],
         )
     }
 
@@ -563,5 +574,21 @@ impl Tx<'_> {
             [entry_id],
             |r| r.get(0),
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A count past `i64::MAX` stays past every row; it never wraps to a negative number,
+    /// which SQLite would read as no offset.
+    #[test]
+    fn bounds_past_i64_stay_large() {
+        assert_eq!(sql_bound(0), 0);
+        assert_eq!(sql_bound(20), 20);
+        assert_eq!(sql_bound(i64::MAX as usize), i64::MAX);
+        assert_eq!(sql_bound(461_168_601_842_738_791 * 20), i64::MAX);
+        assert_eq!(sql_bound(usize::MAX), i64::MAX);
     }
 }

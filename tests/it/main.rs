@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod feeds;
 mod http;
+mod http_edges;
 mod pages;
 mod properties;
 mod reliability;
