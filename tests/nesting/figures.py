@@ -16,7 +16,11 @@ import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/feedsvc"
 SIZE = 1_000_000  # bytes of body: just under max_article_bytes (1 MiB)
+# Bodies within the nesting limits are sized to render to just under
+# render::markdown::MAX_UNSANITIZED_BYTES (750,000), the most the sanitizer is given.
+NEAR_CAP = 740_000
 LIMIT = 64  # render::nesting::MAX_DEPTH
+FORMATTING = 16  # render::nesting::MAX_FORMATTING
 
 CONFIG = """[site]
 title = "Figures"
@@ -60,18 +64,22 @@ def shapes():
     yield f"`- `×{LIMIT} x, repeated", fill("- " * LIMIT + "x\n\n"), LIMIT
     yield f"`>`×{LIMIT} x, repeated", fill(">" * LIMIT + "x\n\n"), LIMIT
     yield f"`<div>`×{LIMIT} closed, repeated", fill(
-        "<div>" * LIMIT + "x" + "</div>" * LIMIT + "\n"), LIMIT
-    yield f"`<b><i>`×{LIMIT // 2} closed, repeated", fill(
-        "<b><i>" * (LIMIT // 2) + "x" + "</i></b>" * (LIMIT // 2) + "\n"), LIMIT
+        "<div>" * LIMIT + "x" + "</div>" * LIMIT + "\n", NEAR_CAP), LIMIT
+    half = FORMATTING // 2
+    yield f"`<b><i>`×{half} closed, repeated", fill(
+        "<b><i>" * half + "x" + "</i></b>" * half + "\n", NEAR_CAP), FORMATTING
     yield f"`<span>`×{LIMIT} closed, repeated", fill(
-        "<span>" * LIMIT + "x" + "</span>" * LIMIT + "\n"), LIMIT
+        "<span>" * LIMIT + "x" + "</span>" * LIMIT + "\n", NEAR_CAP), LIMIT
     yield f"`<div>`×{LIMIT - 1} left open, then paragraphs", "<div>" * (LIMIT - 1) + "\n\n" + fill(
-        "a *b* c\n\n", 400_000), LIMIT - 1
-    yield f"`<p>` `<b>`×{LIMIT - 1} `</p>` (reopened in each paragraph), then paragraphs", (
-        "<p>" + "<b>" * (LIMIT - 1) + "</p>\n\n" + fill("x\n\n", 330_000)), LIMIT - 1
-    yield "ordinary paragraphs and lists", fill(
-        "A *short* paragraph with a [link](https://example.org/).\n\n"
-        "- one\n  - two\n    > quoted **text**\n\n"), 4
+        "a *b* c\n\n", NEAR_CAP * 9 // 22), LIMIT - 1
+    for count in (LIMIT - 1, FORMATTING):
+        yield f"`<p>` `<b id=N>`×{count} `</p>` (reopened in each paragraph), then paragraphs", (
+            "<p>" + "".join(f'<b id="{i}">' for i in range(count)) + "</p>\n\n"
+            + fill("x\n\n", NEAR_CAP // 3)), count
+    for size in (SIZE, 320_000, 180_000):
+        yield "ordinary paragraphs and lists", fill(
+            "A *short* paragraph with a [link](https://example.org/).\n\n"
+            "- one\n  - two\n    > quoted **text**\n\n", size), 4
 
 
 def run(name, body, depth):
