@@ -79,6 +79,29 @@ fn deep_markdown_lists_are_refused_naming_their_line() {
 }
 
 #[test]
+fn an_edit_to_a_deep_body_is_refused_and_keeps_the_article() {
+    let env = site();
+    let path = env.write_article(
+        "talks-resume.md",
+        &article(
+            "Talks resume",
+            "talks-resume",
+            "2026-09-14T08:30:00Z",
+            &format!("Delegations met again.\n\n{}x\n", "> ".repeat(LIMIT + 1)),
+        ),
+    );
+    let file = path.display().to_string();
+    let before = env.snapshot();
+    let run = env.run_with_limit(&["edit", "talks-resume", &file], HANG_GUARD);
+    assert_eq!(env.snapshot(), before, "the refused edit changed the site");
+    let line = format!(
+        "talks-resume.md: body: line 4: nested {} levels deep",
+        LIMIT + 1
+    );
+    assert_clean_failure(&run, "edit", &[&line, &format!("the limit is {LIMIT}")]);
+}
+
+#[test]
 fn deep_block_quotes_are_refused_naming_their_line() {
     let env = site();
     let body = format!("Intro.\n\n{}x\n", "> ".repeat(LIMIT + 1));
