@@ -76,6 +76,18 @@ def shapes():
         yield f"`<p>` `<b id=N>`×{count} `</p>` (reopened in each paragraph), then paragraphs", (
             "<p>" + "".join(f'<b id="{i}">' for i in range(count)) + "</p>\n\n"
             + fill("x\n\n", NEAR_CAP // 3)), count
+    # Shapes known to make Markdown parsers slow (pulldown-cmark stays linear on them).
+    yield "`1. ` (ordered list in ordered list)", *nested("1. ")
+    yield "`![` … `](u)` (images)", *nested("![", "](u)")
+    yield "`<a ` never closed", fill("<a "), 1
+    yield "`<!--` never closed", fill("x <!-- "), 1
+    yield "`[a](` never closed", fill("[a]("), 1
+    yield "`[a]` references, one definition", fill("[a] ") + "\n\n[a]: https://example.org/\n", 1
+    yield "backtick runs of growing length", "".join("`" * i + "a" for i in range(1, 1400)), 1
+    yield "`*a **a ***a _b __b` mixed runs", fill("*a **a ***a _b __b "), 1
+    yield "`~~a` runs", fill("~~a "), 1
+    yield "table of 50,000 columns", "|" + "a|" * 50_000 + "\n|" + "-|" * 50_000 + "\n" + (
+        "|" + "b|" * 50_000 + "\n") * 8, 1
     for size in (SIZE, 320_000, 180_000):
         yield "ordinary paragraphs and lists", fill(
             "A *short* paragraph with a [link](https://example.org/).\n\n"
