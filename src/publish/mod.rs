@@ -336,10 +336,12 @@ pub fn refresh_if_stale(store: &mut Store, cfg: &Config, now: DateTime<Utc>) -> 
     Ok(true)
 }
 
-/// Renders the article's body, refusing one too large for a feed item: a reader that meets a
-/// feed over its size limit drops the whole feed.
+/// Renders the article's body, refusing one that could not be sanitized in bounded time (too
+/// deeply nested, or too large before sanitizing) and one too large for a feed item: a reader
+/// that meets a feed over its size limit drops the whole feed.
 fn render_body(new: &NewArticle, url: &str) -> Result<String> {
-    let html = render::markdown::render_html(&new.body, url);
+    let html = render::markdown::try_render_html(&new.body, url)
+        .map_err(|refusal| Error::invalid(&new.source_name, "body", refusal.to_string()))?;
     if html.len() > render::MAX_ITEM_BYTES {
         return Err(Error::invalid(
             &new.source_name,

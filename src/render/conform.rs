@@ -20,6 +20,32 @@ use url::{Position, Url};
 /// one would make the page's ids collide.
 pub const RESERVED_IDS: &[&str] = &["main"];
 
+/// The only URL schemes a body's links and images may use.
+pub const URL_SCHEMES: &[&str] = &["http", "https", "mailto", "tel"];
+
+/// Attributes, besides `href` and `src`, whose value a browser fetches or navigates to. The
+/// sanitizer keeps none of them; should its policy ever let one through, it is dropped here
+/// rather than checked, so that `href` and `src` stay the only URLs a body carries.
+const OTHER_URL_ATTRIBUTES: &[&str] = &[
+    "action",
+    "archive",
+    "background",
+    "cite",
+    "codebase",
+    "data",
+    "dynsrc",
+    "formaction",
+    "icon",
+    "longdesc",
+    "lowsrc",
+    "manifest",
+    "ping",
+    "poster",
+    "srcset",
+    "usemap",
+    "xlink:href",
+];
+
 /// Elements allowed where only phrasing content may stand (of those the sanitizer keeps).
 const PHRASING: &[&str] = &[
     "a", "abbr", "b", "bdi", "br", "cite", "code", "del", "dfn", "em", "i", "img", "ins", "kbd",
@@ -249,12 +275,13 @@ fn fix_attributes(element: &mut Element) {
     element.attrs.retain_mut(|(attr, value)| {
         let valid = match &*attr.local {
             "href" | "src" => match Url::parse(value) {
-                Ok(url) => {
+                Ok(url) if URL_SCHEMES.contains(&url.scheme()) => {
                     *value = StrTendril::from_slice(&conforming_url(&url));
                     true
                 }
-                Err(_) => false,
+                _ => false,
             },
+            name if OTHER_URL_ATTRIBUTES.contains(&name) || attr.prefix.is_some() => false,
             "width" | "height" => is_digits(value),
             "start" => is_digits(value.strip_prefix('-').unwrap_or(value)),
             "colspan" => {
@@ -368,6 +395,24 @@ mod tests {
             conform("<a href=\"https://a.example/\" rel=\"noopener\">a</a>"),
             "<a href=\"https://a.example/\" rel=\"noopener\">a</a>"
         );
+    }
+
+    #[test]
+    fn urls_of_other_schemes_and_other_url_attributes_are_dropped() {
+        assert_eq!(
+            conform(
+                "<a href=\"javascript:alert(1)\">j</a><img src=\"data:image/png,x\" alt=\"d\">\
+                 <a href=\"tel:+41221234567\">t</a>"
+            ),
+            "<a>j</a>d<a href=\"tel:+41221234567\">t</a>"
+        );
+        for name in OTHER_URL_ATTRIBUTES {
+            assert_eq!(
+                conform(&format!("<q {name}=\"javascript:x\">q</q>")),
+                "<q>q</q>",
+                "{name}"
+            );
+        }
     }
 
     #[test]

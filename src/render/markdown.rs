@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use ammonia::{Builder, UrlRelative};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
-use super::conform::conform;
+use super::conform::{conform, URL_SCHEMES};
+use super::nesting;
 use crate::text::strip_non_feed_chars;
 
 /// Longest excerpt, in characters.
@@ -13,23 +14,84 @@ const EXCERPT_CHARS: usize = 280;
 
 /// CommonMark plus tables, footnotes and strikethrough. No smart punctuation: the author's
 /// characters are kept as typed.
-fn options() -> Options {
+pub(super) fn options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_FOOTNOTES | Options::ENABLE_STRIKETHROUGH
 }
 
 /// Renders `markdown` to HTML that is safe to embed in a page or a feed: no script, no event
 /// handlers, no `style`, no `javascript:`/`data:` URLs, no frames; relative `href`/`src` are made
 /// absolute against `article_url` (feeds have no reliable base URL).
+///
+/// A body that [`try_render_html`] refuses (refused at publishing, but one stored by an older
+/// version may be rendered again) is shown as its escaped text in `<pre>`, in linear time.
 pub fn render_html(markdown: &str, article_url: &str) -> String {
+    try_render_html(markdown, article_url).unwrap_or_else(|_| preformatted(markdown))
+}
+
+/// Most bytes of HTML a body may render to before it is sanitized: one and a half times what
+/// one feed item may carry once sanitized. Sanitizing (two HTML parses) takes most of a second
+/// for a megabyte, and a Markdown line of 64 `>` renders to 64 `<blockquote>`: without this
+/// bound, a 1 MiB body of such lines costs ten seconds of sanitizing only to be refused as too
+/// large afterwards. Ordinary Markdown is no larger before sanitizing than after (links gain
+/// `rel` and absolute URLs); only raw HTML that loses a third of itself to the sanitizer
+/// (styles, scripts, comments) falls between the two limits.
+pub const MAX_UNSANITIZED_BYTES: usize = super::MAX_ITEM_BYTES * 3 / 2;
+
+/// Why a body is not rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrenderable {
+    /// It nests deeper than [`nesting::MAX_DEPTH`]: parsing it as HTML would take time growing
+    /// with the square of its depth.
+    TooDeep(nesting::TooDeep),
+    /// It renders to more than [`MAX_UNSANITIZED_BYTES`] before sanitizing (that many bytes).
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for Unrenderable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unrenderable::TooDeep(too_deep) => too_deep.fmt(f),
+            Unrenderable::TooLarge(bytes) => write!(
+                f,
+                "renders to {bytes} bytes of HTML before sanitizing, more than {MAX_UNSANITIZED_BYTES}; split the article"
+            ),
+        }
+    }
+}
+
+/// Renders as [`render_html`] does, or says why the body is not rendered: both refusals are
+/// decided before the sanitizer's HTML parser runs, so the time taken is linear in the body.
+pub fn try_render_html(markdown: &str, article_url: &str) -> Result<String, Unrenderable> {
+    nesting::check_body(markdown).map_err(Unrenderable::TooDeep)?;
     let mut raw = String::with_capacity(markdown.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut raw, Parser::new_ext(markdown, options()));
-    sanitize(&raw, article_url)
+    if raw.len() > MAX_UNSANITIZED_BYTES {
+        return Err(Unrenderable::TooLarge(raw.len()));
+    }
+    Ok(sanitize(&raw, article_url))
+}
+
+/// `text` escaped in a `<pre>` element.
+fn preformatted(text: &str) -> String {
+    let text = strip_non_feed_chars(text);
+    let mut out = String::with_capacity(text.len() + 16);
+    out.push_str("<pre>");
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("</pre>\n");
+    out
 }
 
 /// Revision of the rendering of bodies: raise it whenever [`sanitize`] or [`render_html`] would
 /// give different output for a stored article, so the next start renders every stored body
 /// again (see `publish::fingerprint`).
-pub const BODY_REVISION: u32 = 2;
+pub const BODY_REVISION: u32 = 3;
 
 /// Elements a body may carry. Left out of ammonia's defaults: those HTML declares obsolete
 /// (`acronym`, `center`, `strike`, `tt`), and those that are only valid with attributes or
@@ -69,7 +131,7 @@ pub fn sanitize(html: &str, article_url: &str) -> String {
     builder.add_allowed_classes("sup", ["footnote-reference"]);
     builder.add_allowed_classes("div", ["footnote-definition"]);
     builder.add_allowed_classes("span", ["footnote-definition-label"]);
-    builder.url_schemes(HashSet::from(["http", "https", "mailto", "tel"]));
+    builder.url_schemes(URL_SCHEMES.iter().copied().collect());
     builder.link_rel(Some("noopener"));
     match base {
         Some(base) => builder.url_relative(UrlRelative::RewriteWithBase(base)),
@@ -204,6 +266,31 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("href=\"https://example.org/\""), "{html}");
+    }
+
+    #[test]
+    fn bodies_too_deep_or_too_large_are_refused_and_rendered_as_text() {
+        let deep = format!("{}<x>&\n", "> ".repeat(nesting::MAX_DEPTH + 1));
+        assert!(matches!(
+            try_render_html(&deep, URL),
+            Err(Unrenderable::TooDeep(_))
+        ));
+        assert_eq!(
+            render_html(&deep, URL),
+            format!(
+                "<pre>{}&lt;x&gt;&amp;\n</pre>\n",
+                "&gt; ".repeat(nesting::MAX_DEPTH + 1)
+            )
+        );
+        let at_limit = format!("{}x\n", "> ".repeat(nesting::MAX_DEPTH));
+        assert!(render_html(&at_limit, URL).starts_with("<blockquote>"));
+        // Each line renders to 64 `<blockquote>` and as many end tags.
+        let expanding = format!("{}x\n\n", ">".repeat(nesting::MAX_DEPTH)).repeat(1000);
+        assert!(matches!(
+            try_render_html(&expanding, URL),
+            Err(Unrenderable::TooLarge(bytes)) if bytes > MAX_UNSANITIZED_BYTES
+        ));
+        assert!(render_html(&expanding, URL).starts_with("<pre>"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod atom;
 pub mod conform;
 pub mod json;
 pub mod markdown;
+pub mod nesting;
 pub mod pages;
 pub mod rss;
 pub mod sitemap;

@@ -1,0 +1,434 @@
+//! Bounds how deeply a body nests before any HTML parser sees it. html5ever's tree builder
+//! checks the whole stack of open elements for many tokens, so its time grows with the square
+//! of the nesting depth: 55,000 nested `<ul>` took seconds, 100,000 nested list items over a
+//! minute. Counting depth here is one linear pass over pulldown-cmark's events and a small
+//! tokenizer over the raw HTML they carry.
+
+use std::ops::Range;
+
+use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+
+/// Deepest nesting a body may have, counting each list, block quote, emphasis, link, heading
+/// and raw HTML element that encloses a point of the text as one level. News articles nest a
+/// handful of levels (a quote inside a list inside a quote is already rare); 64 leaves ten
+/// times that for unusual markup, while keeping the HTML parser's per-token work small.
+pub const MAX_DEPTH: usize = 64;
+
+/// Most formatting elements (`<b>`, `<i>`, `<a>`, …) of raw HTML open at once. The HTML parser
+/// opens every such element again in each later paragraph once its container has closed
+/// (`<p><b><i>…</p>`), so the work per paragraph grows with their number: 63 of them before
+/// 110,000 one-word paragraphs took over a second. Text rarely sits in more than three.
+pub const MAX_FORMATTING: usize = 16;
+
+/// Where a body first nests deeper than [`MAX_DEPTH`], or holds more than [`MAX_FORMATTING`]
+/// formatting elements open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooDeep {
+    /// Line of the body (1-based) where the limit was passed.
+    pub line: usize,
+    /// Which limit, and the count reached there.
+    pub excess: Excess,
+}
+
+/// Which limit a body passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Excess {
+    /// Nested this many levels deep.
+    Depth(usize),
+    /// This many formatting elements open at once.
+    Formatting(usize),
+}
+
+impl std::fmt::Display for TooDeep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.excess {
+            Excess::Depth(depth) => write!(
+                f,
+                "line {}: nested {depth} levels deep (lists, block quotes or HTML elements); the limit is {MAX_DEPTH}",
+                self.line
+            ),
+            Excess::Formatting(count) => write!(
+                f,
+                "line {}: {count} formatting elements (<b>, <i>, <a> and the like) open at once; the limit is {MAX_FORMATTING}",
+                self.line
+            ),
+        }
+    }
+}
+
+/// HTML elements without content: they never enclose anything.
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// Elements the HTML parser keeps in its list of active formatting elements: one left open is
+/// opened again around later text even after an enclosing element closed, so it counts until
+/// its own end tag.
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+];
+
+/// Elements whose start tag closes an open one of the same group (`<li>a<li>b`).
+const SELF_CLOSING_GROUPS: &[&[&str]] = &[
+    &["p"],
+    &["li"],
+    &["dt", "dd"],
+    &["tr"],
+    &["td", "th"],
+    &["thead", "tbody", "tfoot"],
+    &["option"],
+    &["rt", "rp"],
+];
+
+/// One open level.
+#[derive(Debug, PartialEq, Eq)]
+enum Open {
+    /// A Markdown container; its end closes the raw HTML opened inside it.
+    Markdown,
+    /// A raw HTML element, by name.
+    Html(String),
+}
+
+/// The open levels so far, and where the limit was passed.
+#[derive(Debug, Default)]
+struct Depth {
+    open: Vec<Open>,
+    /// Formatting elements opened by raw HTML and not yet ended by their own end tag.
+    formatting: Vec<String>,
+    /// Inside an HTML comment that a previous event began.
+    in_comment: bool,
+}
+
+impl Depth {
+    fn depth(&self) -> usize {
+        self.open.len() + self.formatting.len()
+    }
+
+    /// The limit passed, if any.
+    fn excess(&self) -> Option<Excess> {
+        if self.depth() > MAX_DEPTH {
+            Some(Excess::Depth(self.depth()))
+        } else if self.formatting.len() > MAX_FORMATTING {
+            Some(Excess::Formatting(self.formatting.len()))
+        } else {
+            None
+        }
+    }
+
+    fn start_markdown(&mut self) {
+        self.open.push(Open::Markdown);
+    }
+
+    /// A block container's end tag closes the HTML elements opened inside it; an inline one's
+    /// (`</em>`, `</a>`, `</del>`) may leave them open, so they keep counting.
+    fn end_markdown(&mut self, is_block: bool) {
+        let Some(i) = self.open.iter().rposition(|o| *o == Open::Markdown) else {
+            return;
+        };
+        if is_block {
+            self.open.truncate(i);
+        } else {
+            self.open.remove(i);
+        }
+    }
+
+    fn start_html(&mut self, name: &str) {
+        if VOID.contains(&name) {
+            return;
+        }
+        if FORMATTING.contains(&name) {
+            self.formatting.push(name.to_string());
+            return;
+        }
+        if let Some(group) = SELF_CLOSING_GROUPS.iter().find(|g| g.contains(&name)) {
+            if matches!(self.open.last(), Some(Open::Html(top)) if group.contains(&top.as_str())) {
+                self.open.pop();
+            }
+        }
+        self.open.push(Open::Html(name.to_string()));
+    }
+
+    fn end_html(&mut self, name: &str) {
+        if FORMATTING.contains(&name) {
+            if let Some(i) = self.formatting.iter().rposition(|f| f == name) {
+                self.formatting.remove(i);
+            }
+            return;
+        }
+        // Only as far back as the innermost Markdown container: the search stays within the
+        // limit, so the pass stays linear.
+        let found = self
+            .open
+            .iter()
+            .rev()
+            .take_while(|o| **o != Open::Markdown)
+            .position(|o| matches!(o, Open::Html(n) if n == name));
+        if let Some(from_top) = found {
+            self.open.truncate(self.open.len() - from_top - 1);
+        }
+    }
+
+    /// Feeds raw HTML to the depth count; returns the byte offset in `html` of the first tag
+    /// that passes the limit.
+    fn html(&mut self, html: &str) -> Option<usize> {
+        let bytes = html.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            if self.in_comment {
+                match comment_end(&html[at..]) {
+                    Some(end) => {
+                        at += end;
+                        self.in_comment = false;
+                    }
+                    None => return None,
+                }
+                continue;
+            }
+            let start = at + html[at..].find('<')?;
+            let rest = &html[start..];
+            if let Some(after) = rest.strip_prefix("<!--") {
+                // `<!-->` and `<!--->` are whole (empty) comments.
+                let empty = if after.starts_with('>') {
+                    Some(1)
+                } else if after.starts_with("->") {
+                    Some(2)
+                } else {
+                    None
+                };
+                match empty {
+                    Some(length) => at = start + 4 + length,
+                    None => {
+                        at = start + 4;
+                        self.in_comment = true;
+                    }
+                }
+                continue;
+            }
+            if rest.starts_with("<!") || rest.starts_with("<?") {
+                at = start + rest.find('>').map_or(rest.len(), |end| end + 1);
+                continue;
+            }
+            let (is_end, name_at) = match rest.strip_prefix("</") {
+                Some(_) => (true, 2),
+                None => (false, 1),
+            };
+            if !rest[name_at..].starts_with(|c: char| c.is_ascii_alphabetic()) {
+                at = start + 1;
+                continue;
+            }
+            let name_length = rest[name_at..]
+                .find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
+                .unwrap_or(rest.len() - name_at);
+            let name = rest[name_at..name_at + name_length].to_ascii_lowercase();
+            at = start + name_at + name_length + tag_end(&rest[name_at + name_length..]);
+            if is_end {
+                self.end_html(&name);
+            } else {
+                self.start_html(&name);
+                if self.excess().is_some() {
+                    return Some(start);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Bytes up to and including the end of a comment (`-->` or `--!>`), if `text` holds it.
+fn comment_end(text: &str) -> Option<usize> {
+    let plain = text.find("-->").map(|i| i + 3);
+    let bang = text.find("--!>").map(|i| i + 4);
+    match (plain, bang) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Bytes of a tag after its name, through its `>` (attribute values may hold `>`); all of
+/// `text` if it never ends.
+fn tag_end(text: &str) -> usize {
+    let mut quote = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') if text[..i].trim_end().ends_with('=') => quote = Some(c),
+            (None, '>') => return i + 1,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// Whether a Markdown start counts as a level: the parts that exist once per enclosing
+/// structure (a list's items, a table's rows and cells, a paragraph) do not, nor does an HTML
+/// block (its elements count, and stay open after it).
+fn counts(tag: &Tag<'_>) -> bool {
+    !matches!(
+        tag,
+        Tag::Item
+            | Tag::Paragraph
+            | Tag::TableHead
+            | Tag::TableRow
+            | Tag::TableCell
+            | Tag::HtmlBlock
+    )
+}
+
+/// For a counted Markdown end: whether it closes a block container (see
+/// [`Depth::end_markdown`]); `None` for one that does not count.
+fn ends_block(tag: &TagEnd) -> Option<bool> {
+    match tag {
+        TagEnd::Item
+        | TagEnd::Paragraph
+        | TagEnd::TableHead
+        | TagEnd::TableRow
+        | TagEnd::TableCell
+        | TagEnd::HtmlBlock => None,
+        TagEnd::Emphasis
+        | TagEnd::Strong
+        | TagEnd::Strikethrough
+        | TagEnd::Link
+        | TagEnd::Image
+        | TagEnd::Superscript
+        | TagEnd::Subscript => Some(false),
+        _ => Some(true),
+    }
+}
+
+/// Checks that `markdown`, parsed with `parser`, nests no deeper than [`MAX_DEPTH`]; returns
+/// where it first does. Time is linear in the length of the body.
+pub fn check<'a>(
+    markdown: &'a str,
+    parser: impl Iterator<Item = (Event<'a>, Range<usize>)>,
+) -> Result<(), TooDeep> {
+    let mut depth = Depth::default();
+    for (event, range) in parser {
+        let past = match event {
+            Event::Start(tag) if counts(&tag) => {
+                depth.start_markdown();
+                depth.excess().map(|_| range.start)
+            }
+            Event::End(tag) => {
+                if let Some(is_block) = ends_block(&tag) {
+                    depth.end_markdown(is_block);
+                }
+                None
+            }
+            Event::Html(html) | Event::InlineHtml(html) => depth.html(&html).map(|offset| {
+                // The event's text drops container prefixes (`> `), so count its lines.
+                let lines = html[..offset].matches('\n').count();
+                line_start(markdown, range.start, lines)
+            }),
+            _ => None,
+        };
+        if let (Some(offset), Some(excess)) = (past, depth.excess()) {
+            return Err(TooDeep {
+                line: markdown[..offset.min(markdown.len())].matches('\n').count() + 1,
+                excess,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The byte offset of the line `lines` lines after the one holding `offset`.
+fn line_start(markdown: &str, offset: usize, lines: usize) -> usize {
+    if lines == 0 {
+        return offset;
+    }
+    markdown[offset..]
+        .match_indices('\n')
+        .nth(lines - 1)
+        .map_or(markdown.len(), |(i, _)| offset + i + 1)
+}
+
+/// Convenience over [`check`] with feedsvc's Markdown options.
+pub fn check_body(markdown: &str) -> Result<(), TooDeep> {
+    check(
+        markdown,
+        Parser::new_ext(markdown, super::markdown::options()).into_offset_iter(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn depth_error(markdown: &str) -> Option<TooDeep> {
+        check_body(markdown).err()
+    }
+
+    #[test]
+    fn ordinary_articles_pass() {
+        let body = "# Head\n\n> a quote with *emphasis* and [a link](https://x.example/)\n\n\
+                    - one\n  - two\n    > quoted\n\n<div><p>raw <b>html</b><br></div>\n";
+        assert_eq!(depth_error(body), None);
+    }
+
+    #[test]
+    fn deep_markdown_is_found_on_its_line() {
+        let lists = format!("intro\n\n{}x\n", "- ".repeat(MAX_DEPTH + 1));
+        assert_eq!(
+            depth_error(&lists),
+            Some(TooDeep {
+                line: 3,
+                excess: Excess::Depth(MAX_DEPTH + 1)
+            })
+        );
+        assert_eq!(depth_error(&format!("{}x\n", "- ".repeat(MAX_DEPTH))), None);
+        let quotes = format!("a\n\nb\n\n{}x\n", "> ".repeat(MAX_DEPTH + 1));
+        assert_eq!(depth_error(&quotes).map(|e| e.line), Some(5));
+        assert_eq!(depth_error(&format!("{}x\n", ">".repeat(MAX_DEPTH))), None);
+    }
+
+    #[test]
+    fn deep_raw_html_is_found_on_its_line() {
+        for tag in ["<ul>", "<div>", "<b>", "<b><i>"] {
+            let count = MAX_DEPTH + 1;
+            let deep = format!("a\n\nb\n\n{}\n", tag.repeat(count));
+            let found = depth_error(&deep).unwrap_or_else(|| panic!("{tag} passed"));
+            assert_eq!(found.line, 5, "{tag}");
+            let at_limit = format!("a\n\n{}\n", "<div>".repeat(MAX_DEPTH));
+            assert_eq!(depth_error(&at_limit), None);
+        }
+        // A tag on a later line of an HTML block, inside a block quote.
+        let lines = format!("> <div>\n> {}\n", "<div>".repeat(MAX_DEPTH));
+        assert_eq!(depth_error(&lines).map(|e| e.line), Some(2));
+    }
+
+    #[test]
+    fn closed_elements_do_not_add_up() {
+        let siblings = "<div><div><ul><li>a<li>b</ul></div></div>\n\n".repeat(1000);
+        assert_eq!(depth_error(&siblings), None);
+        let paragraphs = "<p>a<p>b<p>c\n".repeat(100);
+        assert_eq!(depth_error(&paragraphs), None);
+        let formatting = "<b>a</b> <i>b</i> *c* **d**\n".repeat(1000);
+        assert_eq!(depth_error(&formatting), None);
+    }
+
+    #[test]
+    fn formatting_left_open_counts_after_its_container_closes() {
+        let body = "<div><span><b class=\"a\"></span></div>\n\n".repeat(MAX_FORMATTING + 1);
+        assert_eq!(
+            depth_error(&body),
+            Some(TooDeep {
+                line: 2 * MAX_FORMATTING + 1,
+                excess: Excess::Formatting(MAX_FORMATTING + 1)
+            })
+        );
+        let at_limit = format!("<p>{}</p>\n\nx\n", "<b><i>".repeat(MAX_FORMATTING / 2));
+        assert_eq!(depth_error(&at_limit), None);
+    }
+
+    #[test]
+    fn comments_and_attributes_hide_no_tags_and_invent_none() {
+        let hidden = format!("<!-- {} -->\n", "<div>".repeat(MAX_DEPTH + 1));
+        assert_eq!(depth_error(&hidden), None);
+        let after_empty = format!("<!--> {}\n", "<div>".repeat(MAX_DEPTH + 1));
+        assert!(depth_error(&after_empty).is_some());
+        let quoted = format!("<div title=\"{}\">x</div>\n", "<div>".repeat(MAX_DEPTH + 1));
+        assert_eq!(depth_error(&quoted), None);
+    }
+}
