@@ -6,6 +6,7 @@ mod check;
 mod cli;
 mod feeds;
 mod http;
+mod input_files;
 mod pages;
 mod properties;
 mod reliability;
