@@ -66,7 +66,8 @@ Examples:
   feedsvc import old-site/posts/         all or nothing; a progress bar on a terminal
 
 Each file is an article as for `feedsvc add`. Scheduled articles (published in the future) are
-stored and appear at their moment.")]
+stored and appear at their moment. A directory named *.md is skipped, with a line on stderr; an
+entry named *.md that cannot be read (a broken symbolic link, a FIFO) refuses the import.")]
     Import {
         /// Directory of article files (`*.md`, not recursive).
         #[arg(value_name = "DIR")]
