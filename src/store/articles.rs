@@ -607,3 +607,52 @@ impl Tx<'_> {
         )?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrations::MIGRATIONS;
+
+    /// A database of schema 3, when tags were told apart by slug (`C++` was stored at `c`),
+    /// upgraded in place: each stored tag is found again by its name, in any case, at the slug
+    /// it had; new names get slugs of their own.
+    #[test]
+    fn tags_stored_by_slug_keep_their_slugs_after_the_upgrade() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).expect("create");
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).expect("schema 1 to 3");
+            }
+            conn.pragma_update(None, "user_version", 3)
+                .expect("version");
+            conn.pragma_update(None, "application_id", crate::store::APPLICATION_ID)
+                .expect("application id");
+            conn.execute_batch(
+                "INSERT INTO tags (id, slug, name) VALUES (1, 'c', 'C++'), \
+                 (2, 'economie', 'ÉCONOMIE'), (3, 'north-korea', 'North  Korea');",
+            )
+            .expect("tags of the old rule");
+        }
+        let mut store =
+            Store::open(&path, std::time::Duration::from_secs(1), false).expect("upgrade");
+        let tx = store.write().expect("a transaction");
+        let slug_of = |name: &str| {
+            let tag = Tag::parse(name).expect("a tag name");
+            let id = tx.tag_id_for(&tag).expect("a tag id");
+            tx.tag_by_id(id).expect("query").expect("the tag").slug
+        };
+        assert_eq!(slug_of("C++"), "c", "the same name");
+        assert_eq!(slug_of("c++"), "c", "in another case");
+        assert_eq!(slug_of("économie"), "economie", "folded beyond ASCII");
+        assert_eq!(
+            slug_of("north-korea"),
+            "north-korea",
+            "with other separators"
+        );
+        assert_eq!(slug_of("C#"), "c-sharp", "a new name");
+        assert_eq!(slug_of("C"), "c-2", "a new name whose slug is taken");
+        assert_eq!(slug_of("c"), "c-2", "found again by its name");
+    }
+}
