@@ -204,7 +204,7 @@ pub fn edit(
         updated: Some(existing.updated.rfc3339()),
         author: existing.author.clone(),
         summary: existing.summary.clone(),
-        tags: Some(existing.tags.iter().map(|t| t.name.clone()).collect()),
+        tags: Some(existing.tags.iter().map(|t| t.written.clone()).collect()),
     };
     let mut fields = stored.clone();
     let mut body = existing.body_markdown.clone();
@@ -382,12 +382,12 @@ fn mint_entry_id(tx: &Tx<'_>, cfg: &Config, new: &NewArticle) -> Result<String> 
     Ok(candidate)
 }
 
-/// True when both lists name the same tags, spelled alike, in the same order. Slugs are left
+/// True when both lists name the same tags, written alike, in the same order. Slugs are left
 /// out: a new article's are proposals, the store keeps those of the tags it has.
 fn same_tags(new: &[Tag], stored: &[Tag]) -> bool {
     new.iter()
-        .map(|t| &t.name)
-        .eq(stored.iter().map(|t| &t.name))
+        .map(|t| &t.written)
+        .eq(stored.iter().map(|t| &t.written))
 }
 
 fn tag_ids(tx: &Tx<'_>, article: &Article) -> Result<Vec<i64>> {

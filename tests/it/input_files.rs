@@ -370,6 +370,17 @@ fn an_existing_tag_keeps_its_url() {
         .map(|c| c.label.as_deref())
         .collect();
     assert_eq!(labels, [Some("C Plus Plus"), Some("C++")]);
+    drop(server);
+
+    // An edit keeps the author's spelling; an edit that changes nothing writes nothing.
+    let before = env.snapshot();
+    let run = env.run(&["edit", "third"]).success();
+    assert!(run.stderr.contains("nothing changed"), "{}", run.stderr);
+    assert_eq!(env.snapshot(), before);
+    env.run(&["edit", "third", "--title", "About third, revised"])
+        .success();
+    let show = env.run(&["show", "third"]).success().stdout;
+    assert!(show.contains("\ntags:      c plus plus, C++\n"), "{show}");
 }
 
 /// Tags stored before names were matched sit at the slug the old rule gave them (`Q&A` at
