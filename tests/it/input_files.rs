@@ -381,6 +381,7 @@ fn an_existing_tag_keeps_its_url() {
         .success();
     let show = env.run(&["show", "third"]).success().stdout;
     assert!(show.contains("\ntags:      c plus plus, C++\n"), "{show}");
+    crate::support::assert_check_ok(&env);
 }
 
 /// Tags stored before names were matched sit at the slug the old rule gave them (`Q&A` at
