@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
 
-use crate::text::{is_feed_char, is_valid_slug, slugify, stable_short_id, strip_non_feed_chars};
+use crate::text::{
+    is_feed_char, is_valid_slug, slugify, stable_short_id, strip_non_feed_chars, tag_key, tag_slug,
+};
 use crate::{Error, Result};
 
 /// Longest accepted title, in characters.
@@ -102,17 +104,39 @@ impl Timestamp {
 }
 
 /// A tag: the name the author wrote and its URL slug.
+///
+/// Tags are told apart by name (ignoring case and spacing, see [`tag_key`]), not by slug. In a
+/// [`NewArticle`] the slug is the one a new tag of that name would get ([`tag_slug`]); the store
+/// keeps the slug of a tag it already has, so a tag's URL never changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
-    /// As written (`North Korea`).
+    /// The tag's name, as its page and every feed show it: the spelling it was first given
+    /// (`North Korea`). One name per tag, so feed readers show one category, not two.
     pub name: String,
     /// As used in URLs (`north-korea`).
     pub slug: String,
+    /// As this article's author wrote it (`north korea`): what `feedsvc show` prints and an
+    /// edit keeps. It differs from `name` only in case or spacing.
+    pub written: String,
 }
 
 impl Tag {
-    /// Validates a tag name and derives its slug.
+    /// Validates a tag name and derives the slug a new tag of that name gets.
     pub fn parse(name: &str) -> std::result::Result<Tag, String> {
+        Ok(Tag::named(Tag::check_name(name)?))
+    }
+
+    /// A new tag of a checked name.
+    fn named(name: &str) -> Tag {
+        Tag {
+            name: name.to_string(),
+            slug: tag_slug(name),
+            written: name.to_string(),
+        }
+    }
+
+    /// The name trimmed, or why it cannot be a tag.
+    fn check_name(name: &str) -> std::result::Result<&str, String> {
         let name = name.trim();
         if name.is_empty() {
             return Err("a tag is empty".to_string());
@@ -123,11 +147,7 @@ impl Tag {
         if name.chars().count() > MAX_TAG_CHARS {
             return Err(format!("a tag is longer than {MAX_TAG_CHARS} characters"));
         }
-        let slug = slugify(name).unwrap_or_else(|| stable_short_id("tag", name));
-        Ok(Tag {
-            name: name.to_string(),
-            slug,
-        })
+        Ok(name)
     }
 }
 
@@ -189,39 +209,82 @@ pub fn parse_source(name: &str, bytes: &[u8]) -> Result<Source> {
             ),
         )
     })?;
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let mut lines = text.split_inclusive('\n');
-    let first = lines.next().unwrap_or("");
-    if first.trim_end_matches(['\r', '\n']) != "+++" {
+    // Editors that convert encodings can stack byte order marks; none of them is text.
+    let text = text.trim_start_matches('\u{FEFF}');
+    let mut lines = lines_with_endings(text);
+    if !lines.next().is_some_and(is_fence) {
         return Ok(Source {
             name: name.to_string(),
             fields: Fields::default(),
             body: text.to_string(),
         });
     }
-    let mut offset = first.len();
-    let front_start = offset;
-    let mut front_end = None;
-    for line in lines {
-        if line.trim_end_matches(['\r', '\n']) == "+++" {
-            front_end = Some((offset, offset + line.len()));
-            break;
-        }
-        offset += line.len();
-    }
-    let (front_end, body_start) = front_end.ok_or_else(|| {
-        Error::invalid(
+    let front_start = text.len() - lines.as_str().len();
+    let Some(fence) = lines.find(|line| is_fence(line)) else {
+        return Err(Error::invalid(
             name,
             "front matter",
             "is not terminated: no closing +++ line",
-        )
-    })?;
-    let fields = parse_front_matter(name, &text[front_start..front_end])?;
+        ));
+    };
+    let body_start = text.len() - lines.as_str().len();
+    let front_end = body_start - fence.len();
+    let front = &text[front_start..front_end];
+    // TOML knows LF and CRLF only; a file saved with old Mac line endings (CR) is still read.
+    let front = if front.contains('\r') {
+        std::borrow::Cow::Owned(front.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(front)
+    };
+    let fields = parse_front_matter(name, &front)?;
     Ok(Source {
         name: name.to_string(),
         fields,
         body: text[body_start..].to_string(),
     })
+}
+
+/// A front matter fence: `+++`, then optionally spaces or tabs an editor left behind.
+fn is_fence(line: &str) -> bool {
+    line.trim_end_matches(['\r', '\n'])
+        .trim_end_matches([' ', '\t'])
+        == "+++"
+}
+
+/// The lines of `text`, each with its ending: `\n`, `\r\n`, or a lone `\r` (old Mac files).
+/// [`Lines::as_str`] gives what is left, so offsets come without counting.
+fn lines_with_endings(text: &str) -> Lines<'_> {
+    Lines { rest: text }
+}
+
+/// See [`lines_with_endings`].
+struct Lines<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Lines<'a> {
+    /// The text not yet returned.
+    fn as_str(&self) -> &'a str {
+        self.rest
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let end = match self.rest.find(['\n', '\r']) {
+            None => self.rest.len(),
+            Some(i) if self.rest[i..].starts_with("\r\n") => i + 2,
+            Some(i) => i + 1,
+        };
+        let (line, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        Some(line)
+    }
 }
 
 const KNOWN_KEYS: &str = "title, slug, published, updated, author, summary, tags";
@@ -336,7 +399,8 @@ pub struct NewArticle {
     pub author: Option<String>,
     /// The dek; `None` when the author gave none.
     pub summary: Option<String>,
-    /// Tags in the author's order, without duplicates (by slug).
+    /// Tags in the author's order, without duplicates (names that differ only in case or
+    /// spacing are one tag; the first spelling is kept).
     pub tags: Vec<Tag>,
     /// The Markdown body.
     pub body: String,
@@ -453,15 +517,17 @@ pub fn validate(
         Some(s) => Some(s.to_string()),
     };
 
+    // Refused at the first name past the limit: a list of 100,000 tags costs no more than 31.
     let mut tags: Vec<Tag> = Vec::new();
+    let mut keys = std::collections::HashSet::new();
     for name in fields.tags.iter().flatten() {
-        let tag = Tag::parse(name).map_err(|reason| invalid("tags", reason))?;
-        if !tags.iter().any(|t| t.slug == tag.slug) {
-            tags.push(tag);
+        let name = Tag::check_name(name).map_err(|reason| invalid("tags", reason))?;
+        if keys.insert(tag_key(name)) {
+            if tags.len() == MAX_TAGS {
+                return Err(invalid("tags", format!("more than {MAX_TAGS} tags")));
+            }
+            tags.push(Tag::named(name));
         }
-    }
-    if tags.len() > MAX_TAGS {
-        return Err(invalid("tags", format!("more than {MAX_TAGS} tags")));
     }
 
     if body.len() > limits.max_body_bytes {
@@ -686,6 +752,90 @@ mod tests {
     fn body_loses_only_characters_xml_cannot_carry() {
         let a = parse("+++\ntitle = \"x\"\n+++\na\u{1}b “c” ]]> d\n").unwrap();
         assert_eq!(a.body, "ab “c” ]]> d\n");
+    }
+
+    #[test]
+    fn front_matter_fences_may_carry_trailing_blanks_and_any_line_ending() {
+        for (what, text) in [
+            ("trailing spaces", "+++  \ntitle = \"T\"\n+++ \t\nBody.\n"),
+            (
+                "trailing tab, CRLF",
+                "+++\t\r\ntitle = \"T\"\r\n+++\r\nBody.\r\n",
+            ),
+            (
+                "CR only",
+                "+++\rtitle = \"T\"\rtags = [\"a\",\r  \"b\"]\r+++\rBody.\r",
+            ),
+            (
+                "two BOMs",
+                "\u{FEFF}\u{FEFF}+++\ntitle = \"T\"\n+++\nBody.\n",
+            ),
+        ] {
+            let source =
+                parse_source("s.md", text.as_bytes()).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(source.fields.title.as_deref(), Some("T"), "{what}");
+            assert!(
+                source.body.starts_with("Body."),
+                "{what}: {:?}",
+                source.body
+            );
+        }
+        let source =
+            parse_source("s.md", "+++\rtitle = \"T\"\r+++\rOne.\rTwo.\r".as_bytes()).unwrap();
+        assert_eq!(
+            source.body, "One.\rTwo.\r",
+            "the body keeps its line endings"
+        );
+        let err = parse_source("s.md", b"+++\rtitle = \"T\"\rbad = \r+++\rBody.")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(line 3)"), "{err}");
+        // Text before the fence, or a fence with more on its line, is not front matter.
+        for text in [
+            " +++\ntitle = \"T\"\n+++\nb",
+            "+++ x\ntitle = \"T\"\n+++\nb",
+        ] {
+            assert_eq!(parse_source("s.md", text.as_bytes()).unwrap().body, text);
+        }
+        let err = parse_source("s.md", b"+++ \ntitle = \"T\"\n++ \nb").unwrap_err();
+        assert!(err.to_string().contains("no closing +++ line"), "{err}");
+    }
+
+    #[test]
+    fn tags_differ_by_name_not_by_slug() {
+        let tags = |list: &str| {
+            parse(&with_lines(&format!("tags = {list}")))
+                .unwrap()
+                .tags
+                .into_iter()
+                .map(|t| (t.name, t.slug))
+                .collect::<Vec<_>>()
+        };
+        let pair = |name: &str, slug: &str| (name.to_string(), slug.to_string());
+        assert_eq!(
+            tags("[\"C\", \"C++\", \"C#\"]"),
+            [
+                pair("C", "c"),
+                pair("C++", "c-plus-plus"),
+                pair("C#", "c-sharp")
+            ]
+        );
+        assert_eq!(
+            tags("[\"Rust\", \"rust\", \" RUST \", \"North  Korea\", \"north korea\"]"),
+            [pair("Rust", "rust"), pair("North  Korea", "north-korea")],
+            "case and spacing make no new tag; the first spelling stays"
+        );
+        // Duplicates do not count towards the limit; the 31st distinct name does.
+        let mut names: Vec<String> = (0..MAX_TAGS).map(|i| format!("\"t{i}\"")).collect();
+        names.extend((0..MAX_TAGS).map(|i| format!("\"T{i}\"")));
+        assert_eq!(tags(&format!("[{}]", names.join(", "))).len(), MAX_TAGS);
+        names.push("\"one more\"".into());
+        let text = with_lines(&format!("tags = [{}]", names.join(", ")));
+        assert!(
+            message(&text).contains("tags: more than 30 tags"),
+            "{}",
+            message(&text)
+        );
     }
 
     #[test]

@@ -66,7 +66,8 @@ Examples:
   feedsvc import old-site/posts/         all or nothing; a progress bar on a terminal
 
 Each file is an article as for `feedsvc add`. Scheduled articles (published in the future) are
-stored and appear at their moment.")]
+stored and appear at their moment. A directory named *.md is skipped, with a line on stderr; an
+entry named *.md that cannot be read (a broken symbolic link, a FIFO) refuses the import.")]
     Import {
         /// Directory of article files (`*.md`, not recursive).
         #[arg(value_name = "DIR")]
@@ -257,9 +258,14 @@ fn open(cfg: &Config, create: bool) -> anyhow::Result<Store> {
 }
 
 /// What a source file may hold beyond `storage.max_article_bytes` of body: its front matter.
-const FRONT_MATTER_ROOM_BYTES: u64 = 64 * 1024;
+const FRONT_MATTER_ROOM_BYTES: usize = 64 * 1024;
 
 /// Reads a file (or standard input for `-`) into a [`Source`].
+///
+/// A file is read whole or refused: one larger than the body's limit plus room for front
+/// matter is refused with its size, never cut short (a cut article would be stored short, or
+/// a cut inside a character would be blamed on the encoding). The body's own limit is checked
+/// when the article is validated.
 fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {
     let is_stdin = path.as_os_str() == "-";
     let name = if is_stdin {
@@ -267,12 +273,12 @@ fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {
     } else {
         path.display().to_string()
     };
-    // Read at most the body's limit plus room for front matter: an oversized file is then
-    // refused by validation without being read whole.
-    let limit = (max_bytes as u64).saturating_add(FRONT_MATTER_ROOM_BYTES);
+    let limit = max_bytes.saturating_add(FRONT_MATTER_ROOM_BYTES);
+    // One byte past the limit is enough to know the input is too large, however large it is.
+    let take = (limit as u64).saturating_add(1);
     let mut bytes = Vec::new();
     let result = if is_stdin {
-        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
+        std::io::stdin().lock().take(take).read_to_end(&mut bytes)
     } else {
         if path.is_dir() {
             return Err(Error::Read {
@@ -281,7 +287,7 @@ fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {
             }
             .into());
         }
-        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        std::fs::File::open(path).and_then(|f| f.take(take).read_to_end(&mut bytes))
     };
     result.map_err(|e| Error::Read {
         path: PathBuf::from(&name),
@@ -293,6 +299,18 @@ fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {
             _ => format!("cannot read: {e}"),
         },
     })?;
+    if bytes.len() > limit {
+        return Err(Error::invalid(
+            &name,
+            "input",
+            format!(
+                "is larger than {limit} bytes, the most an article file may hold: a body of \
+                 storage.max_article_bytes ({max_bytes} bytes) plus {FRONT_MATTER_ROOM_BYTES} \
+                 bytes of front matter; nothing was stored"
+            ),
+        )
+        .into());
+    }
     Ok(parse_source(&name, &bytes)?)
 }
 
@@ -323,22 +341,115 @@ fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The `*.md` files of `dir`, sorted by name.
-fn article_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// What `import` finds in a directory.
+struct ArticleFiles {
+    /// The `*.md` files, sorted by name.
+    files: Vec<PathBuf>,
+    /// Directories named `*.md`: left out, since an import does not descend into directories.
+    directories: Vec<PathBuf>,
+}
+
+/// Most unreadable entries named in one refusal; the rest are counted.
+const LISTED_PROBLEMS: usize = 5;
+
+/// The `*.md` files of `dir`, sorted by name, and the directories named `*.md` it leaves out.
+///
+/// Errors: `dir` cannot be read, or an entry named `*.md` is not a file that can be read (a
+/// symbolic link to nothing or to itself, a FIFO, a socket, a device): importing the rest would
+/// lose that article without a word, and a second import of the same directory would then be
+/// refused for the slugs the first one took. Every such entry is named, on one line.
+fn article_files(dir: &Path) -> anyhow::Result<ArticleFiles> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::Read {
         path: dir.to_path_buf(),
         reason: format!("cannot read the directory: {e}"),
     })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "md"))
-        .collect();
-    files.sort();
-    Ok(files)
+    let mut found = ArticleFiles {
+        files: Vec::new(),
+        directories: Vec::new(),
+    };
+    let mut problems = Vec::new();
+    for entry in entries {
+        let path = match entry {
+            Ok(entry) => entry.path(),
+            Err(e) => {
+                problems.push(format!("an entry cannot be read ({e})"));
+                continue;
+            }
+        };
+        if path.extension().is_none_or(|x| x != "md") {
+            continue;
+        }
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => found.files.push(path),
+            Ok(meta) if meta.is_dir() => found.directories.push(path),
+            Ok(meta) => problems.push(format!(
+                "{}: is {}, not a regular file",
+                path.display(),
+                file_kind(&meta.file_type())
+            )),
+            Err(e) => problems.push(format!("{}: {}", path.display(), unfollowable(&path, &e))),
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        let count = problems.len();
+        let mut listed = problems
+            .into_iter()
+            .take(LISTED_PROBLEMS)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if count > LISTED_PROBLEMS {
+            listed.push_str(&format!("; and {} more", count - LISTED_PROBLEMS));
+        }
+        anyhow::bail!(
+            "{}: cannot import: {listed} (fix or remove them; nothing was imported)",
+            dir.display()
+        );
+    }
+    found.files.sort();
+    found.directories.sort();
+    Ok(found)
+}
+
+/// Names a kind of file that is neither a regular file nor a directory.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "something else"
+    }
+}
+
+/// Why `path` cannot be examined, for an entry whose metadata could not be read.
+fn unfollowable(path: &Path, e: &std::io::Error) -> String {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return format!("cannot be examined ({e})");
+    }
+    let target = std::fs::read_link(path)
+        .map(|t| t.display().to_string())
+        .unwrap_or_default();
+    if e.kind() == std::io::ErrorKind::NotFound {
+        format!("is a symbolic link to a missing file ({target})")
+    } else {
+        format!("is a symbolic link that cannot be followed to {target} ({e})")
+    }
 }
 
 fn import(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
-    let files = article_files(dir)?;
+    let ArticleFiles { files, directories } = article_files(dir)?;
+    for skipped in &directories {
+        eprintln!(
+            "feedsvc: skipped {}: is a directory (import reads the files of one directory, not \
+             the directories in it)",
+            skipped.display()
+        );
+    }
     if files.is_empty() {
         anyhow::bail!("{}: no *.md article files in this directory", dir.display());
     }
@@ -418,7 +529,7 @@ fn article_json(cfg: &Config, a: &Article, with_body: bool) -> serde_json::Value
         "updated": a.updated.rfc3339(),
         "author": crate::render::author_of(cfg, a),
         "summary": a.summary,
-        "tags": a.tags.iter().map(|t| &t.name).collect::<Vec<_>>(),
+        "tags": a.tags.iter().map(|t| &t.written).collect::<Vec<_>>(),
         "scheduled": a.is_pending,
     });
     if with_body {
@@ -514,7 +625,7 @@ fn show(cfg: &Config, slug: &str, json: bool) -> anyhow::Result<()> {
     if let Some(summary) = &article.summary {
         writeln!(out, "summary:   {summary}")?;
     }
-    let tags: Vec<&str> = article.tags.iter().map(|t| t.name.as_str()).collect();
+    let tags: Vec<&str> = article.tags.iter().map(|t| t.written.as_str()).collect();
     writeln!(out, "tags:      {}", tags.join(", "))?;
     writeln!(out)?;
     write!(out, "{}", article.body_markdown)?;
@@ -578,7 +689,7 @@ fn seed(store: &mut Store, cfg: &Config, dir: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         return Ok(());
     }
-    let files = article_files(dir)?;
+    let files = article_files(dir)?.files;
     let sources = files
         .iter()
         .map(|f| read_source(f, cfg.storage.max_article_bytes))

@@ -77,6 +77,69 @@ pub fn slugify(text: &str) -> Option<String> {
     }
 }
 
+/// Symbols that carry the meaning of a tag (`C++`, `C#`, `R&D`), spelled out in its slug so that
+/// `C`, `C++` and `C#` get three slugs. `#` counts only after a letter or digit (`C#`, `F#`): a
+/// leading one, as in `#metoo`, is dropped like other punctuation.
+const TAG_SYMBOL_WORDS: [(char, &str); 4] =
+    [('+', "plus"), ('#', "sharp"), ('&', "and"), ('@', "at")];
+
+/// The slug a new tag gets: [`slugify`] after spelling out the symbols of [`TAG_SYMBOL_WORDS`]
+/// (`C++` -> `c-plus-plus`, `C#` -> `c-sharp`, `R&D` -> `r-and-d`); a name with nothing usable
+/// gets `tag-` and a digest, as titles do. Never fails.
+pub fn tag_slug(name: &str) -> String {
+    // Transliterate first, so a fullwidth `＋` or the music sign `♯` is spelled out too.
+    let ascii = deunicode::deunicode_with_tofu(name, "-");
+    let mut spelled = String::with_capacity(ascii.len() + 16);
+    let mut after_word = false;
+    for c in ascii.chars() {
+        let word = TAG_SYMBOL_WORDS
+            .iter()
+            .find(|(symbol, _)| *symbol == c)
+            .map(|(_, word)| *word)
+            .filter(|_| c != '#' || after_word);
+        match word {
+            Some(word) => {
+                spelled.push(' ');
+                spelled.push_str(word);
+                spelled.push(' ');
+            }
+            None => spelled.push(c),
+        }
+        after_word = c.is_ascii_alphanumeric() || (after_word && c == '#');
+    }
+    slugify(&spelled).unwrap_or_else(|| stable_short_id("tag", name))
+}
+
+/// The slug tags got before symbols were spelled out (`C++` -> `c`). Tags stored then keep it.
+pub fn legacy_tag_slug(name: &str) -> String {
+    slugify(name).unwrap_or_else(|| stable_short_id("tag", name))
+}
+
+/// What makes two tag names the same tag: case, and how words are separated (spaces, hyphens,
+/// underscores), do not count: `Rust`, `rust` and `RUST` are one tag, and so are `North Korea`,
+/// `north  korea` and `NORTH-KOREA`. Every other character does (`C`, `C++`, `C#`).
+pub fn tag_key(name: &str) -> String {
+    name.split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The `n`th variant of `slug` for a second name that would get the same one: `c-2`, `c-3`…,
+/// cut at a hyphen so it stays within [`MAX_SLUG_LEN`].
+pub fn numbered_slug(slug: &str, n: usize) -> String {
+    let suffix = format!("-{n}");
+    let room = MAX_SLUG_LEN.saturating_sub(suffix.len());
+    let mut base = slug;
+    if base.len() > room {
+        base = base[..room]
+            .rfind('-')
+            .map_or(&base[..room], |cut| &base[..cut]);
+    }
+    format!("{base}{suffix}")
+}
+
 /// A short stable identifier for text that has no Latin letters: the first 8 hex digits of its
 /// SHA-256, prefixed with `prefix` (`article-3f9a1c2e`).
 pub fn stable_short_id(prefix: &str, text: &str) -> String {
@@ -189,5 +252,55 @@ mod tests {
             strip_non_feed_chars("plain “text” 北京"),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn tag_slugs_spell_out_symbols_that_carry_meaning() {
+        for (name, slug) in [
+            ("C", "c"),
+            ("C++", "c-plus-plus"),
+            ("C#", "c-sharp"),
+            ("F#", "f-sharp"),
+            ("R&D", "r-and-d"),
+            ("Q&A", "q-and-a"),
+            ("Google+", "google-plus"),
+            ("Me@Work", "me-at-work"),
+            ("#metoo", "metoo"),
+            ("C＋＋", "c-plus-plus"),
+            ("North Korea", "north-korea"),
+            ("Côte d'Ivoire", "cote-divoire"),
+        ] {
+            assert_eq!(tag_slug(name), slug, "{name}");
+            assert!(is_valid_slug(slug), "{slug}");
+        }
+        assert_eq!(
+            legacy_tag_slug("C++"),
+            "c",
+            "the rule tags were stored with before"
+        );
+        assert_eq!(tag_slug("???"), stable_short_id("tag", "???"));
+    }
+
+    #[test]
+    fn tag_keys_ignore_case_and_spacing_only() {
+        assert_eq!(tag_key("Rust"), tag_key("rust"));
+        assert_eq!(tag_key("ÉCONOMIE"), tag_key("économie"));
+        assert_eq!(tag_key("North  Korea"), tag_key("north korea"));
+        assert_eq!(tag_key("NORTH-KOREA"), tag_key("north_korea"));
+        assert_ne!(tag_key("C"), tag_key("C++"));
+        assert_ne!(tag_key("C#"), tag_key("C++"));
+    }
+
+    #[test]
+    fn numbered_slugs_stay_valid_and_short() {
+        assert_eq!(numbered_slug("c", 2), "c-2");
+        let long = format!("{}-tail", "word-".repeat(15).trim_end_matches('-'));
+        assert_eq!(long.len(), MAX_SLUG_LEN - 1);
+        let numbered = numbered_slug(&long, 12);
+        assert!(
+            numbered.len() <= MAX_SLUG_LEN && is_valid_slug(&numbered),
+            "{numbered}"
+        );
+        assert!(numbered.ends_with("-12"), "{numbered}");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use crate::article::Article;
-use crate::article::{self, Fields, Limits, NewArticle, Source, Timestamp};
+use crate::article::{self, Fields, Limits, NewArticle, Source, Tag, Timestamp};
 use crate::config::Config;
 use crate::render;
 use crate::store::articles::ArticleQueries;
@@ -204,7 +204,7 @@ pub fn edit(
         updated: Some(existing.updated.rfc3339()),
         author: existing.author.clone(),
         summary: existing.summary.clone(),
-        tags: Some(existing.tags.iter().map(|t| t.name.clone()).collect()),
+        tags: Some(existing.tags.iter().map(|t| t.written.clone()).collect()),
     };
     let mut fields = stored.clone();
     let mut body = existing.body_markdown.clone();
@@ -226,7 +226,7 @@ pub fn edit(
         && new.published == existing.published
         && new.author == existing.author
         && new.summary == existing.summary
-        && new.tags == existing.tags
+        && same_tags(&new.tags, &existing.tags)
         && new.body == existing.body_markdown;
     if same_as_stored && new.updated == existing.updated {
         return Ok(EditOutcome::Unchanged(render::article_url(
@@ -387,6 +387,14 @@ fn mint_entry_id(tx: &Tx<'_>, cfg: &Config, new: &NewArticle) -> Result<String> 
         candidate = format!("{base}-{n}");
     }
     Ok(candidate)
+}
+
+/// True when both lists name the same tags, written alike, in the same order. Slugs are left
+/// out: a new article's are proposals, the store keeps those of the tags it has.
+fn same_tags(new: &[Tag], stored: &[Tag]) -> bool {
+    new.iter()
+        .map(|t| &t.written)
+        .eq(stored.iter().map(|t| &t.written))
 }
 
 fn tag_ids(tx: &Tx<'_>, article: &Article) -> Result<Vec<i64>> {

@@ -4,6 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Store, Tx};
 use crate::article::{Article, NewArticle, Tag, Timestamp, Tombstone};
+use crate::text::{legacy_tag_slug, numbered_slug, tag_key};
 use crate::Result;
 
 /// What an insert or update writes besides the validated fields.
@@ -44,10 +45,12 @@ fn tombstone_from_row(r: &Row<'_>) -> rusqlite::Result<Tombstone> {
     })
 }
 
-/// Columns `name, slug` (from `offset`) of `tags`.
+/// Columns `name, slug` (from `offset`) of `tags`: the tag as its own page shows it.
 fn tag_at(r: &Row<'_>, offset: usize) -> rusqlite::Result<Tag> {
+    let name: String = r.get(offset)?;
     Ok(Tag {
-        name: r.get(offset)?,
+        written: name.clone(),
+        name,
         slug: r.get(offset + 1)?,
     })
 }
@@ -88,12 +91,18 @@ fn query_articles(
         .query_map(params, article_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut tag_stmt = conn.prepare_cached(
-        "SELECT t.name, t.slug FROM article_tags at JOIN tags t ON t.id = at.tag_id \
-         WHERE at.article_id = ?1 ORDER BY at.position",
+        "SELECT t.name, t.slug, coalesce(at.name, t.name) FROM article_tags at \
+         JOIN tags t ON t.id = at.tag_id WHERE at.article_id = ?1 ORDER BY at.position",
     )?;
+    let article_tag = |r: &Row<'_>| -> rusqlite::Result<Tag> {
+        Ok(Tag {
+            written: r.get(2)?,
+            ..tag_at(r, 0)?
+        })
+    };
     for article in &mut articles {
         article.tags = tag_stmt
-            .query_map([article.id], |r| tag_at(r, 0))?
+            .query_map([article.id], article_tag)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
     }
     Ok(articles)
@@ -455,24 +464,57 @@ impl Tx<'_> {
 
     fn set_tags(&self, article_id: i64, row: &ArticleRow<'_>) -> Result<()> {
         for (position, tag) in row.article.tags.iter().enumerate() {
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO tags (slug, name) VALUES (?1, ?2) ON CONFLICT (slug) DO NOTHING",
-                )?
-                .execute(params![tag.slug, tag.name])?;
+            let tag_id = self.tag_id_for(tag)?;
             self.tx.prepare_cached(
-                "INSERT INTO article_tags (article_id, tag_id, position, published_at, is_pending) \
-                 SELECT ?1, id, ?3, ?4, ?5 FROM tags WHERE slug = ?2",
+                "INSERT INTO article_tags (article_id, tag_id, position, published_at, is_pending, name) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 article_id,
-                tag.slug,
+                tag_id,
                 position as i64,
                 row.article.published.epoch(),
-                row.is_pending
+                row.is_pending,
+                tag.written,
             ])?;
         }
         Ok(())
+    }
+
+    /// The row id of the tag named `tag.name`, ignoring case and spacing ([`tag_key`]); a new
+    /// tag is created when there is none. A tag that exists keeps its slug, whatever rule made
+    /// it: readers subscribe to its feeds. A new tag gets `tag.slug`, or, when a tag of another
+    /// name holds that slug already, the first free of `slug-2`, `slug-3`…
+    fn tag_id_for(&self, tag: &Tag) -> Result<i64> {
+        let key = tag_key(&tag.name);
+        let by_key: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT id FROM tags WHERE key = ?1 ORDER BY id LIMIT 1")?
+            .query_row([&key], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = by_key {
+            return Ok(id);
+        }
+        // A tag stored before names were matched, whose key SQLite folded (ASCII only), sits
+        // at the slug the old rule gave its name.
+        if let Some((id, stored)) = self.tag_by_slug(&legacy_tag_slug(&tag.name))? {
+            if tag_key(&stored.name) == key {
+                self.tx
+                    .prepare_cached("UPDATE tags SET key = ?2 WHERE id = ?1")?
+                    .execute(params![id, key])?;
+                return Ok(id);
+            }
+        }
+        let mut slug = tag.slug.clone();
+        let mut n = 1;
+        while self.tag_by_slug(&slug)?.is_some() {
+            n += 1;
+            slug = numbered_slug(&tag.slug, n);
+        }
+        self.tx
+            .prepare_cached("INSERT INTO tags (slug, name, key) VALUES (?1, ?2, ?3)")?
+            .execute(params![slug, tag.name, key])?;
+        Ok(self.tx.last_insert_rowid())
     }
 
     /// Replaces an article's rendered body (after a change of base URL or renderer).
@@ -580,6 +622,7 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::migrations::MIGRATIONS;
 
     /// A count past `i64::MAX` stays past every row; it never wraps to a negative number,
     /// which SQLite would read as no offset.
@@ -590,5 +633,48 @@ mod tests {
         assert_eq!(sql_bound(i64::MAX as usize), i64::MAX);
         assert_eq!(sql_bound(461_168_601_842_738_791 * 20), i64::MAX);
         assert_eq!(sql_bound(usize::MAX), i64::MAX);
+    }
+
+    /// A database of schema 3, when tags were told apart by slug (`C++` was stored at `c`),
+    /// upgraded in place: each stored tag is found again by its name, in any case, at the slug
+    /// it had; new names get slugs of their own.
+    #[test]
+    fn tags_stored_by_slug_keep_their_slugs_after_the_upgrade() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).expect("create");
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).expect("schema 1 to 3");
+            }
+            conn.pragma_update(None, "user_version", 3)
+                .expect("version");
+            conn.pragma_update(None, "application_id", crate::store::APPLICATION_ID)
+                .expect("application id");
+            conn.execute_batch(
+                "INSERT INTO tags (id, slug, name) VALUES (1, 'c', 'C++'), \
+                 (2, 'economie', 'ÉCONOMIE'), (3, 'north-korea', 'North  Korea');",
+            )
+            .expect("tags of the old rule");
+        }
+        let mut store =
+            Store::open(&path, std::time::Duration::from_secs(1), false).expect("upgrade");
+        let tx = store.write().expect("a transaction");
+        let slug_of = |name: &str| {
+            let tag = Tag::parse(name).expect("a tag name");
+            let id = tx.tag_id_for(&tag).expect("a tag id");
+            tx.tag_by_id(id).expect("query").expect("the tag").slug
+        };
+        assert_eq!(slug_of("C++"), "c", "the same name");
+        assert_eq!(slug_of("c++"), "c", "in another case");
+        assert_eq!(slug_of("économie"), "economie", "folded beyond ASCII");
+        assert_eq!(
+            slug_of("north-korea"),
+            "north-korea",
+            "with other separators"
+        );
+        assert_eq!(slug_of("C#"), "c-sharp", "a new name");
+        assert_eq!(slug_of("C"), "c-2", "a new name whose slug is taken");
+        assert_eq!(slug_of("c"), "c-2", "found again by its name");
     }
 }

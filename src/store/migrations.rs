@@ -155,4 +155,15 @@ pub const MIGRATIONS: &[&str] = &[
             ON CONFLICT (scope) DO UPDATE SET pending = 1;
     END;
     "#,
+    // 4: a tag is found by its name, not by its slug, so "C", "C++" and "C#" are three tags.
+    // `key` is the name folded as `text::tag_key` does ("Rust" and "rust" are one tag); rows from
+    // before get SQLite's `lower`, which folds less (ASCII letters only, no separators), so the
+    // store also looks a name up at the slug the old rule gave it (`text::legacy_tag_slug`). Each article keeps the spelling its
+    // author used in `article_tags.name` (NULL for rows from before: they show the tag's name).
+    r#"
+    ALTER TABLE tags ADD COLUMN key TEXT;
+    UPDATE tags SET key = lower(name);
+    CREATE INDEX tags_by_key ON tags (key);
+    ALTER TABLE article_tags ADD COLUMN name TEXT;
+    "#,
 ];

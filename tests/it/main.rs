@@ -7,6 +7,7 @@ mod cli;
 mod feeds;
 mod http;
 mod http_edges;
+mod input_files;
 mod nesting;
 mod pages;
 mod properties;
