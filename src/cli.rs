@@ -263,7 +263,7 @@ const FRONT_MATTER_ROOM_BYTES: usize = 64 * 1024;
 /// Reads a file (or standard input for `-`) into a [`Source`].
 ///
 /// A file is read whole or refused: one larger than the body's limit plus room for front
-/// matter is refused with its size, never cut short (a cut article would be stored short, or
+/// matter is refused, naming the limit, never cut short (a cut article would be stored short, or
 /// a cut inside a character would be blamed on the encoding). The body's own limit is checked
 /// when the article is validated.
 fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {

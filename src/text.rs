@@ -110,11 +110,6 @@ pub fn tag_slug(name: &str) -> String {
     slugify(&spelled).unwrap_or_else(|| stable_short_id("tag", name))
 }
 
-/// The slug tags got before symbols were spelled out (`C++` -> `c`). Tags stored then keep it.
-pub fn legacy_tag_slug(name: &str) -> String {
-    slugify(name).unwrap_or_else(|| stable_short_id("tag", name))
-}
-
 /// What makes two tag names the same tag: case, and how words are separated (spaces, hyphens,
 /// underscores), do not count: `Rust`, `rust` and `RUST` are one tag, and so are `North Korea`,
 /// `north  korea` and `NORTH-KOREA`. Every other character does (`C`, `C++`, `C#`).
@@ -273,11 +268,6 @@ mod tests {
             assert_eq!(tag_slug(name), slug, "{name}");
             assert!(is_valid_slug(slug), "{slug}");
         }
-        assert_eq!(
-            legacy_tag_slug("C++"),
-            "c",
-            "the rule tags were stored with before"
-        );
         assert_eq!(tag_slug("???"), stable_short_id("tag", "???"));
     }
 

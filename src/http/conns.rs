@@ -10,8 +10,9 @@
 //! place. A connection answering a request is never cut: asked to close while busy, it
 //! finishes the answer first.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -28,6 +29,13 @@ fn now_ms() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
+/// [`Activity::waiting`]: nothing sent yet.
+const SILENT: u8 = 0;
+/// [`Activity::waiting`]: the client has sent its first byte.
+const SPOKE: u8 = 1;
+/// [`Activity::waiting`]: asked to leave the waiting room before it sent anything.
+const SENT_AWAY: u8 = 2;
+
 /// What the accept loop and a connection's task share about that connection.
 #[derive(Debug)]
 pub struct Activity {
@@ -41,22 +49,23 @@ pub struct Activity {
     closed: AtomicBool,
     /// The connection holds one of the `server.max_connections` places.
     seated: AtomicBool,
-    /// The client has sent its first byte.
-    spoke: AtomicBool,
+    /// In the waiting room: [`SILENT`], then [`SPOKE`] or [`SENT_AWAY`], whichever comes
+    /// first (the two cannot both happen).
+    waiting: AtomicU8,
     /// The connection was asked to close to make room.
     shed_asked: AtomicBool,
     shed: Notify,
 }
 
 impl Activity {
-    fn new() -> Activity {
+    fn new(seated: bool) -> Activity {
         Activity {
             last_active: AtomicU64::new(now_ms()),
             answering: AtomicU32::new(0),
             write_blocked: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            seated: AtomicBool::new(false),
-            spoke: AtomicBool::new(false),
+            seated: AtomicBool::new(seated),
+            waiting: AtomicU8::new(SILENT),
             shed_asked: AtomicBool::new(false),
             shed: Notify::new(),
         }
@@ -72,9 +81,24 @@ impl Activity {
         self.seated.store(true, Ordering::Release);
     }
 
-    /// Records that the client has sent its first byte.
-    pub fn spoke(&self) {
-        self.spoke.store(true, Ordering::Release);
+    /// Records that the client has sent its first byte; false if the connection was sent
+    /// away from the waiting room first.
+    pub fn spoke(&self) -> bool {
+        self.waiting
+            .compare_exchange(SILENT, SPOKE, Ordering::AcqRel, Ordering::Acquire)
+            .map_or_else(|state| state == SPOKE, |_| true)
+    }
+
+    /// Asks a connection of the waiting room to close if it has sent nothing yet.
+    fn send_away_if_silent(&self) -> bool {
+        let sent = self
+            .waiting
+            .compare_exchange(SILENT, SENT_AWAY, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if sent {
+            self.shed.notify_one();
+        }
+        sent
     }
 
     /// Completes when the connection is asked to close to make room.
@@ -124,14 +148,14 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Records a new connection.
-    pub fn register(&mut self) -> Arc<Activity> {
+    /// Records a new connection, holding a place or not.
+    pub fn register(&mut self, seated: bool) -> Arc<Activity> {
         // Ended connections are dropped from the list once it holds twice as many entries as
         // were left by the last pruning: amortized constant time per connection.
         if self.conns.len() >= self.prune_at {
             self.prune();
         }
-        let activity = Arc::new(Activity::new());
+        let activity = Arc::new(Activity::new(seated));
         self.conns.push(activity.clone());
         activity
     }
@@ -140,14 +164,6 @@ impl Registry {
     /// Returns how many were asked. Linear in the number of connections.
     pub fn shed_idlest(&mut self, count: usize) -> usize {
         self.ask_to_close(count, |c| c.seated.load(Ordering::Acquire) && c.is_idle())
-    }
-
-    /// Asks up to `count` connections of the waiting room that have sent nothing to close,
-    /// those waiting longest first. Returns how many were asked.
-    pub fn shed_silent_waiting(&mut self, count: usize) -> usize {
-        self.ask_to_close(count, |c| {
-            !c.seated.load(Ordering::Acquire) && !c.spoke.load(Ordering::Acquire)
-        })
     }
 
     fn ask_to_close(&mut self, count: usize, eligible: impl Fn(&Activity) -> bool) -> usize {
@@ -177,6 +193,40 @@ impl Registry {
     fn prune(&mut self) {
         self.conns.retain(|c| !c.closed.load(Ordering::Acquire));
         self.prune_at = (self.conns.len() * 2).max(64);
+    }
+}
+
+/// The waiting room in the order connections entered it, kept by the accept loop alone.
+#[derive(Debug, Default)]
+pub struct WaitingLine {
+    line: VecDeque<Arc<Activity>>,
+    /// Length at which those no longer waiting are next dropped from `line`.
+    prune_at: usize,
+}
+
+impl WaitingLine {
+    /// Adds a connection that has just entered the waiting room.
+    pub fn push(&mut self, activity: Arc<Activity>) {
+        // Those that spoke or closed leave the line when it has doubled since the last
+        // pruning: amortized constant time per connection.
+        if self.line.len() >= self.prune_at {
+            self.line.retain(|c| {
+                !c.closed.load(Ordering::Acquire) && c.waiting.load(Ordering::Acquire) == SILENT
+            });
+            self.prune_at = (self.line.len() * 2).max(64);
+        }
+        self.line.push_back(activity);
+    }
+
+    /// Asks the connection that has waited longest without sending anything to close.
+    /// Amortized constant time: each connection leaves the line once.
+    pub fn send_away_oldest(&mut self) -> bool {
+        while let Some(oldest) = self.line.pop_front() {
+            if !oldest.closed.load(Ordering::Acquire) && oldest.send_away_if_silent() {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -300,16 +350,14 @@ mod tests {
     #[test]
     fn sheds_the_longest_idle_and_never_one_answering() {
         let mut registry = Registry::default();
-        let a = registry.register();
-        let b = registry.register();
-        let c = registry.register();
-        let waiting = registry.register();
-        for seated in [&a, &b, &c] {
-            seated.seat();
-        }
+        let a = registry.register(true);
+        let b = registry.register(true);
+        let c = registry.register(true);
+        let waiting = registry.register(false);
         a.last_active.store(10, Ordering::Relaxed);
         b.last_active.store(5, Ordering::Relaxed);
         c.last_active.store(1, Ordering::Relaxed);
+        waiting.last_active.store(0, Ordering::Relaxed);
         let _busy = c.answering();
         assert_eq!(registry.shed_idlest(1), 1);
         assert!(
@@ -331,28 +379,30 @@ mod tests {
     }
 
     #[test]
-    fn the_waiting_room_sheds_the_longest_waiting_that_sent_nothing() {
-        let mut registry = Registry::default();
-        let seated = registry.register();
-        seated.seat();
-        let old = registry.register();
-        let spoken = registry.register();
-        let new = registry.register();
-        old.last_active.store(1, Ordering::Relaxed);
-        spoken.last_active.store(0, Ordering::Relaxed);
-        new.last_active.store(9, Ordering::Relaxed);
-        spoken.spoke();
-        assert_eq!(registry.shed_silent_waiting(1), 1);
-        assert!(old.shed_asked.load(Ordering::Acquire));
-        assert!(!spoken.shed_asked.load(Ordering::Acquire), "it waits for a place");
-        assert!(!seated.shed_asked.load(Ordering::Acquire), "it has a place");
-        assert_eq!(registry.shed_silent_waiting(5), 1);
-        assert!(new.shed_asked.load(Ordering::Acquire));
+    fn the_waiting_room_sends_away_the_longest_waiting_that_sent_nothing() {
+        let mut line = WaitingLine::default();
+        let old = Arc::new(Activity::new(false));
+        let spoken = Arc::new(Activity::new(false));
+        let new = Arc::new(Activity::new(false));
+        for activity in [&spoken, &old, &new] {
+            line.push(activity.clone());
+        }
+        assert!(spoken.spoke());
+        assert!(line.send_away_oldest());
+        assert_eq!(old.waiting.load(Ordering::Acquire), SENT_AWAY);
+        assert_eq!(
+            spoken.waiting.load(Ordering::Acquire),
+            SPOKE,
+            "it waits for a place"
+        );
+        assert!(line.send_away_oldest(), "new is asked next");
+        assert!(!new.spoke(), "sent away before it spoke: it closes");
+        assert!(!line.send_away_oldest(), "nobody is left");
     }
 
     #[test]
     fn a_blocked_write_is_not_idle() {
-        let activity = Arc::new(Activity::new());
+        let activity = Arc::new(Activity::new(true));
         assert!(activity.is_idle());
         activity.write_blocked.store(true, Ordering::Release);
         assert!(!activity.is_idle());
@@ -367,7 +417,7 @@ mod tests {
     fn ended_connections_are_pruned() {
         let mut registry = Registry::default();
         for _ in 0..1000 {
-            let activity = registry.register();
+            let activity = registry.register(true);
             drop(ClosedOnDrop(activity));
         }
         assert!(

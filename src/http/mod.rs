@@ -133,14 +133,15 @@ async fn run(
 
     tokio::spawn(schedule(state.clone()));
 
-    let (max_connections, room) = connection_limit(state.cfg.server.max_connections);
+    let (max_connections, room) =
+        connection_limit(state.cfg.server.max_connections, raise_open_file_limit());
     let places = Places {
         permits: Arc::new(Semaphore::new(max_connections)),
         waiting: Arc::new(AtomicUsize::new(0)),
         room,
         registry: Arc::new(std::sync::Mutex::new(conns::Registry::default())),
     };
-    let mut last_room_made: Option<Instant> = None;
+    let mut line = conns::WaitingLine::default();
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut next_worker = 0usize;
@@ -169,26 +170,24 @@ async fn run(
         let worker = &workers[next_worker % workers.len()];
         next_worker = next_worker.wrapping_add(1);
         // A place, or else a seat in the waiting room.
-        let place = match places.permits.clone().try_acquire_owned() {
-            Ok(permit) => Place::Seated(permit),
+        let (place, activity) = match places.permits.clone().try_acquire_owned() {
+            Ok(permit) => (Place::Seated(permit), places.register(true)),
             Err(_) => {
+                // When the room is full, the connection that has waited longest without
+                // sending anything leaves it. Past twice its size (those asked have not
+                // closed yet), a new connection is closed at once.
                 let waiting = places.waiting.load(Ordering::Acquire);
-                if waiting >= places.room {
-                    // The room is full of connections that have sent nothing: the longest
-                    // waiting give way, a batch at a time (finding them looks at every
-                    // connection). Past twice its size, a new connection is just closed.
-                    if waiting >= 2 * places.room {
-                        continue;
-                    }
-                    if last_room_made.is_none_or(|at| at.elapsed() >= ROOM_INTERVAL) {
-                        places.lock().shed_silent_waiting(places.room / 8 + 1);
-                        last_room_made = Some(Instant::now());
-                    }
+                if waiting >= 2 * places.room {
+                    continue;
                 }
-                Place::Waiting(WaitingSeat::take(&places.waiting))
+                if waiting >= places.room {
+                    line.send_away_oldest();
+                }
+                let activity = places.register(false);
+                line.push(activity.clone());
+                (Place::Waiting(WaitingSeat::take(&places.waiting)), activity)
             }
         };
-        let activity = places.register();
         let conn = Connection {
             state: state.clone(),
             peer,
@@ -212,9 +211,6 @@ async fn run(
     }
     Ok(())
 }
-
-/// Least time between two searches for waiting connections to close.
-const ROOM_INTERVAL: Duration = Duration::from_millis(5);
 
 /// How long a new connection that has sent its request waits at the limit for an idle one to
 /// close.
@@ -264,8 +260,8 @@ impl Places {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn register(&self) -> Arc<conns::Activity> {
-        self.lock().register()
+    fn register(&self, seated: bool) -> Arc<conns::Activity> {
+        self.lock().register(seated)
     }
 
     /// A place for a connection that has sent its first byte: a free one, or one an idle
@@ -295,10 +291,9 @@ fn waiting_room(max_connections: usize) -> usize {
     (max_connections / 4).clamp(16, 4096)
 }
 
-/// `server.max_connections`, lowered to what the process may open, and the size of the
-/// waiting room. The soft limit on open files is first raised to the hard limit, as a server
-/// that holds thousands of sockets needs.
-fn connection_limit(configured: usize) -> (usize, usize) {
+/// Raises the soft limit on open files to the hard limit, as a server that holds thousands of
+/// sockets needs; returns the limit now in force (`None`: unlimited).
+fn raise_open_file_limit() -> Option<u64> {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
@@ -308,14 +303,21 @@ fn connection_limit(configured: usize) -> (usize, usize) {
         }
         limit = getrlimit(Resource::Nofile);
     }
-    let needed = |places: usize| (places + waiting_room(places)) as u64 + RESERVED_FDS;
-    let Some(open_files) = limit.current else {
+    limit.current
+}
+
+/// `server.max_connections`, lowered so that its places, twice its waiting room and
+/// [`RESERVED_FDS`] fit in `open_files`; and the size of the waiting room.
+fn connection_limit(configured: usize, open_files: Option<u64>) -> (usize, usize) {
+    let needed = |places: usize| (places + 2 * waiting_room(places)) as u64 + RESERVED_FDS;
+    let Some(open_files) = open_files.filter(|&n| needed(configured) > n) else {
         return (configured, waiting_room(configured));
     };
-    if needed(configured) <= open_files {
-        return (configured, waiting_room(configured));
-    }
-    let mut allowed = (open_files.saturating_sub(RESERVED_FDS) * 4 / 5) as usize;
+    // Places and twice a room of a quarter of them: one and a half file each.
+    let mut allowed = usize::try_from(open_files.saturating_sub(RESERVED_FDS) * 2 / 3)
+        .unwrap_or(usize::MAX)
+        .min(configured);
+    // The room's least size can still overflow a tiny budget.
     while allowed > 1 && needed(allowed) > open_files {
         allowed -= 1;
     }
@@ -348,9 +350,6 @@ impl Connection {
                 return;
             }
         };
-        if matches!(place, Place::Seated(_)) {
-            self.activity.seat();
-        }
         // A connection that has sent nothing has a short deadline: holding sockets open is
         // the cheapest way to crowd readers out.
         if !self.first_byte(&stream).await {
@@ -358,17 +357,17 @@ impl Connection {
         }
         let permit = match place {
             Place::Seated(permit) => permit,
-            Place::Waiting(seat) => {
-                let found = places.make_room().await;
-                drop(seat);
-                match found {
-                    Some(permit) => permit,
-                    // Say so and when to come back, rather than leave the client waiting.
-                    None => return refuse_busy(stream).await,
+            Place::Waiting(seat) => match places.make_room().await {
+                Some(permit) => {
+                    drop(seat);
+                    self.activity.seat();
+                    permit
                 }
-            }
+                // Say so and when to come back, rather than leave the client waiting. The
+                // seat is kept until then, so refusals count against the waiting room.
+                None => return refuse_busy(stream).await,
+            },
         };
-        self.activity.seat();
         self.serve(stream, permit).await;
     }
 
@@ -379,11 +378,8 @@ impl Connection {
         let mut byte = [0u8; 1];
         tokio::select! {
             peeked = tokio::time::timeout(deadline, stream.peek(&mut byte)) => {
-                let spoke = matches!(peeked, Ok(Ok(n)) if n > 0);
-                if spoke {
-                    self.activity.spoke();
-                }
-                spoke
+                // False too when sent away from the waiting room just before the byte came.
+                matches!(peeked, Ok(Ok(n)) if n > 0) && self.activity.spoke()
             }
             _ = self.activity.shed_requested() => false,
             _ = self.stopping.wait_for(|&s| s) => false,
@@ -738,4 +734,24 @@ fn plain(status: StatusCode, text: &'static str, is_head: bool) -> Response<Full
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     respond::add_security_headers(headers);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_limit_fits_the_open_file_limit() {
+        assert_eq!(connection_limit(10_000, None), (10_000, 2_500));
+        assert_eq!(connection_limit(10_000, Some(20_000)), (10_000, 2_500));
+        let (places, room) = connection_limit(10_000, Some(4_096));
+        assert!(places + 2 * room + 64 <= 4_096, "{places} + 2 × {room}");
+        assert!(places >= 2_600, "{places} places: the budget is well used");
+        let (places, room) = connection_limit(100, Some(80));
+        assert_eq!(
+            (places, room),
+            (1, 16),
+            "a budget too small still serves one"
+        );
+    }
 }

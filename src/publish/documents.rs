@@ -171,7 +171,13 @@ pub(super) fn rebuild_everything(
         // Bodies hold absolute links made from base_url: render them again too.
         for_each_article(tx, false, |article| {
             let url = render::article_url(cfg, &article.slug);
-            let html = render::markdown::render_html(&article.body_markdown, &url);
+            // A body stored by an older version that now passes a limit is shown as plain
+            // text rather than refused: it was published, and stays so. Say so in the log.
+            let markdown = &article.body_markdown;
+            let html = render::markdown::try_render_html(markdown, &url).unwrap_or_else(|e| {
+                tracing::warn!(slug = %article.slug, reason = %e, "a stored body is shown as plain text");
+                render::markdown::preformatted(markdown)
+            });
             if html != article.body_html {
                 tx.set_body_html(article.id, &html)?;
             }

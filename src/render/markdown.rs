@@ -62,9 +62,24 @@ impl std::fmt::Display for Unrenderable {
 /// Renders as [`render_html`] does, or says why the body is not rendered: both refusals are
 /// decided before the sanitizer's HTML parser runs, so the time taken is linear in the body.
 pub fn try_render_html(markdown: &str, article_url: &str) -> Result<String, Unrenderable> {
-    nesting::check_body(markdown).map_err(Unrenderable::TooDeep)?;
+    // One parse: the nesting is checked as the events go to HTML, and the HTML stops at the
+    // first event too deep (no HTML parser has seen it yet).
+    let mut checker = nesting::Checker::new(markdown);
+    let mut too_deep = None;
+    let events = Parser::new_ext(markdown, options())
+        .into_offset_iter()
+        .map_while(|(event, range)| match checker.feed(&event, &range) {
+            Ok(()) => Some(event),
+            Err(e) => {
+                too_deep = Some(e);
+                None
+            }
+        });
     let mut raw = String::with_capacity(markdown.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut raw, Parser::new_ext(markdown, options()));
+    pulldown_cmark::html::push_html(&mut raw, events);
+    if let Some(e) = too_deep {
+        return Err(Unrenderable::TooDeep(e));
+    }
     if raw.len() > MAX_UNSANITIZED_BYTES {
         return Err(Unrenderable::TooLarge(raw.len()));
     }
@@ -72,20 +87,11 @@ pub fn try_render_html(markdown: &str, article_url: &str) -> Result<String, Unre
 }
 
 /// `text` escaped in a `<pre>` element.
-fn preformatted(text: &str) -> String {
-    let text = strip_non_feed_chars(text);
-    let mut out = String::with_capacity(text.len() + 16);
-    out.push_str("<pre>");
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out.push_str("</pre>\n");
-    out
+pub(crate) fn preformatted(text: &str) -> String {
+    format!(
+        "<pre>{}</pre>\n",
+        crate::text::escape_markup(&strip_non_feed_chars(text))
+    )
 }
 
 /// Revision of the rendering of bodies: raise it whenever [`sanitize`] or [`render_html`] would

@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+use pulldown_cmark::{Event, Tag, TagEnd};
 
 /// Deepest nesting a body may have, counting each list, block quote, emphasis, link, heading
 /// and raw HTML element that encloses a point of the text as one level. News articles nest a
@@ -70,6 +70,99 @@ const FORMATTING: &[&str] = &[
 ];
 
 /// Elements whose start tag closes an open one of the same group (`<li>a<li>b`).
+/// Elements HTML's tree builder calls "special": an end tag of another name never closes
+/// them, nor anything they hold (`<span><div></span>` leaves both open).
+const SPECIAL: &[&str] = &[
+    "address",
+    "applet",
+    "area",
+    "article",
+    "aside",
+    "base",
+    "basefont",
+    "bgsound",
+    "blockquote",
+    "body",
+    "br",
+    "button",
+    "caption",
+    "center",
+    "col",
+    "colgroup",
+    "dd",
+    "details",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "embed",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "frame",
+    "frameset",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "header",
+    "hgroup",
+    "hr",
+    "html",
+    "iframe",
+    "img",
+    "input",
+    "keygen",
+    "li",
+    "link",
+    "listing",
+    "main",
+    "marquee",
+    "menu",
+    "meta",
+    "nav",
+    "noembed",
+    "noframes",
+    "noscript",
+    "object",
+    "ol",
+    "p",
+    "param",
+    "plaintext",
+    "pre",
+    "script",
+    "search",
+    "section",
+    "select",
+    "source",
+    "style",
+    "summary",
+    "table",
+    "tbody",
+    "td",
+    "template",
+    "textarea",
+    "tfoot",
+    "th",
+    "thead",
+    "title",
+    "tr",
+    "track",
+    "ul",
+    "wbr",
+    "xmp",
+];
+
+/// Elements that bound the search of a special element's end tag ("in scope").
+const SCOPE: &[&str] = &[
+    "applet", "caption", "html", "marquee", "object", "table", "td", "template", "th",
+];
+
 const SELF_CLOSING_GROUPS: &[&[&str]] = &[
     &["p"],
     &["li"],
@@ -156,13 +249,24 @@ impl Depth {
             }
             return;
         }
-        // Only as far back as the innermost Markdown container: the search stays within the
-        // limit, so the pass stays linear.
+        // Only as far back as the innermost Markdown container (so the search stays within
+        // the limit and the pass linear), and, as the tree builder does, never across an
+        // element that the end tag cannot close: a special one for another end tag, a scope
+        // boundary for a special one. Counting an element the parser closed errs on the safe
+        // side; missing one it keeps open would not.
+        let barrier: &[&str] = if SPECIAL.contains(&name) {
+            SCOPE
+        } else {
+            SPECIAL
+        };
         let found = self
             .open
             .iter()
             .rev()
-            .take_while(|o| **o != Open::Markdown)
+            .take_while(|o| match o {
+                Open::Markdown => false,
+                Open::Html(n) => n == name || !barrier.contains(&n.as_str()),
+            })
             .position(|o| matches!(o, Open::Html(n) if n == name));
         if let Some(from_top) = found {
             self.open.truncate(self.open.len() - from_top - 1);
@@ -297,40 +401,51 @@ fn ends_block(tag: &TagEnd) -> Option<bool> {
     }
 }
 
-/// Checks that `markdown`, parsed with `parser`, nests no deeper than [`MAX_DEPTH`]; returns
-/// where it first does. Time is linear in the length of the body.
-pub fn check<'a>(
+/// Follows the events of one body as they are parsed and says where it first nests deeper
+/// than [`MAX_DEPTH`] (or holds more than [`MAX_FORMATTING`] formatting elements open). Time
+/// is linear in the length of the body.
+pub struct Checker<'a> {
     markdown: &'a str,
-    parser: impl Iterator<Item = (Event<'a>, Range<usize>)>,
-) -> Result<(), TooDeep> {
-    let mut depth = Depth::default();
-    for (event, range) in parser {
+    depth: Depth,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(markdown: &'a str) -> Checker<'a> {
+        Checker {
+            markdown,
+            depth: Depth::default(),
+        }
+    }
+
+    /// Takes the next event of `markdown` and where it is in the source.
+    pub fn feed(&mut self, event: &Event<'_>, range: &Range<usize>) -> Result<(), TooDeep> {
+        let depth = &mut self.depth;
         let past = match event {
-            Event::Start(tag) if counts(&tag) => {
+            Event::Start(tag) if counts(tag) => {
                 depth.start_markdown();
                 depth.excess().map(|_| range.start)
             }
             Event::End(tag) => {
-                if let Some(is_block) = ends_block(&tag) {
+                if let Some(is_block) = ends_block(tag) {
                     depth.end_markdown(is_block);
                 }
                 None
             }
-            Event::Html(html) | Event::InlineHtml(html) => depth.html(&html).map(|offset| {
+            Event::Html(html) | Event::InlineHtml(html) => depth.html(html).map(|offset| {
                 // The event's text drops container prefixes (`> `), so count its lines.
-                let lines = html[..offset].matches('\n').count();
-                line_start(markdown, range.start, lines)
+                let lines = line_ends(&html[..offset]).count();
+                line_start(self.markdown, range.start, lines)
             }),
             _ => None,
         };
-        if let (Some(offset), Some(excess)) = (past, depth.excess()) {
-            return Err(TooDeep {
-                line: markdown[..offset.min(markdown.len())].matches('\n').count() + 1,
+        match (past, depth.excess()) {
+            (Some(offset), Some(excess)) => Err(TooDeep {
+                line: line_ends(&self.markdown[..offset.min(self.markdown.len())]).count() + 1,
                 excess,
-            });
+            }),
+            _ => Ok(()),
         }
     }
-    Ok(())
 }
 
 /// The byte offset of the line `lines` lines after the one holding `offset`.
@@ -338,26 +453,32 @@ fn line_start(markdown: &str, offset: usize, lines: usize) -> usize {
     if lines == 0 {
         return offset;
     }
-    markdown[offset..]
-        .match_indices('\n')
+    line_ends(&markdown[offset..])
         .nth(lines - 1)
-        .map_or(markdown.len(), |(i, _)| offset + i + 1)
+        .map_or(markdown.len(), |end| offset + end)
 }
 
-/// Convenience over [`check`] with feedsvc's Markdown options.
-pub fn check_body(markdown: &str) -> Result<(), TooDeep> {
-    check(
-        markdown,
-        Parser::new_ext(markdown, super::markdown::options()).into_offset_iter(),
-    )
+/// The byte offset just past each line ending of `text`: `\n`, `\r\n` or a lone `\r`, as
+/// CommonMark reads them.
+fn line_ends(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().filter_map(move |(i, &b)| match b {
+        b'\n' => Some(i + 1),
+        b'\r' if bytes.get(i + 1) != Some(&b'\n') => Some(i + 1),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pulldown_cmark::Parser;
 
     fn depth_error(markdown: &str) -> Option<TooDeep> {
-        check_body(markdown).err()
+        let mut checker = Checker::new(markdown);
+        Parser::new_ext(markdown, crate::render::markdown::options())
+            .into_offset_iter()
+            .find_map(|(event, range)| checker.feed(&event, &range).err())
     }
 
     #[test]
@@ -380,6 +501,10 @@ mod tests {
         assert_eq!(depth_error(&format!("{}x\n", "- ".repeat(MAX_DEPTH))), None);
         let quotes = format!("a\n\nb\n\n{}x\n", "> ".repeat(MAX_DEPTH + 1));
         assert_eq!(depth_error(&quotes).map(|e| e.line), Some(5));
+        for ending in ["\r\n", "\r"] {
+            let other = quotes.replace('\n', ending);
+            assert_eq!(depth_error(&other).map(|e| e.line), Some(5), "{ending:?}");
+        }
         assert_eq!(depth_error(&format!("{}x\n", ">".repeat(MAX_DEPTH))), None);
     }
 
@@ -396,6 +521,18 @@ mod tests {
         // A tag on a later line of an HTML block, inside a block quote.
         let lines = format!("> <div>\n> {}\n", "<div>".repeat(MAX_DEPTH));
         assert_eq!(depth_error(&lines).map(|e| e.line), Some(2));
+    }
+
+    #[test]
+    fn an_end_tag_closes_nothing_across_an_element_it_cannot_close() {
+        // The tree builder ignores `</span>` inside a `<div>`: both stay open.
+        let crossed = format!("{}\n", "<span><div></span>".repeat(MAX_DEPTH / 2 + 1));
+        assert!(depth_error(&crossed).is_some());
+        // `</div>` closes the `<span>` inside it; `</td>` does not reach past its table.
+        let closing = "<div><span></div>\n\n".repeat(1000);
+        assert_eq!(depth_error(&closing), None);
+        let tables = format!("{}\n", "<td><table></td>".repeat(MAX_DEPTH / 2 + 1));
+        assert!(depth_error(&tables).is_some());
     }
 
     #[test]

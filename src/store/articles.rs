@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Store, Tx};
 use crate::article::{Article, NewArticle, Tag, Timestamp, Tombstone};
-use crate::text::{legacy_tag_slug, numbered_slug, tag_key};
+use crate::text::{numbered_slug, tag_key};
 use crate::Result;
 
 /// What an insert or update writes besides the validated fields.
@@ -160,7 +160,7 @@ pub trait ArticleQueries {
              (published_at > ?1 OR (published_at = ?1 AND id > ?2)) \
              ORDER BY published_at ASC, id ASC LIMIT ?3"
         );
-        query_articles(self.db(), &sql, params![at, id, limit as i64])
+        query_articles(self.db(), &sql, params![at, id, sql_bound(limit)])
     }
 
     /// The newest `limit` published articles, skipping `offset`.
@@ -330,7 +330,7 @@ pub trait ArticleQueries {
             "SELECT entry_id, slug, title, deleted FROM tombstones ORDER BY deleted_at DESC LIMIT ?1",
         )?;
         let rows = stmt
-            .query_map([limit as i64], tombstone_from_row)?
+            .query_map([sql_bound(limit)], tombstone_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -494,16 +494,6 @@ impl Tx<'_> {
             .optional()?;
         if let Some(id) = by_key {
             return Ok(id);
-        }
-        // A tag stored before names were matched, whose key SQLite folded (ASCII only), sits
-        // at the slug the old rule gave its name.
-        if let Some((id, stored)) = self.tag_by_slug(&legacy_tag_slug(&tag.name))? {
-            if tag_key(&stored.name) == key {
-                self.tx
-                    .prepare_cached("UPDATE tags SET key = ?2 WHERE id = ?1")?
-                    .execute(params![id, key])?;
-                return Ok(id);
-            }
         }
         let mut slug = tag.slug.clone();
         let mut n = 1;

@@ -1,5 +1,9 @@
 //! The ordered list of schema migrations; `PRAGMA user_version` records how many have run.
 
+/// The schema version from which tags have keys: a database upgraded from an earlier one has
+/// them filled in by the store.
+pub const TAG_KEYS: usize = 4;
+
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit a released entry;
 /// append a new one.
 pub const MIGRATIONS: &[&str] = &[
@@ -156,13 +160,12 @@ pub const MIGRATIONS: &[&str] = &[
     END;
     "#,
     // 4: a tag is found by its name, not by its slug, so "C", "C++" and "C#" are three tags.
-    // `key` is the name folded as `text::tag_key` does ("Rust" and "rust" are one tag); rows from
-    // before get SQLite's `lower`, which folds less (ASCII letters only, no separators), so the
-    // store also looks a name up at the slug the old rule gave it (`text::legacy_tag_slug`). Each article keeps the spelling its
-    // author used in `article_tags.name` (NULL for rows from before: they show the tag's name).
+    // `key` is the name folded as `text::tag_key` does ("Rust" and "rust" are one tag); the
+    // store fills it for the rows from before (`Store::migrate`), which keep their slugs. Each
+    // article keeps the spelling its author used in `article_tags.name` (NULL for rows from
+    // before: they show the tag's name).
     r#"
     ALTER TABLE tags ADD COLUMN key TEXT;
-    UPDATE tags SET key = lower(name);
     CREATE INDEX tags_by_key ON tags (key);
     ALTER TABLE article_tags ADD COLUMN name TEXT;
     "#,

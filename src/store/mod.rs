@@ -96,6 +96,20 @@ struct SchemaState {
     has_tables: bool,
 }
 
+/// Gives each tag stored before names were matched its key ([`tag_key`](crate::text::tag_key)),
+/// which SQL cannot compute.
+fn fill_tag_keys(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let tags: Vec<(i64, String)> = tx
+        .prepare("SELECT id, name FROM tags")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update = tx.prepare("UPDATE tags SET key = ?2 WHERE id = ?1")?;
+    for (id, name) in tags {
+        update.execute(rusqlite::params![id, crate::text::tag_key(&name)])?;
+    }
+    Ok(())
+}
+
 impl SchemaState {
     fn read(conn: &Connection) -> Result<SchemaState> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -262,6 +276,9 @@ impl Store {
         }
         for sql in &migrations::MIGRATIONS[state.version..] {
             tx.execute_batch(sql)?;
+        }
+        if state.version < migrations::TAG_KEYS {
+            fill_tag_keys(&tx)?;
         }
         tx.pragma_update(None, "user_version", migrations::MIGRATIONS.len() as i64)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;

@@ -151,7 +151,9 @@ impl Site {
                 .tags
                 .iter()
                 .find(|t| tag_key(&t.name) == key)
-                .unwrap_or_else(|| panic!("{} is stored without the tag {}", article.slug, tag.name))
+                .unwrap_or_else(|| {
+                    panic!("{} is stored without the tag {}", article.slug, tag.name)
+                })
                 .slug
                 .clone();
         }
@@ -252,10 +254,8 @@ fn check_publish(files: &[(String, Vec<u8>)], expect: Expect) -> Result<bool, Te
 /// separators aside): the first spelling stored (the baseline's, then the batch's in order)
 /// is the one every article shows.
 fn tag_spellings(articles: &[NewArticle]) -> std::collections::HashMap<String, String> {
-    let mut spellings = std::collections::HashMap::from([(
-        tag_key("Baseline desk"),
-        "Baseline desk".to_string(),
-    )]);
+    let mut spellings =
+        std::collections::HashMap::from([(tag_key("Baseline desk"), "Baseline desk".to_string())]);
     for tag in articles.iter().flat_map(|a| &a.tags) {
         spellings
             .entry(tag_key(&tag.name))

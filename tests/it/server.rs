@@ -79,6 +79,20 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Starts `feedsvc serve` on a site whose documents must be rendered again (a new version or
+/// configuration), and waits until the server has done so: it serves the stored documents
+/// meanwhile.
+fn serve_after_render(env: &TestEnv) -> Server {
+    let server = Server::start_with(env, &[], &[("RUST_LOG", "warn,feedsvc::http=info")]);
+    wait_for("the site rendered again", || {
+        server
+            .stderr()
+            .contains("rendered the whole site again")
+            .then_some(())
+    });
+    server
+}
+
 /// A GET that leaves the connection open (HTTP/1.1 keep-alive).
 fn keep_alive_get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes()
@@ -404,6 +418,24 @@ fn first_byte_timeout_closes_silent_connections_early() {
     assert_eq!(read_response(&mut started).0, 200, "a begun request head");
 }
 
+/// Sets a flag when dropped: stops a helper thread even when the test fails.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether the server has closed `stream` (end of file or reset), without waiting.
+fn closed_by_server(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).expect("nonblocking");
+    let mut byte = [0u8; 1];
+    let open = matches!(stream.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).expect("blocking");
+    !open
+}
+
 /// A client holding four times `server.max_connections` connections that never send a byte,
 /// reopening each one the server closes, does not lock readers out: every poll beside the flood
 /// is answered 200.
@@ -417,30 +449,25 @@ fn a_flood_of_idle_connections_does_not_starve_readers() {
     let server = env.serve();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let addr = server.addr.clone();
-    let (statuses, held) = std::thread::scope(|scope| {
+    let (statuses, reopened) = std::thread::scope(|scope| {
+        let _stop = StopOnDrop(&stop);
         let flood = scope.spawn(|| {
             let mut held: Vec<TcpStream> = Vec::new();
-            let mut most = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                // Drop the ones the server closed, open new ones up to 256.
-                held.retain(|s| {
-                    s.set_nonblocking(true).expect("nonblocking");
-                    let mut byte = [0u8; 1];
-                    let open =
-                        matches!(s.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
-                    s.set_nonblocking(false).expect("blocking");
-                    open
-                });
+            let mut reopened = 0usize;
+            let deadline = Instant::now() + 2 * CEILING;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let before = held.len();
+                held.retain(|s| !closed_by_server(s));
+                reopened += before - held.len();
                 while held.len() < 256 {
                     match TcpStream::connect(&addr) {
                         Ok(s) => held.push(s),
                         Err(_) => break,
                     }
                 }
-                most = most.max(held.len());
                 std::thread::sleep(Duration::from_millis(20));
             }
-            most
+            reopened
         });
         std::thread::sleep(Duration::from_millis(500));
         let statuses: Vec<u16> = (0..60)
@@ -452,9 +479,57 @@ fn a_flood_of_idle_connections_does_not_starve_readers() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         (statuses, flood.join().expect("the flood"))
     });
-    assert_eq!(held, 256, "the flood held its connections");
+    assert!(
+        reopened > 0,
+        "the server closed none of the flood's connections"
+    );
     let refused = statuses.iter().filter(|&&s| s != 200).count();
     assert_eq!(refused, 0, "polls beside the flood: {statuses:?}");
+}
+
+/// At `server.max_connections` with the waiting room full of connections that sent nothing, a
+/// client that sends its request is served: the connection that has waited longest leaves the
+/// room for it, and the idlest connection holding a place gives it up.
+#[test]
+fn a_full_waiting_room_makes_way_for_a_client_that_speaks() {
+    // Two places and a waiting room of 16 (its least size).
+    let env = site(&[
+        ("server", "max_connections = 2"),
+        ("server", "header_timeout_secs = 120"),
+        ("server", "first_byte_timeout_secs = 120"),
+    ]);
+    let server = env.serve();
+    let silent: Vec<TcpStream> = (0..18)
+        .map(|_| {
+            let stream = TcpStream::connect(&server.addr).expect("connect");
+            // Accepted in this order, so that which waited longest is certain.
+            std::thread::sleep(Duration::from_millis(30));
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        silent.iter().all(|s| !closed_by_server(s)),
+        "a silent connection closed before the room was full"
+    );
+    let mut speaker = connect_and_send(&server, &keep_alive_get("/atom.xml"));
+    speaker
+        .set_read_timeout(Some(CEILING))
+        .expect("read timeout");
+    let (status, body) = read_response(&mut speaker);
+    assert_eq!(status, 200, "a client that speaks at the limit");
+    assert_eq!(parse_feed(&body).entries.len(), 3);
+    let closed: Vec<usize> = wait_for("the two connections that made way", || {
+        let closed: Vec<usize> = (0..silent.len())
+            .filter(|&i| closed_by_server(&silent[i]))
+            .collect();
+        (closed.len() >= 2).then_some(closed)
+    });
+    assert_eq!(
+        closed,
+        vec![0, 2],
+        "the first place-holder and the longest waiting leave, nobody else"
+    );
 }
 
 /// Sends `request` on a new connection and reads the whole answer until the server closes.
@@ -1402,7 +1477,7 @@ fn a_site_rendered_without_browser_views_gets_them_at_the_next_start() {
         &env,
         "UPDATE meta SET value = 'an older feedsvc' WHERE key = 'site_fingerprint'",
     );
-    let server = Server::start_and_wait_for_render(&env);
+    let server = serve_after_render(&env);
     for path in [
         "/atom.xml",
         "/rss.xml",
@@ -1496,7 +1571,7 @@ const VIEWS: &[(&str, &str)] = &[
 /// route and every browser view; path (or view key) -> (ETag, body).
 fn every_document(env: &TestEnv, changed: bool) -> BTreeMap<&'static str, (String, String)> {
     let server = if changed {
-        Server::start_and_wait_for_render(env)
+        serve_after_render(env)
     } else {
         env.serve()
     };
@@ -1574,7 +1649,7 @@ fn an_upgrade_re_renders_stored_bodies() {
     .expect("store an old fingerprint");
     drop(db);
 
-    let server = Server::start_and_wait_for_render(&env);
+    let server = serve_after_render(&env);
     let page = server.get("/articles/links", &[]).text();
     assert!(page.contains(fixed.trim_end()), "{page}");
     let db = rusqlite::Connection::open(env.db_path()).expect("open the database");

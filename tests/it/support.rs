@@ -455,23 +455,6 @@ impl Server {
         Server::adopt(child, stderr_path)
     }
 
-    /// Starts `feedsvc serve` on a site whose documents must be rendered again (a new version
-    /// or configuration), and waits until the server has done so: it serves the stored
-    /// documents meanwhile.
-    pub fn start_and_wait_for_render(env: &TestEnv) -> Server {
-        let server = Server::start_with(env, &[], &[("RUST_LOG", "warn,feedsvc::http=info")]);
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !server.stderr().contains("rendered the whole site again") {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the site was not rendered again within 60 s:\n{}",
-                server.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
     /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
