@@ -517,7 +517,8 @@ pub fn validate(
         Some(s) => Some(s.to_string()),
     };
 
-    // Refused at the first name past the limit: a list of 100,000 tags costs no more than 31.
+    // Refused at the first distinct name past the limit, before any later name is looked at:
+    // 100,000 distinct tags cost no more than 31 (repeated names are checked as they come).
     let mut tags: Vec<Tag> = Vec::new();
     let mut keys = std::collections::HashSet::new();
     for name in fields.tags.iter().flatten() {
@@ -830,6 +831,14 @@ mod tests {
         names.extend((0..MAX_TAGS).map(|i| format!("\"T{i}\"")));
         assert_eq!(tags(&format!("[{}]", names.join(", "))).len(), MAX_TAGS);
         names.push("\"one more\"".into());
+        let text = with_lines(&format!("tags = [{}]", names.join(", ")));
+        assert!(
+            message(&text).contains("tags: more than 30 tags"),
+            "{}",
+            message(&text)
+        );
+        // The later names are not even looked at: an empty one after the 31st goes unnoticed.
+        names.push("\"\"".into());
         let text = with_lines(&format!("tags = [{}]", names.join(", ")));
         assert!(
             message(&text).contains("tags: more than 30 tags"),

@@ -283,11 +283,8 @@ pub trait ArticleQueries {
     fn tag_by_slug(&self, slug: &str) -> Result<Option<(i64, Tag)>> {
         Ok(self
             .db()
-            .query_row(
-                "SELECT id, name, slug FROM tags WHERE slug = ?1",
-                [slug],
-                |r| Ok((r.get(0)?, tag_at(r, 1)?)),
-            )
+            .prepare_cached("SELECT id, name, slug FROM tags WHERE slug = ?1")?
+            .query_row([slug], |r| Ok((r.get(0)?, tag_at(r, 1)?)))
             .optional()?)
     }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times `feedsvc add` on bodies of pathological nesting, each in a fresh site.
 
-Usage: cargo build --release && python3 tests/nesting/figures.py [target/release/feedsvc]
+Usage: cargo build --release && python3 bench/nesting.py [target/release/feedsvc]
 Prints a Markdown table for RELIABILITY.md: the shape, the body's size, the depth as written
 (the number of nested openings; Markdown may read fewer: links cannot hold links), the wall
 time and the CPU time (user + system) of the `add`, and its outcome. The machine is shared:
