@@ -35,6 +35,8 @@ const SILENT: u8 = 0;
 const SPOKE: u8 = 1;
 /// [`Activity::waiting`]: asked to leave the waiting room before it sent anything.
 const SENT_AWAY: u8 = 2;
+/// [`Activity::waiting`]: left the waiting room on its own, having sent nothing.
+const LEFT: u8 = 3;
 
 /// What the accept loop and a connection's task share about that connection.
 #[derive(Debug)]
@@ -87,6 +89,18 @@ impl Activity {
         self.waiting
             .compare_exchange(SILENT, SPOKE, Ordering::AcqRel, Ordering::Acquire)
             .map_or_else(|state| state == SPOKE, |_| true)
+    }
+
+    /// Records that the connection gives up its seat in the waiting room; false if it was
+    /// sent away, whose seat the one who sent it away has given up already.
+    pub fn leave_waiting(&self) -> bool {
+        match self
+            .waiting
+            .compare_exchange(SILENT, LEFT, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(state) => state != SENT_AWAY,
+        }
     }
 
     /// Asks a connection of the waiting room to close if it has sent nothing yet.
@@ -218,7 +232,8 @@ impl WaitingLine {
         self.line.push_back(activity);
     }
 
-    /// Asks the connection that has waited longest without sending anything to close.
+    /// Asks the connection that has waited longest without sending anything to close; true
+    /// if one was asked, whose seat the caller then gives up for it.
     /// Amortized constant time: each connection leaves the line once.
     pub fn send_away_oldest(&mut self) -> bool {
         while let Some(oldest) = self.line.pop_front() {
@@ -398,6 +413,16 @@ mod tests {
         assert!(line.send_away_oldest(), "new is asked next");
         assert!(!new.spoke(), "sent away before it spoke: it closes");
         assert!(!line.send_away_oldest(), "nobody is left");
+        // Each seat is given up once: by the one who sent its holder away, or by its holder.
+        assert!(
+            !old.leave_waiting(),
+            "sent away: its seat is given up already"
+        );
+        assert!(spoken.leave_waiting(), "it spoke: it gives its seat up");
+        let gone = Arc::new(Activity::new(false));
+        line.push(gone.clone());
+        assert!(gone.leave_waiting(), "it left on its own");
+        assert!(!line.send_away_oldest(), "it cannot be sent away after");
     }
 
     #[test]

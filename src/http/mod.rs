@@ -174,18 +174,19 @@ async fn run(
             Ok(permit) => (Place::Seated(permit), places.register(true)),
             Err(_) => {
                 // When the room is full, the connection that has waited longest without
-                // sending anything leaves it. Past twice its size (those asked have not
-                // closed yet), a new connection is closed at once.
+                // sending anything gives its seat up to the newcomer and closes. When none
+                // can (twice the room is waiting for a place, each having sent its request),
+                // a new connection is closed at once.
                 let waiting = places.waiting.load(Ordering::Acquire);
-                if waiting >= 2 * places.room {
+                if waiting >= places.room && line.send_away_oldest() {
+                    places.waiting.fetch_sub(1, Ordering::AcqRel);
+                } else if waiting >= 2 * places.room {
                     continue;
-                }
-                if waiting >= places.room {
-                    line.send_away_oldest();
                 }
                 let activity = places.register(false);
                 line.push(activity.clone());
-                (Place::Waiting(WaitingSeat::take(&places.waiting)), activity)
+                let seat = WaitingSeat::take(&places.waiting, activity.clone());
+                (Place::Waiting(seat), activity)
             }
         };
         let conn = Connection {
@@ -227,19 +228,22 @@ struct Places {
     registry: Arc<std::sync::Mutex<conns::Registry>>,
 }
 
-/// A connection's seat in the waiting room, given up when dropped.
-struct WaitingSeat(Arc<AtomicUsize>);
+/// A connection's seat in the waiting room, given up when dropped, unless the connection was
+/// sent away (its seat went to the newcomer that sent it away).
+struct WaitingSeat(Arc<AtomicUsize>, Arc<conns::Activity>);
 
 impl WaitingSeat {
-    fn take(waiting: &Arc<AtomicUsize>) -> WaitingSeat {
+    fn take(waiting: &Arc<AtomicUsize>, activity: Arc<conns::Activity>) -> WaitingSeat {
         waiting.fetch_add(1, Ordering::AcqRel);
-        WaitingSeat(waiting.clone())
+        WaitingSeat(waiting.clone(), activity)
     }
 }
 
 impl Drop for WaitingSeat {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        if self.1.leave_waiting() {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
