@@ -25,6 +25,7 @@ pub mod config;
 pub mod document;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod ondemand;
 pub mod publish;
 pub mod render;

@@ -1,0 +1,1 @@
+//! Fetching a feed's whole history by URL: timeouts, a size cap, redirects, and RFC 5005 links.
