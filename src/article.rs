@@ -381,6 +381,36 @@ pub struct Limits {
     pub max_body_bytes: usize,
 }
 
+/// What an article's body is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyFormat {
+    /// Markdown (CommonMark with tables, footnotes and strikethrough): what authors write.
+    #[default]
+    Markdown,
+    /// HTML, as imported from another platform (sanitized by the same rules as Markdown's
+    /// output, its links absolute).
+    Html,
+}
+
+impl BodyFormat {
+    /// The word stored in the database and shown by `show` and `list --json`.
+    pub fn word(self) -> &'static str {
+        match self {
+            BodyFormat::Markdown => "markdown",
+            BodyFormat::Html => "html",
+        }
+    }
+
+    /// Reads [`BodyFormat::word`] back; anything else is Markdown.
+    pub fn from_word(word: &str) -> BodyFormat {
+        if word == "html" {
+            BodyFormat::Html
+        } else {
+            BodyFormat::Markdown
+        }
+    }
+}
+
 /// A validated article, ready to store. Every field has been checked; the body has had the
 /// characters XML cannot carry removed.
 #[derive(Debug, Clone, PartialEq)]
@@ -402,8 +432,13 @@ pub struct NewArticle {
     /// Tags in the author's order, without duplicates (names that differ only in case or
     /// spacing are one tag; the first spelling is kept).
     pub tags: Vec<Tag>,
-    /// The Markdown body.
+    /// The body, in `body_format`.
     pub body: String,
+    /// What the body is written in.
+    pub body_format: BodyFormat,
+    /// The entry id it keeps from elsewhere (an imported article); `None` for a new article,
+    /// which gets a `tag:` id of the site's own.
+    pub entry_id: Option<String>,
 }
 
 /// Validates merged `fields` and `body` into a [`NewArticle`].
@@ -559,6 +594,8 @@ pub fn validate(
         summary,
         tags,
         body: body.into_owned(),
+        body_format: BodyFormat::Markdown,
+        entry_id: None,
     })
 }
 
@@ -579,8 +616,10 @@ pub struct Article {
     pub excerpt: String,
     /// Byline, if the article names one.
     pub author: Option<String>,
-    /// Markdown source.
+    /// The body as written, in `body_format` (Markdown unless imported as HTML).
     pub body_markdown: String,
+    /// What `body_markdown` is written in.
+    pub body_format: BodyFormat,
     /// Sanitized HTML with absolute links.
     pub body_html: String,
     /// Publication moment.

@@ -1,6 +1,6 @@
 //! Command-line interface: argument types and dispatch to the library.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -8,8 +8,9 @@ use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::article::Article;
-use crate::article::{parse_source, Fields, Source};
+use crate::article::Fields;
 use crate::config::Config;
+use crate::input::{article_files, read_source};
 use crate::publish::{self, EditOutcome};
 use crate::store::articles::ArticleQueries;
 use crate::store::Store;
@@ -59,19 +60,39 @@ Front matter (TOML between two +++ lines; every key optional but title):
         #[command(flatten)]
         fields: FieldFlags,
     },
-    /// Load a whole archive: every `*.md` file of a directory, in one transaction and one
-    /// rendering of the site. Prints how many articles were added.
+    /// Bring an archive from elsewhere: a directory of `*.md` articles, a Blogger or WordPress
+    /// export, an RSS, Atom or JSON feed file, or a feed's URL. Entry ids are kept verbatim and
+    /// old URLs answer 301 to the new ones. One transaction; ends with a report.
     #[command(after_help = "\
 Examples:
-  feedsvc import old-site/posts/         all or nothing; a progress bar on a terminal
+  feedsvc import old-site/posts/                      a directory of Markdown articles
+  feedsvc import blog-12-02-2026.xml                  a Blogger export (\"Back up content\")
+  feedsvc import newsroom.WordPress.2026-12-02.xml    a WordPress export (WXR)
+  feedsvc import https://old.example.org/feed.xml     a feed, its whole history (RFC 5005)
+  feedsvc import --dry-run --json export.xml          the report only; nothing written
 
-Each file is an article as for `feedsvc add`. Scheduled articles (published in the future) are
-stored and appear at their moment. A directory named *.md is skipped, with a line on stderr; an
-entry named *.md that cannot be read (a broken symbolic link, a FIFO) refuses the import.")]
+The format is recognised from the content (--format overrides). Each entry keeps its id; its
+slug comes from its old URL (or wp:post_name, blogger:filename, the title); a slug already taken
+gets -2, -3… and the report says so. Drafts, private posts, pages, comments, attachments, menu
+items, settings and templates are skipped and reported. An item that cannot be read refuses the
+whole import (nothing is written) unless --skip-unreadable is given. Importing again updates
+what changed and leaves the rest byte for byte as it was.")]
     Import {
-        /// Directory of article files (`*.md`, not recursive).
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
+        /// Directories, export or feed files, or http(s) URLs of feeds.
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<String>,
+        /// Read every source as this format instead of recognising it.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<ImportFormat>,
+        /// Read and check everything and print the report; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the items that can be read and list the others, instead of refusing.
+        #[arg(long)]
+        skip_unreadable: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Change an article; keeps its entry id, sets `updated` to now unless given.
     #[command(after_help = "\
@@ -223,7 +244,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::init_logging(&cfg.server.log);
     match cli.command {
         Command::Add { files, fields } => add(&cfg, &files, &fields.fields()),
-        Command::Import { dir } => import(&cfg, &dir),
+        Command::Import {
+            sources,
+            format,
+            dry_run,
+            skip_unreadable,
+            json,
+        } => {
+            let options = crate::import::importer::Options {
+                format: format.map(ImportFormat::format),
+                dry_run,
+                skip_unreadable,
+            };
+            import(&cfg, &sources, &options, json)
+        }
         Command::Edit { slug, file, fields } => {
             edit(&cfg, &slug, file.as_deref(), &fields.fields())
         }
@@ -257,63 +291,6 @@ fn open(cfg: &Config, create: bool) -> anyhow::Result<Store> {
     )?)
 }
 
-/// What a source file may hold beyond `storage.max_article_bytes` of body: its front matter.
-const FRONT_MATTER_ROOM_BYTES: usize = 64 * 1024;
-
-/// Reads a file (or standard input for `-`) into a [`Source`].
-///
-/// A file is read whole or refused: one larger than the body's limit plus room for front
-/// matter is refused, naming the limit, never cut short (a cut article would be stored short, or
-/// a cut inside a character would be blamed on the encoding). The body's own limit is checked
-/// when the article is validated.
-fn read_source(path: &Path, max_bytes: usize) -> anyhow::Result<Source> {
-    let is_stdin = path.as_os_str() == "-";
-    let name = if is_stdin {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    };
-    let limit = max_bytes.saturating_add(FRONT_MATTER_ROOM_BYTES);
-    // One byte past the limit is enough to know the input is too large, however large it is.
-    let take = (limit as u64).saturating_add(1);
-    let mut bytes = Vec::new();
-    let result = if is_stdin {
-        std::io::stdin().lock().take(take).read_to_end(&mut bytes)
-    } else {
-        if path.is_dir() {
-            return Err(Error::Read {
-                path: path.to_path_buf(),
-                reason: "is a directory, not an article file".into(),
-            }
-            .into());
-        }
-        std::fs::File::open(path).and_then(|f| f.take(take).read_to_end(&mut bytes))
-    };
-    result.map_err(|e| Error::Read {
-        path: PathBuf::from(&name),
-        reason: match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => {
-                "permission denied (cannot read the file)".to_string()
-            }
-            _ => format!("cannot read: {e}"),
-        },
-    })?;
-    if bytes.len() > limit {
-        return Err(Error::invalid(
-            &name,
-            "input",
-            format!(
-                "is larger than {limit} bytes, the most an article file may hold: a body of \
-                 storage.max_article_bytes ({max_bytes} bytes) plus {FRONT_MATTER_ROOM_BYTES} \
-                 bytes of front matter; nothing was stored"
-            ),
-        )
-        .into());
-    }
-    Ok(parse_source(&name, &bytes)?)
-}
-
 fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
     if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         anyhow::bail!("standard input (-) can be given only once");
@@ -341,165 +318,111 @@ fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `import` finds in a directory.
-struct ArticleFiles {
-    /// The `*.md` files, sorted by name.
-    files: Vec<PathBuf>,
-    /// Directories named `*.md`: left out, since an import does not descend into directories.
-    directories: Vec<PathBuf>,
-}
-
-/// Most unreadable entries named in one refusal; the rest are counted.
-const LISTED_PROBLEMS: usize = 5;
-
-/// The `*.md` files of `dir`, sorted by name, and the directories named `*.md` it leaves out.
-///
-/// Errors: `dir` cannot be read, or an entry named `*.md` is not a file that can be read (a
-/// symbolic link to nothing or to itself, a FIFO, a socket, a device): importing the rest would
-/// lose that article without a word, and a second import of the same directory would then be
-/// refused for the slugs the first one took. Every such entry is named, on one line.
-fn article_files(dir: &Path) -> anyhow::Result<ArticleFiles> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::Read {
-        path: dir.to_path_buf(),
-        reason: format!("cannot read the directory: {e}"),
-    })?;
-    let mut found = ArticleFiles {
-        files: Vec::new(),
-        directories: Vec::new(),
+fn import(
+    cfg: &Config,
+    sources: &[String],
+    options: &crate::import::importer::Options,
+    json: bool,
+) -> anyhow::Result<()> {
+    // A dry run writes nothing, not even a new database: it runs against a scratch copy of
+    // the schema when there is no database yet.
+    let scratch = (options.dry_run && !cfg.storage.database.exists())
+        .then(|| std::env::temp_dir().join(format!("feedsvc-dry-run-{}.db", std::process::id())));
+    let mut store = match &scratch {
+        Some(path) => Store::open(path, cfg.storage.busy_timeout, true)?,
+        None => open(cfg, true)?,
     };
-    let mut problems = Vec::new();
-    for entry in entries {
-        let path = match entry {
-            Ok(entry) => entry.path(),
-            Err(e) => {
-                problems.push(format!("an entry cannot be read ({e})"));
-                continue;
-            }
-        };
-        if path.extension().is_none_or(|x| x != "md") {
-            continue;
+    let progress = ImportProgress::new();
+    let result = crate::import::importer::run(&mut store, cfg, sources, options, &progress);
+    progress.bar.finish_and_clear();
+    if let Some(path) = &scratch {
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => found.files.push(path),
-            Ok(meta) if meta.is_dir() => found.directories.push(path),
-            Ok(meta) => problems.push(format!(
-                "{}: is {}, not a regular file",
-                path.display(),
-                file_kind(&meta.file_type())
-            )),
-            Err(e) => problems.push(format!("{}: {}", path.display(), unfollowable(&path, &e))),
+    } else if result.is_ok() && !options.dry_run {
+        // The import is committed; a checkpoint that cannot finish (a busy reader) only
+        // leaves work for later.
+        if let Err(e) = store.checkpoint_all() {
+            tracing::debug!(error = %e, "checkpoint after import left for later");
         }
     }
-    if !problems.is_empty() {
-        problems.sort();
-        let count = problems.len();
-        let mut listed = problems
-            .into_iter()
-            .take(LISTED_PROBLEMS)
-            .collect::<Vec<_>>()
-            .join("; ");
-        if count > LISTED_PROBLEMS {
-            listed.push_str(&format!("; and {} more", count - LISTED_PROBLEMS));
-        }
-        anyhow::bail!(
-            "{}: cannot import: {listed} (fix or remove them; nothing was imported)",
-            dir.display()
-        );
-    }
-    found.files.sort();
-    found.directories.sort();
-    Ok(found)
-}
-
-/// Names a kind of file that is neither a regular file nor a directory.
-fn file_kind(kind: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if kind.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device"
+    let report = result?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        "something else"
+        print!("{}", report.text());
     }
-}
-
-/// Why `path` cannot be examined, for an entry whose metadata could not be read.
-fn unfollowable(path: &Path, e: &std::io::Error) -> String {
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    if !is_link {
-        return format!("cannot be examined ({e})");
-    }
-    let target = std::fs::read_link(path)
-        .map(|t| t.display().to_string())
-        .unwrap_or_default();
-    if e.kind() == std::io::ErrorKind::NotFound {
-        format!("is a symbolic link to a missing file ({target})")
-    } else {
-        format!("is a symbolic link that cannot be followed to {target} ({e})")
-    }
-}
-
-fn import(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
-    let ArticleFiles { files, directories } = article_files(dir)?;
-    for skipped in &directories {
-        eprintln!(
-            "feedsvc: skipped {}: is a directory (import reads the files of one directory, not \
-             the directories in it)",
-            skipped.display()
-        );
-    }
-    if files.is_empty() {
-        anyhow::bail!("{}: no *.md article files in this directory", dir.display());
-    }
-    let bar = progress_bar(files.len());
-    bar.set_message("reading");
-    let mut sources = Vec::with_capacity(files.len());
-    for (n, file) in files.iter().enumerate() {
-        sources.push(read_source(file, cfg.storage.max_article_bytes)?);
-        if n % 512 == 0 {
-            bar.set_position(n as u64);
-        }
-    }
-    let now = Utc::now();
-    bar.set_message("checking");
-    let articles = publish::prepare(cfg, &sources, &Fields::default(), now)?;
-    drop(sources);
-    let mut store = open(cfg, true)?;
-    bar.set_position(0);
-    bar.set_message("storing");
-    let stored = |n: usize| {
-        bar.set_position(n as u64);
-        if n == articles.len() {
-            bar.set_message("rendering the site");
-        }
-    };
-    let urls = publish::import(&mut store, cfg, &articles, now, &stored)?;
-    bar.set_message("checkpointing");
-    // The import is committed; a checkpoint that cannot finish (a busy reader) only leaves
-    // work for later.
-    if let Err(e) = store.checkpoint_all() {
-        tracing::debug!(error = %e, "checkpoint after import left for later");
-    }
-    bar.finish_and_clear();
-    println!("imported {} articles from {}", urls.len(), dir.display());
     Ok(())
 }
 
-/// A progress bar on stderr when it is a terminal; hidden otherwise.
-fn progress_bar(len: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+/// `--format` of `feedsvc import`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ImportFormat {
+    /// Blogger export (Atom, classic or 2018)
+    Blogger,
+    /// WordPress export (WXR)
+    Wordpress,
+    /// RSS 2.0, Atom 1.0 or JSON Feed
+    Feed,
+    /// A directory of feedsvc Markdown articles
+    Markdown,
+}
+
+impl ImportFormat {
+    fn format(self) -> crate::import::SourceFormat {
+        use crate::import::SourceFormat;
+        match self {
+            ImportFormat::Blogger => SourceFormat::Blogger,
+            ImportFormat::Wordpress => SourceFormat::WordPress,
+            ImportFormat::Feed => SourceFormat::Feed,
+            ImportFormat::Markdown => SourceFormat::Markdown,
+        }
     }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({elapsed})")
-    {
-        bar.set_style(style.progress_chars("=> "));
+}
+
+/// The import's progress bar on a terminal: bytes (or files) read, items taken, items per
+/// second, and the time left. Nothing on a pipe.
+struct ImportProgress {
+    bar: indicatif::ProgressBar,
+    started: std::time::Instant,
+}
+
+impl ImportProgress {
+    fn new() -> ImportProgress {
+        use std::io::IsTerminal;
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {percent:>3}% {msg} (ETA {eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        ImportProgress {
+            bar,
+            started: std::time::Instant::now(),
+        }
     }
-    bar
+}
+
+impl crate::import::importer::Progress for ImportProgress {
+    fn source(&self, name: &str, size: Option<u64>) {
+        self.bar.set_prefix(name.to_string());
+        self.bar.set_length(size.unwrap_or(0));
+        self.bar.set_position(0);
+    }
+    fn bytes(&self, bytes: u64) {
+        self.bar.set_position(bytes);
+    }
+    fn items(&self, items: u64) {
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        self.bar
+            .set_message(format!("{items} items, {:.0} items/s", items as f64 / seconds));
+    }
 }
 
 fn edit(cfg: &Config, slug: &str, file: Option<&Path>, flags: &Fields) -> anyhow::Result<()> {

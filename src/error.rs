@@ -24,6 +24,10 @@ pub enum Error {
     #[error("{}: {reason}", path.display())]
     Read { path: PathBuf, reason: String },
 
+    /// An import is refused as a whole (its items are named in the message).
+    #[error("{0}")]
+    Import(String),
+
     /// No article has this slug.
     #[error("no article with slug \"{slug}\" (see `feedsvc list`)")]
     NotFound { slug: String },

@@ -26,6 +26,7 @@ pub mod document;
 pub mod error;
 pub mod http;
 pub mod import;
+pub mod input;
 pub mod ondemand;
 pub mod publish;
 pub mod render;

@@ -10,6 +10,29 @@ use chrono::{DateTime, Datelike};
 
 use crate::config::Config;
 
+/// Query parameters that name a page on the platforms archives are imported from: WordPress's
+/// `p` (a post), `page_id`, `cat` and `feed`, Blogger's `alt` (a feed's format).
+const NAMING_PARAMETERS: [&str; 5] = ["p", "page_id", "cat", "feed", "alt"];
+
+/// The key an old URL (from an import) is kept and looked up under: its normalized `path`,
+/// with `?` and the parameters of `query` that name a page (sorted), when it has any. Other
+/// parameters (`utm_source`, Blogger's `m=1`) are left out, so they reach the same page.
+pub fn old_url_key(path: &str, query: Option<&str>) -> String {
+    let mut naming: Vec<&str> = query
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            NAMING_PARAMETERS.contains(&name)
+        })
+        .collect();
+    if naming.is_empty() {
+        return path.to_string();
+    }
+    naming.sort_unstable();
+    format!("{path}?{}", naming.join("&"))
+}
+
 /// A feed format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {

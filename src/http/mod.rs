@@ -623,6 +623,16 @@ async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>>
         Target::Health => return plain(StatusCode::OK, "ok\n", is_head),
         Target::Document(path) => path,
     };
+    // An old URL whose query names the page (WordPress's `/?p=123`, an imported archive's)
+    // is stored with it; any other query is not part of a document's key.
+    if let Some(query) = req.uri().query() {
+        let key = crate::routes::old_url_key(&path, Some(query));
+        if key != path {
+            if let Ok(Some(moved)) = state.cache.lookup(&key).await {
+                return build(respond::answer(&moved, req.headers(), is_head));
+            }
+        }
+    }
     let found = match state.cache.lookup(&path).await {
         Ok(Some(resource)) => representation(state, &path, resource, req).await.map(Some),
         other => other,

@@ -15,6 +15,7 @@ use crate::article::Timestamp;
 pub mod blogger;
 pub mod feed;
 pub mod fetch;
+pub mod importer;
 pub mod jsonfeed;
 pub mod wordpress;
 pub mod xml;

@@ -173,10 +173,11 @@ pub(super) fn rebuild_everything(
             let url = render::article_url(cfg, &article.slug);
             // A body stored by an older version that now passes a limit is shown as plain
             // text rather than refused: it was published, and stays so. Say so in the log.
-            let markdown = &article.body_markdown;
-            let html = render::markdown::try_render_html(markdown, &url).unwrap_or_else(|e| {
+            let body = &article.body_markdown;
+            let format = article.body_format;
+            let html = render::body::try_render(body, format, &url).unwrap_or_else(|e| {
                 tracing::warn!(slug = %article.slug, reason = %e, "a stored body is shown as plain text");
-                render::markdown::preformatted(markdown)
+                render::markdown::preformatted(body)
             });
             if html != article.body_html {
                 tx.set_body_html(article.id, &html)?;
@@ -425,6 +426,41 @@ fn render_redirects(
             body,
             article.updated.epoch(),
         ))?;
+    }
+    for old in tx.old_urls_of(id)? {
+        let body = pages::render_message(
+            cfg,
+            "Moved",
+            "This article has a new address.",
+            Some((&article.title, &url)),
+        )?;
+        out.put(render::status_document(
+            &old,
+            301,
+            Some(url.clone()),
+            body,
+            article.updated.epoch(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Renders the 301s of old feed and tag URLs (from an import) to the routes that took their
+/// place.
+pub(super) fn render_old_route_urls(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    for (old, target) in tx.old_route_urls()? {
+        let url = cfg.url(&target);
+        let body = pages::render_message(
+            cfg,
+            "Moved",
+            "This page has a new address.",
+            Some((&url, &url)),
+        )?;
+        out.put(render::status_document(&old, 301, Some(url), body, 0))?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::store::{ArticleRow, Store, Tx};
 use crate::{Error, Result};
 
 mod documents;
+pub mod import;
 
 pub use crate::routes::Month;
 use documents::{rebuild_everything, render_touched, DocumentWriter};
@@ -36,6 +37,8 @@ struct Touched {
     moved: BTreeSet<i64>,
     /// Render every document (after an import).
     everything: bool,
+    /// Render the 301s of old feed and tag URLs (after an import that recorded some).
+    old_routes: bool,
 }
 
 /// The outcome of an edit.
@@ -82,19 +85,6 @@ pub fn add(
     now: DateTime<Utc>,
 ) -> Result<Vec<String>> {
     insert(store, cfg, articles, now, false, &|_| {})
-}
-
-/// Adds many articles (a whole archive) in one transaction, then renders the whole site once:
-/// bodies are rendered on every core, pages in one pass over the archive. `progress` is called
-/// with the number of articles stored so far.
-pub fn import(
-    store: &mut Store,
-    cfg: &Config,
-    articles: &[NewArticle],
-    now: DateTime<Utc>,
-    progress: &dyn Fn(usize),
-) -> Result<Vec<String>> {
-    insert(store, cfg, articles, now, true, progress)
 }
 
 fn insert(
@@ -158,7 +148,7 @@ fn render_bodies(cfg: &Config, articles: &[NewArticle]) -> Result<Vec<(String, S
         let url = render::article_url(cfg, &new.slug);
         Ok((
             render_body(new, &url)?,
-            render::markdown::excerpt(&new.body),
+            render::body::excerpt(&new.body, new.body_format),
         ))
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -221,6 +211,8 @@ pub fn edit(
         max_body_bytes: cfg.storage.max_article_bytes,
     };
     let mut new = article::validate(&source_name, &fields, &body, now, limits)?;
+    // An article imported as HTML stays HTML: a new body is read as the stored one was.
+    new.body_format = existing.body_format;
     let same_as_stored = new.title == existing.title
         && new.slug == existing.slug
         && new.published == existing.published
@@ -259,7 +251,7 @@ pub fn edit(
     }
     let url = render::article_url(cfg, &new.slug);
     let body_html = render_body(&new, &url)?;
-    let excerpt = render::markdown::excerpt(&new.body);
+    let excerpt = render::body::excerpt(&new.body, new.body_format);
     let is_pending = new.published.epoch() > now.timestamp();
     tx.update_article(
         existing.id,
@@ -340,7 +332,7 @@ pub fn refresh_if_stale(store: &mut Store, cfg: &Config, now: DateTime<Utc>) -> 
 /// deeply nested, or too large before sanitizing) and one too large for a feed item: a reader
 /// that meets a feed over its size limit drops the whole feed.
 fn render_body(new: &NewArticle, url: &str) -> Result<String> {
-    let html = render::markdown::try_render_html(&new.body, url)
+    let html = render::body::try_render(&new.body, new.body_format, url)
         .map_err(|refusal| Error::invalid(&new.source_name, "body", refusal.to_string()))?;
     if html.len() > render::MAX_ITEM_BYTES {
         return Err(Error::invalid(
@@ -378,6 +370,9 @@ fn fingerprint(cfg: &Config) -> String {
 
 /// `tag:host,YYYY-MM-DD:slug` (RFC 4151), made unique with a counter if that id was ever used.
 fn mint_entry_id(tx: &Tx<'_>, cfg: &Config, new: &NewArticle) -> Result<String> {
+    if let Some(kept) = &new.entry_id {
+        return Ok(kept.clone());
+    }
     let date = new.published.at.with_timezone(&Utc).format("%Y-%m-%d");
     let base = format!("tag:{},{date}:{}", cfg.site.host, new.slug);
     let mut candidate = base.clone();
@@ -445,6 +440,9 @@ fn finish(tx: Tx<'_>, cfg: &Config, mut touched: Touched, now: DateTime<Utc>) ->
         tx.set_meta(FINGERPRINT_KEY, &fingerprint)?;
     } else {
         render_touched(&tx, cfg, &touched, &mut writer)?;
+    }
+    if touched.old_routes {
+        documents::render_old_route_urls(&tx, cfg, &mut writer)?;
     }
     if writer.finish() > 0 || stamped > 0 {
         tx.set_generation(generation)?;

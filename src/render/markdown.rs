@@ -179,7 +179,13 @@ pub fn excerpt(markdown: &str) -> String {
             break;
         }
     }
-    let text = strip_non_feed_chars(&text)
+    cut_excerpt(&text)
+}
+
+/// `text` with its runs of white space folded, cut at a word boundary with `…` when longer
+/// than [`EXCERPT_CHARS`].
+pub(super) fn cut_excerpt(text: &str) -> String {
+    let text = strip_non_feed_chars(text)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");

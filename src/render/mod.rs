@@ -2,6 +2,7 @@
 //! or the network; `publish` decides what to render and stores the result.
 
 pub mod assets;
+pub mod body;
 pub mod atom;
 pub mod conform;
 pub mod json;
@@ -214,6 +215,7 @@ mod tests {
                     excerpt: String::new(),
                     author: None,
                     body_markdown: String::new(),
+                    body_format: Default::default(),
                     // 150 to 240 KB, so the cut does not fall on an even count by chance.
                     body_html: format!("<p>{}</p>", "words ".repeat(25_000 + 1_500 * n)),
                     published: at.clone(),

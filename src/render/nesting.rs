@@ -448,6 +448,13 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Where an HTML body (imported, not written in Markdown) first nests deeper than
+/// [`MAX_DEPTH`] or holds more than [`MAX_FORMATTING`] formatting elements open.
+pub fn check_html(html: &str) -> Result<(), TooDeep> {
+    let whole = Event::Html(pulldown_cmark::CowStr::Borrowed(html));
+    Checker::new(html).feed(&whole, &(0..html.len()))
+}
+
 /// The byte offset of the line `lines` lines after the one holding `offset`.
 fn line_start(markdown: &str, offset: usize, lines: usize) -> usize {
     if lines == 0 {

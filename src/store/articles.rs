@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Store, Tx};
-use crate::article::{Article, NewArticle, Tag, Timestamp, Tombstone};
+use crate::article::{Article, BodyFormat, NewArticle, Tag, Timestamp, Tombstone};
 use crate::text::{numbered_slug, tag_key};
 use crate::Result;
 
@@ -23,7 +23,7 @@ pub struct ArticleRow<'a> {
 
 const COLUMNS: &str =
     "id, entry_id, slug, title, summary, excerpt, author, body_markdown, body_html, \
-                       published, updated, is_pending";
+                       published, updated, is_pending, body_format";
 
 fn timestamp(text: String) -> rusqlite::Result<Timestamp> {
     Timestamp::parse(&text).map_err(|reason| {
@@ -76,6 +76,7 @@ fn article_from_row(row: &Row<'_>) -> rusqlite::Result<Article> {
         published: timestamp(row.get(9)?)?,
         updated: timestamp(row.get(10)?)?,
         is_pending: row.get(11)?,
+        body_format: BodyFormat::from_word(&row.get::<_, String>(12)?),
         tags: Vec::new(),
     })
 }
@@ -117,6 +118,29 @@ pub trait ArticleQueries {
     fn article_by_slug(&self, slug: &str) -> Result<Option<Article>> {
         let sql = format!("SELECT {COLUMNS} FROM articles WHERE slug = ?1");
         Ok(query_articles(self.db(), &sql, [slug])?.pop())
+    }
+
+    /// The article with this entry id, scheduled or not.
+    fn article_by_entry_id(&self, entry_id: &str) -> Result<Option<Article>> {
+        let sql = format!("SELECT {COLUMNS} FROM articles WHERE entry_id = ?1");
+        Ok(query_articles(self.db(), &sql, [entry_id])?.pop())
+    }
+
+    /// True when an article with this entry id was deleted here (a tombstone holds it).
+    fn is_tombstoned(&self, entry_id: &str) -> Result<bool> {
+        Ok(self
+            .db()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM tombstones WHERE entry_id = ?1)")?
+            .query_row([entry_id], |r| r.get(0))?)
+    }
+
+    /// The slug of the tag named `name` (ignoring case and spacing), if there is one.
+    fn tag_slug_named(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .db()
+            .prepare_cached("SELECT slug FROM tags WHERE key = ?1 ORDER BY id LIMIT 1")?
+            .query_row([tag_key(name)], |r| r.get(0))
+            .optional()?)
     }
 
     /// The title of the article that has this slug, if any.
@@ -402,8 +426,8 @@ impl Tx<'_> {
         let a = row.article;
         self.tx.prepare_cached(
             "INSERT INTO articles (entry_id, slug, title, summary, excerpt, author, body_markdown, \
-             body_html, published, published_at, updated, updated_at, is_pending) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             body_html, published, published_at, updated, updated_at, is_pending, body_format) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
         .execute(params![
             row.entry_id,
@@ -419,6 +443,7 @@ impl Tx<'_> {
             a.updated.rfc3339(),
             a.updated.epoch(),
             row.is_pending,
+            a.body_format.word(),
         ])?;
         let id = self.tx.last_insert_rowid();
         // A new article takes over an old slug that used to redirect elsewhere.
@@ -434,7 +459,7 @@ impl Tx<'_> {
         self.tx.prepare_cached(
             "UPDATE articles SET slug = ?2, title = ?3, summary = ?4, excerpt = ?5, author = ?6, \
              body_markdown = ?7, body_html = ?8, published = ?9, published_at = ?10, updated = ?11, \
-             updated_at = ?12, is_pending = ?13 WHERE id = ?1",
+             updated_at = ?12, is_pending = ?13, body_format = ?14 WHERE id = ?1",
         )?
         .execute(params![
             id,
@@ -450,6 +475,7 @@ impl Tx<'_> {
             a.updated.rfc3339(),
             a.updated.epoch(),
             row.is_pending,
+            a.body_format.word(),
         ])?;
         self.tx
             .execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
@@ -533,6 +559,46 @@ impl Tx<'_> {
             params![old_slug, article_id],
         )?;
         Ok(())
+    }
+
+    /// Records an old URL (a path, with its query when that names the page) answering 301 to
+    /// the article `article_id` or to the route `target` (a path below the site's root). The
+    /// first record of a path stays. Returns true when it was new.
+    pub fn add_old_url(
+        &self,
+        path: &str,
+        article_id: Option<i64>,
+        target: Option<&str>,
+    ) -> Result<bool> {
+        let added = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO old_urls (path, article_id, target) VALUES (?1, ?2, ?3)                  ON CONFLICT (path) DO NOTHING",
+            )?
+            .execute(params![path, article_id, target])?;
+        Ok(added > 0)
+    }
+
+    /// The old URLs that answer for the article.
+    pub fn old_urls_of(&self, article_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT path FROM old_urls WHERE article_id = ?1 ORDER BY path")?;
+        let paths = stmt
+            .query_map([article_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(paths)
+    }
+
+    /// The old URLs that answer for a route (old feeds and tag pages), with their targets.
+    pub fn old_route_urls(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT path, target FROM old_urls WHERE target IS NOT NULL ORDER BY path",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
+        Ok(rows)
     }
 
     /// Old slugs that point at the article.

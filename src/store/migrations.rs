@@ -169,4 +169,19 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX tags_by_key ON tags (key);
     ALTER TABLE article_tags ADD COLUMN name TEXT;
     "#,
+    // 5: imported articles. A body is Markdown or HTML (imported from another platform). An
+    // old URL (the path an article, feed or tag page had on the platform an archive came from,
+    // with its query when that names the page, as WordPress's `/?p=123`) answers 301 to the
+    // article (`article_id`, whatever its slug becomes) or to a route (`target`, its path below
+    // the site's root).
+    r#"
+    ALTER TABLE articles ADD COLUMN body_format TEXT NOT NULL DEFAULT 'markdown';
+    CREATE TABLE old_urls (
+        path       TEXT PRIMARY KEY,
+        article_id INTEGER REFERENCES articles (id) ON DELETE CASCADE,
+        target     TEXT,
+        CHECK ((article_id IS NULL) <> (target IS NULL))
+    );
+    CREATE INDEX old_urls_by_article ON old_urls (article_id);
+    "#,
 ];
