@@ -324,10 +324,15 @@ fn import(
     options: &crate::import::importer::Options,
     json: bool,
 ) -> anyhow::Result<()> {
-    // A dry run writes nothing, not even a new database: it runs against a scratch copy of
-    // the schema when there is no database yet.
-    let scratch = (options.dry_run && !cfg.storage.database.exists())
-        .then(|| std::env::temp_dir().join(format!("feedsvc-dry-run-{}.db", std::process::id())));
+    // A refused import (or a dry run) writes nothing, not even a new database: without one,
+    // the import builds a new database beside where it belongs and moves it into place only
+    // once it is committed.
+    let database = &cfg.storage.database;
+    let scratch = (!database.exists()).then(|| {
+        let mut name = database.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".import-{}", std::process::id()));
+        database.with_file_name(name)
+    });
     let mut store = match &scratch {
         Some(path) => Store::open(path, cfg.storage.busy_timeout, true)?,
         None => open(cfg, true)?,
@@ -336,9 +341,29 @@ fn import(
     let result = crate::import::importer::run(&mut store, cfg, sources, options, &progress);
     progress.bar.finish_and_clear();
     if let Some(path) = &scratch {
-        drop(store);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        let remove = |path: &Path| {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        };
+        if result.is_ok() && !options.dry_run {
+            let folded = store.checkpoint_all();
+            drop(store);
+            // A link fails if a database appeared meanwhile (a server started): never
+            // replace one.
+            let placed = folded
+                .map_err(anyhow::Error::from)
+                .and_then(|()| std::fs::hard_link(path, database).map_err(anyhow::Error::from));
+            remove(path);
+            placed.with_context(|| {
+                format!(
+                    "{}: cannot put the new database in place (nothing was imported)",
+                    database.display()
+                )
+            })?;
+        } else {
+            drop(store);
+            remove(path);
         }
     } else if result.is_ok() && !options.dry_run {
         // The import is committed; a checkpoint that cannot finish (a busy reader) only

@@ -1102,7 +1102,10 @@ fn import_loads_a_directory_in_one_step() {
     let run = env.run(&["import", dir.to_str().unwrap()]).success();
     assert_eq!(
         run.stdout.trim_end(),
-        format!("imported 30 articles from {}", dir.display())
+        format!(
+            "imported 30 articles, updated 0, unchanged 0, skipped 0 ({})",
+            dir.display()
+        )
     );
     assert_eq!(env.list_json().len(), 30);
     let wal = env.db_path().with_extension("db-wal");
