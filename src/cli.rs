@@ -479,9 +479,13 @@ fn article_json(cfg: &Config, a: &Article, with_body: bool) -> serde_json::Value
         "summary": a.summary,
         "tags": a.tags.iter().map(|t| &t.written).collect::<Vec<_>>(),
         "scheduled": a.is_pending,
+        "body_format": a.body_format.word(),
     });
     if with_body {
-        value["body_markdown"] = a.body_markdown.clone().into();
+        value["body"] = a.body_markdown.clone().into();
+        if a.body_format == crate::article::BodyFormat::Markdown {
+            value["body_markdown"] = a.body_markdown.clone().into();
+        }
         value["body_html"] = a.body_html.clone().into();
     }
     value
@@ -575,6 +579,7 @@ fn show(cfg: &Config, slug: &str, json: bool) -> anyhow::Result<()> {
     }
     let tags: Vec<&str> = article.tags.iter().map(|t| t.written.as_str()).collect();
     writeln!(out, "tags:      {}", tags.join(", "))?;
+    writeln!(out, "body:      {}", article.body_format.word())?;
     writeln!(out)?;
     write!(out, "{}", article.body_markdown)?;
     Ok(())

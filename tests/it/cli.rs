@@ -261,6 +261,7 @@ fn show_prints_fields_and_body() {
         "author:    A. Reporter",
         "summary:   Day two.",
         "tags:      Middle East, Diplomacy",
+        "body:      markdown",
         "",
         "",
         "The ceasefire *held*.",
