@@ -469,7 +469,12 @@ mod tests {
     fn the_walk_stops_at_max_documents() {
         let (base, _) = serve(|path| {
             let n: u32 = path.trim_start_matches("/p").parse().unwrap_or(0);
-            ok(&format!("next=/p{}", n + 1))
+            // Twenty pages: a walk without the limit ends too, and fails the test.
+            ok(&if n < 20 {
+                format!("next=/p{}", n + 1)
+            } else {
+                "the end".to_string()
+            })
         });
         let limits = FetchLimits {
             max_documents: 4,
@@ -526,13 +531,19 @@ mod tests {
             timeout: Duration::from_millis(300),
             ..limits()
         };
+        // On a thread, so that a walk without a timeout fails the test instead of hanging it.
+        let (done, outcome) = std::sync::mpsc::channel();
         let started = Instant::now();
-        let error = walk_test(&format!("{base}/feed"), &limits, &mut Vec::new()).unwrap_err();
+        std::thread::spawn(move || {
+            let outcome = walk_test(&format!("{base}/feed"), &limits, &mut Vec::new());
+            let _ = done.send(outcome.map_err(|e| e.to_string()));
+        });
+        let outcome = outcome
+            .recv_timeout(Duration::from_secs(5))
+            .expect("no timeout within 5 s");
+        let error = outcome.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(3), "{error}");
-        assert!(
-            error.to_string().contains("no answer within 300ms"),
-            "{error}"
-        );
+        assert!(error.contains("no answer within 300ms"), "{error}");
     }
 
     #[test]
