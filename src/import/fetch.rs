@@ -299,7 +299,7 @@ mod tests {
     /// A tiny HTTP server on 127.0.0.1: `answer(path)` gives the whole response, or `None` to
     /// keep the connection open without a word. Returns its base URL and the request heads.
     fn serve(
-        answer: impl Fn(&str) -> Option<String> + Send + 'static,
+        answer: impl Fn(&str) -> Option<Vec<u8>> + Send + 'static,
     ) -> (String, Arc<Mutex<Vec<String>>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -314,7 +314,7 @@ mod tests {
                 seen.lock().unwrap().push(head);
                 match answer(&path) {
                     Some(response) => {
-                        let _ = stream.write_all(response.as_bytes());
+                        let _ = stream.write_all(&response);
                     }
                     None => silent.push(stream),
                 }
@@ -332,17 +332,33 @@ mod tests {
         String::from_utf8_lossy(&head).into_owned()
     }
 
-    fn ok(body: &str) -> Option<String> {
-        Some(format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ))
+    fn ok(body: &str) -> Option<Vec<u8>> {
+        Some(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/atom+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
     }
 
-    fn redirect(to: &str) -> Option<String> {
+    fn gzipped(body: &str) -> Option<Vec<u8>> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(body.as_bytes()).unwrap();
+        let packed = encoder.finish().unwrap();
+        let mut response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            packed.len()
+        )
+        .into_bytes();
+        response.extend(packed);
+        Some(response)
+    }
+
+    fn redirect(to: &str) -> Option<Vec<u8>> {
         Some(format!(
             "HTTP/1.1 301 Moved Permanently\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        ))
+        ).into_bytes())
     }
 
     fn limits() -> FetchLimits {
@@ -514,9 +530,31 @@ mod tests {
     }
 
     #[test]
+    fn a_gzipped_body_is_decoded_and_capped_after_decoding() {
+        let small = "prev=/old ".repeat(50);
+        let (base, requests) = serve(move |path| match path {
+            "/feed" => gzipped(&small),
+            "/old" => gzipped("done"),
+            _ => gzipped(&"z".repeat(100_000)),
+        });
+        let mut log = Vec::new();
+        let urls = walk_test(&format!("{base}/feed"), &limits(), &mut log).unwrap();
+        assert_eq!(urls.len(), 2);
+        assert_eq!(log[1].2, "done");
+        let first = requests.lock().unwrap()[0].to_ascii_lowercase();
+        assert!(first.contains("accept-encoding: gzip, br"), "{first}");
+        // 100,000 bytes pack into far less than the 1,000-byte cap, which applies to what comes out.
+        let error = walk_test(&format!("{base}/bomb"), &limits(), &mut Vec::new()).unwrap_err();
+        assert!(error.to_string().contains("limit of 1000 bytes"), "{error}");
+    }
+
+    #[test]
     fn a_404_is_an_error_naming_the_status() {
         let (base, _) = serve(|_| {
-            Some("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into())
+            Some(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
+            )
         });
         let error = walk_test(&format!("{base}/gone"), &limits(), &mut Vec::new()).unwrap_err();
         let message = error.to_string();
