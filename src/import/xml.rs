@@ -18,6 +18,9 @@ use chrono::{DateTime, FixedOffset};
 use encoding_rs::Encoding;
 use quick_xml::events::Event;
 
+use url::Url;
+
+use super::{Item, Position, Unreadable};
 use crate::article::Timestamp;
 
 /// How many bytes of the start are read to find a byte order mark and the XML declaration.
@@ -359,6 +362,19 @@ pub struct Name {
     pub local: String,
 }
 
+impl Name {
+    /// True when the name is `local` in `ns`.
+    pub fn is(&self, ns: Ns, local: &str) -> bool {
+        self.ns == ns && self.local == local
+    }
+
+    /// True when the name is Atom's `local`, or `local` in no namespace (exports that forget
+    /// Atom's declaration write its names bare).
+    pub fn is_atom(&self, local: &str) -> bool {
+        matches!(self.ns, Ns::Atom | Ns::None) && self.local == local
+    }
+}
+
 /// A start tag.
 #[derive(Debug, Clone)]
 pub struct Element {
@@ -664,13 +680,13 @@ impl Node {
 
     /// True when the element is `local` in `ns`.
     pub fn is(&self, ns: Ns, local: &str) -> bool {
-        self.name.ns == ns && self.name.local == local
+        self.name.is(ns, local)
     }
 
     /// True when the element is Atom's `local`, or `local` in no namespace (exports that forget
     /// Atom's declaration write its names bare).
     pub fn is_atom(&self, local: &str) -> bool {
-        matches!(self.name.ns, Ns::Atom | Ns::None) && self.name.local == local
+        self.name.is_atom(local)
     }
 
     /// The child elements.
@@ -1031,6 +1047,72 @@ pub fn collapse_spaces(text: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+/// Reads up to the root element of the source `name`.
+///
+/// Errors: the source is not XML (text before any element, a parse error, or no element).
+pub fn open_root<R: BufRead>(xml: &mut XmlReader<R>, name: &str) -> crate::Result<Element> {
+    loop {
+        match xml.next() {
+            Ok(XmlEvent::Start(element)) => return Ok(element),
+            Ok(XmlEvent::Text(text)) if !text.trim().is_empty() => {
+                return Err(crate::Error::invalid(name, "file", "not XML (text before any element)"))
+            }
+            Ok(XmlEvent::Text(_) | XmlEvent::End(_)) => {}
+            Ok(XmlEvent::Eof) => {
+                return Err(crate::Error::invalid(name, "file", "not XML (no element)"))
+            }
+            Err(error) => return Err(crate::Error::invalid(name, "file", error.to_string())),
+        }
+    }
+}
+
+/// The item a reader gives for an element it could not read to its end.
+pub fn unreadable_partial(partial: &Partial, item: usize, id: Option<String>) -> Item {
+    Item::Unreadable(Unreadable {
+        position: Position {
+            item,
+            line: Some(partial.node.line),
+        },
+        id,
+        title: None,
+        reason: partial.reason.clone(),
+    })
+}
+
+/// The item a reader gives when the parser stops between items: what follows is lost.
+pub fn unreadable_rest(error: &XmlError, item: usize) -> Item {
+    Item::Unreadable(Unreadable {
+        position: Position {
+            item,
+            line: Some(error.line),
+        },
+        id: None,
+        title: None,
+        reason: format!("{error}; the rest of the file is not read"),
+    })
+}
+
+/// `href` made absolute against `base` when there is one; as written otherwise (or when it
+/// cannot be joined).
+pub fn resolve_url(base: Option<&Url>, href: &str) -> String {
+    let href = href.trim();
+    match base.and_then(|base| base.join(href).ok()) {
+        Some(url) => url.to_string(),
+        None => href.to_string(),
+    }
+}
+
+/// `base` with an `xml:base` attribute of `node` applied, if it has one.
+pub fn with_xml_base(base: Option<&Url>, node_base: Option<&str>) -> Option<Url> {
+    match node_base {
+        Some(href) => match base {
+            Some(base) => base.join(href.trim()).ok().or_else(|| Some(base.clone())),
+            None => Url::parse(href.trim()).ok(),
+        },
+        None => base.cloned(),
+    }
 }
 
 /// Parses an RFC 3339 date (or the variants [`Timestamp::parse`] accepts), keeping its offset.
