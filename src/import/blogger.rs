@@ -16,7 +16,7 @@ use super::xml::{
     open_root, parse_rfc3339, resolve_url, unreadable_partial, unreadable_rest, with_xml_base,
     Node, Ns, XmlEvent, XmlReader,
 };
-use super::{Entry, ImportTag, Item, Position, SkipReason, Skipped, Sink, TagOrigin, Unreadable};
+use super::{Entry, ImportTag, Item, Position, Sink, SkipReason, Skipped, TagOrigin, Unreadable};
 use crate::article::Timestamp;
 use crate::Result;
 
@@ -54,7 +54,7 @@ pub fn read(input: impl BufRead, name: &str, sink: &mut Sink<'_>) -> Result<()> 
     };
     let mut count = 0;
     loop {
-        let element = match xml.next() {
+        let element = match xml.next_event() {
             Ok(XmlEvent::Start(element)) => element,
             Ok(XmlEvent::Eof) => return Ok(()),
             Ok(_) => continue,
@@ -178,10 +178,7 @@ fn entry_item(node: &Node, item: usize, blog: &Blog) -> Item {
         let home = blog.home.as_ref().or(base.as_ref());
         filename.as_deref().map(|path| resolve_url(home, path))
     });
-    let slug = filename
-        .as_deref()
-        .or(link.as_deref())
-        .and_then(slug_of);
+    let slug = filename.as_deref().or(link.as_deref()).and_then(slug_of);
     let published = match date(node, "published") {
         Ok(Some(at)) => Some(at),
         Ok(None) => match node.child_text(Ns::Blogger, "created") {
@@ -206,7 +203,10 @@ fn entry_item(node: &Node, item: usize, blog: &Blog) -> Item {
         .elements()
         .filter(|child| child.is_atom("category"))
         .filter(|category| {
-            matches!(category.attr("scheme").map(str::trim), None | Some("") | Some(LABEL_SCHEME))
+            matches!(
+                category.attr("scheme").map(str::trim),
+                None | Some("") | Some(LABEL_SCHEME)
+            )
         })
         .filter_map(|category| category.attr("term"))
         .map(str::trim)
@@ -254,7 +254,12 @@ fn slug_of(url_or_path: &str) -> Option<String> {
     (!slug.is_empty()).then(|| slug.to_string())
 }
 
-fn unreadable(position: Position, id: Option<String>, title: Option<String>, reason: String) -> Item {
+fn unreadable(
+    position: Position,
+    id: Option<String>,
+    title: Option<String>,
+    reason: String,
+) -> Item {
     Item::Unreadable(Unreadable {
         position,
         id,
@@ -279,7 +284,10 @@ mod tests {
     }
 
     fn fixture(name: &str) -> String {
-        let path = format!("{}/tests/fixtures/import/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/import/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(path).unwrap()
     }
 
@@ -304,20 +312,35 @@ mod tests {
         assert_eq!(skipped(&items[1]), SkipReason::Settings);
         let post = entry(&items[2]);
         assert_eq!(post.id, "tag:blogger.com,1999:blog-1234567890.post-1111");
-        assert_eq!(post.title.as_deref(), Some("Council votes to reopen the old bridge"));
+        assert_eq!(
+            post.title.as_deref(),
+            Some("Council votes to reopen the old bridge")
+        );
         assert_eq!(
             post.link.as_deref(),
             Some("https://harbourdaily.blogspot.com/2025/09/council-votes-bridge.html")
         );
         assert_eq!(post.slug.as_deref(), Some("council-votes-bridge"));
-        assert_eq!(post.published.as_ref().unwrap().rfc3339(), "2025-09-14T08:30:00+02:00");
-        assert_eq!(post.updated.as_ref().unwrap().rfc3339(), "2025-09-14T09:12:45+02:00");
+        assert_eq!(
+            post.published.as_ref().unwrap().rfc3339(),
+            "2025-09-14T08:30:00+02:00"
+        );
+        assert_eq!(
+            post.updated.as_ref().unwrap().rfc3339(),
+            "2025-09-14T09:12:45+02:00"
+        );
         assert_eq!(post.author.as_deref(), Some("Anna Svensson"));
         assert_eq!(
             post.tags,
             vec![
-                ImportTag { name: "Local politics".into(), origin: TagOrigin::BloggerLabel },
-                ImportTag { name: "Transport".into(), origin: TagOrigin::BloggerLabel },
+                ImportTag {
+                    name: "Local politics".into(),
+                    origin: TagOrigin::BloggerLabel
+                },
+                ImportTag {
+                    name: "Transport".into(),
+                    origin: TagOrigin::BloggerLabel
+                },
             ]
         );
         assert!(matches!(&post.body, Body::Html(html) if html.starts_with("<p>SKÄRHAMN —")));
@@ -328,7 +351,10 @@ mod tests {
             matches!(&second.body, Body::Html(html) if html.contains("src=\"/images/ferry.jpg\"")),
             "relative image links are left for the importer to rewrite"
         );
-        assert_eq!(second.title.as_deref(), Some("Ферри вернулся — the ferry is back"));
+        assert_eq!(
+            second.title.as_deref(),
+            Some("Ферри вернулся — the ferry is back")
+        );
         assert_eq!(skipped(&items[4]), SkipReason::Draft);
         assert_eq!(skipped(&items[5]), SkipReason::Page);
         assert_eq!(skipped(&items[6]), SkipReason::Comment);
@@ -347,7 +373,10 @@ mod tests {
             post.link.as_deref(),
             Some("https://nightdesk.blogspot.com/2025/09/night-market-returns.html")
         );
-        assert_eq!(post.published.as_ref().unwrap().rfc3339(), "2025-09-10T21:00:00+08:00");
+        assert_eq!(
+            post.published.as_ref().unwrap().rfc3339(),
+            "2025-09-10T21:00:00+08:00"
+        );
         assert_eq!(post.tags[0].name, "台北");
         assert_eq!(post.tags[0].origin, TagOrigin::BloggerLabel);
         assert_eq!(skipped(&items[1]), SkipReason::Draft);
@@ -367,7 +396,8 @@ mod tests {
 
     #[test]
     fn an_entry_without_id_is_unreadable() {
-        let xml = "<feed xmlns='http://www.w3.org/2005/Atom'><entry><title>x</title></entry></feed>";
+        let xml =
+            "<feed xmlns='http://www.w3.org/2005/Atom'><entry><title>x</title></entry></feed>";
         assert!(matches!(&read_all(xml)[0], Item::Unreadable(u) if u.reason == "no <id>"));
     }
 
@@ -381,7 +411,10 @@ mod tests {
     #[test]
     fn slugs_come_from_the_last_segment() {
         assert_eq!(slug_of("/2025/09/story.html").as_deref(), Some("story"));
-        assert_eq!(slug_of("https://x.blogspot.com/p/about.html?m=1").as_deref(), Some("about"));
+        assert_eq!(
+            slug_of("https://x.blogspot.com/p/about.html?m=1").as_deref(),
+            Some("about")
+        );
         assert_eq!(slug_of("https://x.blogspot.com/"), None);
     }
 }

@@ -79,7 +79,7 @@ fn read_atom<R: BufRead>(
     let mut feed_author: Option<String> = None;
     let mut count = 0;
     loop {
-        let element = match xml.next() {
+        let element = match xml.next_event() {
             Ok(XmlEvent::Start(element)) => element,
             Ok(XmlEvent::Eof) => return links,
             Ok(_) => continue,
@@ -127,7 +127,12 @@ fn read_atom<R: BufRead>(
 }
 
 /// An Atom entry as an [`Item`].
-fn atom_entry(node: &Node, position: Position, base: Option<&Url>, feed_author: Option<&str>) -> Item {
+fn atom_entry(
+    node: &Node,
+    position: Position,
+    base: Option<&Url>,
+    feed_author: Option<&str>,
+) -> Item {
     let base = with_xml_base(base, node.attr("xml:base"));
     let id = node.child_atom("id").and_then(Node::trimmed_text);
     let title = node.child_atom("title").and_then(atom_text);
@@ -188,14 +193,18 @@ pub(super) fn alternate_link(entry: &Node, base: Option<&Url>) -> Option<String>
         .elements()
         .filter(|child| child.is_atom("link"))
         .filter(|link| matches!(link.attr("rel").map(str::trim), None | Some("alternate")))
-        .filter(|link| link.attr("href").is_some_and(|href| !href.trim().is_empty()))
+        .filter(|link| {
+            link.attr("href")
+                .is_some_and(|href| !href.trim().is_empty())
+        })
         .collect();
     let link = alternates
         .iter()
         .find(|link| link.attr("type").is_some_and(|kind| kind.contains("html")))
         .or(alternates.first())?;
     let base = with_xml_base(base, link.attr("xml:base"));
-    link.attr("href").map(|href| resolve_url(base.as_ref(), href))
+    link.attr("href")
+        .map(|href| resolve_url(base.as_ref(), href))
 }
 
 /// An Atom text construct (`title`, `summary`) as plain text; `None` when empty.
@@ -228,12 +237,17 @@ fn construct_body(node: &Node) -> Option<Body> {
     if node.attr("src").is_some() {
         return None;
     }
-    let kind = node.attr("type").map(|kind| kind.trim().to_ascii_lowercase());
+    let kind = node
+        .attr("type")
+        .map(|kind| kind.trim().to_ascii_lowercase());
     let body = match kind.as_deref() {
         None | Some("text") | Some("text/plain") => Body::Text(node.text()),
         Some("html") | Some("text/html") => Body::Html(node.html()),
         Some("xhtml") | Some("application/xhtml+xml") => {
-            let markup = match node.child(Ns::Xhtml, "div").or_else(|| node.child(Ns::None, "div")) {
+            let markup = match node
+                .child(Ns::Xhtml, "div")
+                .or_else(|| node.child(Ns::None, "div"))
+            {
                 Some(div) => div.inner_markup(),
                 None => node.inner_markup(),
             };
@@ -248,7 +262,10 @@ fn construct_body(node: &Node) -> Option<Body> {
     (!empty).then_some(body)
 }
 
-fn optional_date(node: Option<&Node>, field: &str) -> std::result::Result<Option<Timestamp>, String> {
+fn optional_date(
+    node: Option<&Node>,
+    field: &str,
+) -> std::result::Result<Option<Timestamp>, String> {
     match node.and_then(Node::trimmed_text) {
         Some(text) => parse_rfc3339(field, &text).map(Some),
         None => Ok(None),
@@ -274,7 +291,7 @@ fn read_rss<R: BufRead>(
     let mut links = HistoryLinks::default();
     let mut count = 0;
     loop {
-        let element = match xml.next() {
+        let element = match xml.next_event() {
             Ok(XmlEvent::Start(element)) => element,
             Ok(XmlEvent::Eof) => return links,
             Ok(_) => continue,
@@ -431,10 +448,9 @@ pub(super) fn parse_rfc2822(field: &str, text: &str) -> std::result::Result<Time
 fn lenient_rfc2822(text: &str) -> Option<DateTime<FixedOffset>> {
     let cleaned = text.replace(',', " ");
     let mut tokens: Vec<&str> = cleaned.split_whitespace().collect();
-    if tokens
-        .first()
-        .is_some_and(|first| first.chars().all(|c| c.is_ascii_alphabetic()) && month(first).is_none())
-    {
+    if tokens.first().is_some_and(|first| {
+        first.chars().all(|c| c.is_ascii_alphabetic()) && month(first).is_none()
+    }) {
         tokens.remove(0);
     }
     let (day, month) = match (tokens.first()?.parse::<u32>(), month(tokens.get(1)?)) {
@@ -457,8 +473,11 @@ fn lenient_rfc2822(text: &str) -> Option<DateTime<FixedOffset>> {
         Some(zone) => zone_offset(zone)?,
         None => 0,
     };
-    let naive = NaiveDate::from_ymd_opt(year, month, day)?
-        .and_time(NaiveTime::from_hms_opt(hour, minute, second.min(59))?);
+    let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_time(NaiveTime::from_hms_opt(
+        hour,
+        minute,
+        second.min(59),
+    )?);
     let offset = FixedOffset::east_opt(offset)?;
     naive.and_local_timezone(offset).single()
 }
@@ -531,19 +550,28 @@ mod tests {
     }
 
     fn fixture(name: &str) -> String {
-        let path = format!("{}/tests/fixtures/import/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/import/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(path).unwrap()
     }
 
     #[test]
     fn rfc2822_variants_keep_their_offset() {
         let cases = [
-            ("Sun, 14 Sep 2025 08:30:00 +0200", "2025-09-14T08:30:00+02:00"),
+            (
+                "Sun, 14 Sep 2025 08:30:00 +0200",
+                "2025-09-14T08:30:00+02:00",
+            ),
             ("Sun, 7 Sep 2025 08:30:00 GMT", "2025-09-07T08:30:00Z"),
             ("7 Sep 2025 08:30:00 UT", "2025-09-07T08:30:00Z"),
             ("Sun, 07 Sep 2025 08:30:00 PDT", "2025-09-07T08:30:00-07:00"),
             ("Sun, 07 Sep 2025 08:30:00 EST", "2025-09-07T08:30:00-05:00"),
-            ("Sunday, 07 September 2025 08:30 +02:00", "2025-09-07T08:30:00+02:00"),
+            (
+                "Sunday, 07 September 2025 08:30 +02:00",
+                "2025-09-07T08:30:00+02:00",
+            ),
             ("Sun, 07 Sep 25 08:30:00 CEST", "2025-09-07T08:30:00+02:00"),
         ];
         for (text, expected) in cases {
@@ -558,13 +586,29 @@ mod tests {
         let (items, links) = read_all(&fixture("rss-2.0.xml"), None);
         assert_eq!(items.len(), 4, "{items:#?}");
         let first = entry(&items[0]);
-        assert_eq!(first.id, "https://news.example.org/2025/09/14/harbour-strike");
-        assert_eq!(first.title.as_deref(), Some("Harbour strike ends — talks to resume Monday"));
-        assert_eq!(first.published.as_ref().unwrap().rfc3339(), "2025-09-14T08:30:00+02:00");
-        assert_eq!(first.updated.as_ref().unwrap().rfc3339(), "2025-09-14T10:05:00+02:00");
+        assert_eq!(
+            first.id,
+            "https://news.example.org/2025/09/14/harbour-strike"
+        );
+        assert_eq!(
+            first.title.as_deref(),
+            Some("Harbour strike ends — talks to resume Monday")
+        );
+        assert_eq!(
+            first.published.as_ref().unwrap().rfc3339(),
+            "2025-09-14T08:30:00+02:00"
+        );
+        assert_eq!(
+            first.updated.as_ref().unwrap().rfc3339(),
+            "2025-09-14T10:05:00+02:00"
+        );
         assert_eq!(first.author.as_deref(), Some("Maria Keller"));
         assert_eq!(
-            first.tags.iter().map(|tag| tag.name.as_str()).collect::<Vec<_>>(),
+            first
+                .tags
+                .iter()
+                .map(|tag| tag.name.as_str())
+                .collect::<Vec<_>>(),
             ["Economy", "Labour"]
         );
         assert!(matches!(&first.body, Body::Html(html) if html.contains("<p>HAMBURG —")));
@@ -575,9 +619,15 @@ mod tests {
         // Without content:encoded the description is the body.
         let second = entry(&items[1]);
         assert_eq!(second.id, "urn:uuid:3e1f0a52-77c1-4b0a-9a55-1d2b6a0e8c11");
-        assert_eq!(second.link.as_deref(), Some("https://news.example.org/2025/09/13/tokyo"));
+        assert_eq!(
+            second.link.as_deref(),
+            Some("https://news.example.org/2025/09/13/tokyo")
+        );
         assert_eq!(second.author.as_deref(), Some("田中 花子"));
-        assert_eq!(second.published.as_ref().unwrap().rfc3339(), "2025-09-13T07:00:00Z");
+        assert_eq!(
+            second.published.as_ref().unwrap().rfc3339(),
+            "2025-09-13T07:00:00Z"
+        );
         assert!(matches!(&second.body, Body::Html(html) if html.contains("東京")));
         assert_eq!(second.summary, None);
         // No guid: the link is the id.
@@ -596,18 +646,27 @@ mod tests {
         assert_eq!(items.len(), 4, "{items:#?}");
         let first = entry(&items[0]);
         assert_eq!(first.id, "urn:uuid:9b2e4a1c-0d7f-4a51-8f0e-3c5a0d1e2b77");
-        assert_eq!(first.title.as_deref(), Some("Floods & landslides: the week in Κρήτη"));
+        assert_eq!(
+            first.title.as_deref(),
+            Some("Floods & landslides: the week in Κρήτη")
+        );
         // Relative link resolved against the entry's xml:base.
         assert_eq!(
             first.link.as_deref(),
             Some("https://news.example.org/world/2025/09/crete-floods")
         );
-        assert_eq!(first.published.as_ref().unwrap().rfc3339(), "2025-09-14T06:00:00+03:00");
+        assert_eq!(
+            first.published.as_ref().unwrap().rfc3339(),
+            "2025-09-14T06:00:00+03:00"
+        );
         assert_eq!(first.author.as_deref(), Some("Eleni Papadopoulou"));
         assert_eq!(first.tags[0].name, "Weather");
         assert_eq!(first.tags[1].name, "greece");
         assert!(matches!(&first.body, Body::Html(html) if html.contains("<p>HERAKLION —")));
-        assert_eq!(first.summary.as_deref(), Some("Roads closed across the island."));
+        assert_eq!(
+            first.summary.as_deref(),
+            Some("Roads closed across the island.")
+        );
         // xhtml content is the div's inner markup; the feed's author stands in.
         let second = entry(&items[1]);
         assert_eq!(second.author.as_deref(), Some("The Desk"));
@@ -634,7 +693,10 @@ mod tests {
     fn relative_links_resolve_against_the_base_given() {
         let xml = "<rss version=\"2.0\"><channel><item><link>/a/b</link></item></channel></rss>";
         let (items, _) = read_all(xml, Some("https://example.com/feed.xml"));
-        assert_eq!(entry(&items[0]).link.as_deref(), Some("https://example.com/a/b"));
+        assert_eq!(
+            entry(&items[0]).link.as_deref(),
+            Some("https://example.com/a/b")
+        );
     }
 
     #[test]
@@ -647,7 +709,10 @@ mod tests {
         let (items, _) = read_all(xml, None);
         let first = entry(&items[0]);
         assert_eq!(first.id, "https://e.org/1");
-        assert_eq!(first.published.as_ref().unwrap().rfc3339(), "2025-09-14T08:00:00+02:00");
+        assert_eq!(
+            first.published.as_ref().unwrap().rfc3339(),
+            "2025-09-14T08:00:00+02:00"
+        );
     }
 
     #[test]
@@ -663,7 +728,8 @@ mod tests {
 
     #[test]
     fn a_break_from_the_sink_stops_reading() {
-        let xml = "<rss><channel><item><guid>1</guid></item><item><guid>2</guid></item></channel></rss>";
+        let xml =
+            "<rss><channel><item><guid>1</guid></item><item><guid>2</guid></item></channel></rss>";
         let mut seen = 0;
         read(xml.as_bytes(), "f", None, &mut |_| {
             seen += 1;
@@ -676,10 +742,18 @@ mod tests {
     #[test]
     fn a_document_of_another_kind_is_an_error_naming_the_file() {
         let mut sink = |_| std::ops::ControlFlow::Continue(());
-        let error = read("<html><body/></html>".as_bytes(), "page.html", None, &mut sink)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("page.html") && error.contains("<html>"), "{error}");
+        let error = read(
+            "<html><body/></html>".as_bytes(),
+            "page.html",
+            None,
+            &mut sink,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("page.html") && error.contains("<html>"),
+            "{error}"
+        );
         let error = read("just text".as_bytes(), "notes.txt", None, &mut sink).unwrap_err();
         assert!(error.to_string().contains("notes.txt"));
     }

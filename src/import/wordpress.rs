@@ -16,7 +16,7 @@ use super::xml::{
     html_to_text, open_root, unreadable_partial, unreadable_rest, Node, Ns, XmlEvent, XmlReader,
 };
 use super::{
-    Body, Entry, ImportTag, Item, Position, SkipReason, Skipped, Sink, TagOrigin, Unreadable,
+    Body, Entry, ImportTag, Item, Position, Sink, SkipReason, Skipped, TagOrigin, Unreadable,
 };
 use crate::article::Timestamp;
 use crate::Result;
@@ -43,7 +43,7 @@ pub fn read(input: impl BufRead, name: &str, sink: &mut Sink<'_>) -> Result<()> 
     let mut site = Site::default();
     let mut count = 0;
     loop {
-        let element = match xml.next() {
+        let element = match xml.next_event() {
             Ok(XmlEvent::Start(element)) => element,
             Ok(XmlEvent::Eof) => return Ok(()),
             Ok(_) => continue,
@@ -197,12 +197,9 @@ fn post_item(node: &Node, position: Position, site: &Site) -> Item {
         Ok(at) => at,
         Err(reason) => return unreadable(Some(id), reason),
     };
-    let author = node.child_text(Ns::Dc, "creator").map(|login| {
-        site.authors
-            .get(&login)
-            .cloned()
-            .unwrap_or(login)
-    });
+    let author = node
+        .child_text(Ns::Dc, "creator")
+        .map(|login| site.authors.get(&login).cloned().unwrap_or(login));
     let summary = node
         .child(Ns::Excerpt, "encoded")
         .map(|excerpt| html_to_text(&excerpt.html()))
@@ -334,9 +331,33 @@ fn percent_decode(text: &str) -> String {
 
 /// Block-level tags whose presence means the content already has its paragraph markup.
 const BLOCK_TAGS: &[&str] = &[
-    "address", "article", "aside", "blockquote", "details", "div", "dl", "fieldset", "figure",
-    "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "nav", "ol", "p",
-    "pre", "section", "table", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "details",
+    "div",
+    "dl",
+    "fieldset",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "ul",
 ];
 
 /// Paragraph markup for classic-editor content, as WordPress's `wpautop` adds when showing it
@@ -400,7 +421,10 @@ mod tests {
     }
 
     fn fixture(name: &str) -> String {
-        let path = format!("{}/tests/fixtures/import/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/import/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(path).unwrap()
     }
 
@@ -423,16 +447,28 @@ mod tests {
         let items = read_all(&fixture("wordpress-1.2.xml"));
         let post = entry(&items[0]);
         assert_eq!(post.id, "https://harbournews.example.com/?p=101");
-        assert_eq!(post.title.as_deref(), Some("Storm closes the coast road — again"));
+        assert_eq!(
+            post.title.as_deref(),
+            Some("Storm closes the coast road — again")
+        );
         assert_eq!(
             post.link.as_deref(),
             Some("https://harbournews.example.com/2025/09/14/storm-closes-coast-road/")
         );
         assert_eq!(post.slug.as_deref(), Some("storm-closes-coast-road"));
-        assert_eq!(post.published.as_ref().unwrap().rfc3339(), "2025-09-14T08:30:00+02:00");
-        assert_eq!(post.updated.as_ref().unwrap().rfc3339(), "2025-09-14T11:02:10+02:00");
+        assert_eq!(
+            post.published.as_ref().unwrap().rfc3339(),
+            "2025-09-14T08:30:00+02:00"
+        );
+        assert_eq!(
+            post.updated.as_ref().unwrap().rfc3339(),
+            "2025-09-14T11:02:10+02:00"
+        );
         assert_eq!(post.author.as_deref(), Some("Marta Nowak"));
-        assert_eq!(post.summary.as_deref(), Some("Police closed the road at dawn."));
+        assert_eq!(
+            post.summary.as_deref(),
+            Some("Police closed the road at dawn.")
+        );
         assert_eq!(post.old_paths, vec!["/?p=101".to_string()]);
         assert!(!post.scheduled);
         assert_eq!(
@@ -440,15 +476,21 @@ mod tests {
             vec![
                 ImportTag {
                     name: "Weather".into(),
-                    origin: TagOrigin::WordPressCategory { nicename: Some("weather".into()) }
+                    origin: TagOrigin::WordPressCategory {
+                        nicename: Some("weather".into())
+                    }
                 },
                 ImportTag {
                     name: "Coast Road".into(),
-                    origin: TagOrigin::WordPressTag { nicename: Some("coast-road".into()) }
+                    origin: TagOrigin::WordPressTag {
+                        nicename: Some("coast-road".into())
+                    }
                 },
             ]
         );
-        let Body::Html(html) = &post.body else { panic!() };
+        let Body::Html(html) = &post.body else {
+            panic!()
+        };
         assert_eq!(
             html,
             "<p>GDAŃSK — The coast road closed at 6 a.m. on Sunday.</p>\n\
@@ -465,10 +507,22 @@ mod tests {
         let items = read_all(&fixture("wordpress-1.2.xml"));
         let post = entry(&items[3]);
         assert_eq!(post.slug.as_deref(), Some("αθήνα-καύσωνας"));
-        let Body::Html(html) = &post.body else { panic!() };
-        assert!(html.starts_with("<!-- wp:paragraph -->\n<p>ΑΘΗΝΑ"), "{html}");
-        assert!(!html.contains("<br />"), "block content is not given line breaks: {html}");
-        assert_eq!(post.author.as_deref(), Some("nikos"), "unknown logins pass through");
+        let Body::Html(html) = &post.body else {
+            panic!()
+        };
+        assert!(
+            html.starts_with("<!-- wp:paragraph -->\n<p>ΑΘΗΝΑ"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<br />"),
+            "block content is not given line breaks: {html}"
+        );
+        assert_eq!(
+            post.author.as_deref(),
+            Some("nikos"),
+            "unknown logins pass through"
+        );
     }
 
     #[test]
@@ -476,7 +530,10 @@ mod tests {
         let items = read_all(&fixture("wordpress-1.2.xml"));
         let future = entry(&items[4]);
         assert!(future.scheduled);
-        assert_eq!(future.published.as_ref().unwrap().rfc3339(), "2025-10-01T06:00:00+02:00");
+        assert_eq!(
+            future.published.as_ref().unwrap().rfc3339(),
+            "2025-10-01T06:00:00+02:00"
+        );
         assert_eq!(skipped(&items[5]).0, SkipReason::Draft);
         assert_eq!(skipped(&items[6]).0, SkipReason::Private);
         assert_eq!(skipped(&items[7]).0, SkipReason::Page);
@@ -498,15 +555,22 @@ mod tests {
             vec![
                 ImportTag {
                     name: "City".into(),
-                    origin: TagOrigin::WordPressCategory { nicename: Some("city".into()) }
+                    origin: TagOrigin::WordPressCategory {
+                        nicename: Some("city".into())
+                    }
                 },
                 ImportTag {
                     name: "night buses".into(),
-                    origin: TagOrigin::WordPressTag { nicename: Some("night-buses".into()) }
+                    origin: TagOrigin::WordPressTag {
+                        nicename: Some("night-buses".into())
+                    }
                 },
             ]
         );
-        assert_eq!(post.published.as_ref().unwrap().rfc3339(), "2008-03-02T21:15:00-05:00");
+        assert_eq!(
+            post.published.as_ref().unwrap().rfc3339(),
+            "2008-03-02T21:15:00-05:00"
+        );
         assert_eq!(entry(&items[1]).slug.as_deref(), Some("second-story"));
         assert_eq!(items.len(), 2);
     }
@@ -531,6 +595,123 @@ mod tests {
         let items = read_all(xml);
         assert!(matches!(&items[0], Item::Unreadable(u) if u.reason.contains("wp:post_date")));
         assert!(matches!(&items[1], Item::Unreadable(u) if u.reason == "no <guid>"));
+    }
+
+    fn html_body(entry: &Entry) -> &str {
+        match &entry.body {
+            Body::Html(html) => html,
+            Body::Text(text) => panic!("text body: {text}"),
+        }
+    }
+
+    #[test]
+    fn broken_cdata_with_a_stray_end_keeps_the_whole_content() {
+        let items = read_all(&fixture("broken-cdata.xml"));
+        assert_eq!(
+            html_body(entry(&items[0])),
+            "<p>The script read <code>a[b[1]]> c</code> and stopped — officials said.</p>"
+        );
+        assert_eq!(entry(&items[1]).title.as_deref(), Some("Count resumes"));
+        assert_eq!(items.len(), 2);
+    }
+
+    #[test]
+    fn broken_undeclared_prefixes_are_read_by_their_usual_names() {
+        let items = read_all(&fixture("broken-undeclared-prefix.xml"));
+        let post = entry(&items[0]);
+        assert_eq!(post.author.as_deref(), Some("Kim Lee"));
+        assert_eq!(post.summary.as_deref(), Some("A short dek."));
+        assert_eq!(post.slug.as_deref(), Some("story-1"));
+        assert!(html_body(post).contains("서울"));
+        assert_eq!(skipped(&items[1]).0, SkipReason::Page);
+    }
+
+    #[test]
+    fn broken_ampersands_entities_and_mismatched_tags_are_recovered() {
+        let items = read_all(&fixture("broken-ampersand.xml"));
+        let post = entry(&items[0]);
+        assert_eq!(
+            post.title.as_deref(),
+            Some("Q&A: rates, risks — and what comes next…")
+        );
+        assert_eq!(
+            post.link.as_deref(),
+            Some("https://broken.example.com/?p=1&utm_source=feed")
+        );
+        assert_eq!(html_body(post), "<p>Smith & Sons said\u{a0}no.</p>");
+        assert_eq!(
+            post.tags,
+            vec![ImportTag {
+                name: "R&D".into(),
+                origin: TagOrigin::WordPressCategory {
+                    nicename: Some("r&d".into())
+                }
+            }]
+        );
+        // The item after the mismatched end tag is read as its own item.
+        assert_eq!(entry(&items[1]).title.as_deref(), Some("Next story"));
+        assert_eq!(items.len(), 2);
+    }
+
+    #[test]
+    fn broken_control_characters_are_dropped() {
+        let items = read_all(&fixture("broken-control-chars.xml"));
+        let post = entry(&items[0]);
+        assert_eq!(post.title.as_deref(), Some("Ceasefire holds in the north"));
+        assert_eq!(html_body(post), "<p>KYIV — Київ залишався спокійним.</p>");
+        assert_eq!(items.len(), 2);
+    }
+
+    #[test]
+    fn broken_encoding_reads_latin1_bytes_in_a_utf8_file() {
+        let bytes = std::fs::read(format!(
+            "{}/tests/fixtures/import/broken-encoding.xml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut items = Vec::new();
+        read(&bytes[..], "broken-encoding.xml", &mut |item| {
+            items.push(item);
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        let post = entry(&items[0]);
+        assert_eq!(post.title.as_deref(), Some("Café owners protest new rules"));
+        assert!(html_body(post).contains("PARIS — The café owners"));
+    }
+
+    #[test]
+    fn broken_truncated_file_delivers_the_items_before_and_names_the_cut_one() {
+        let items = read_all(&fixture("broken-truncated.xml"));
+        assert_eq!(items.len(), 3, "{items:#?}");
+        assert_eq!(entry(&items[0]).title.as_deref(), Some("First of three"));
+        assert_eq!(entry(&items[1]).title.as_deref(), Some("Second of three"));
+        match &items[2] {
+            Item::Unreadable(unreadable) => {
+                assert_eq!(
+                    unreadable.id.as_deref(),
+                    Some("https://broken.example.com/?p=3")
+                );
+                assert_eq!(unreadable.position.item, 3);
+                assert!(unreadable.position.line.is_some_and(|line| line > 20));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_break_from_the_sink_stops_before_the_comments() {
+        let mut seen = 0;
+        read(
+            fixture("wordpress-1.2.xml").as_bytes(),
+            "export.xml",
+            &mut |_| {
+                seen += 1;
+                std::ops::ControlFlow::Break(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, 1);
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct Lenient<R> {
     pos: usize,
     /// The start of a UTF-8 sequence split across the inner reader's buffers.
     carry: Vec<u8>,
+    /// Converted bytes on their way to the CDATA repair.
+    staged: Vec<u8>,
+    repair: CdataRepair,
     eof: bool,
     newlines: u64,
 }
@@ -59,6 +62,8 @@ impl<R: BufRead> Lenient<R> {
             out: Vec::with_capacity(16 * 1024),
             pos: 0,
             carry: Vec::new(),
+            staged: Vec::new(),
+            repair: CdataRepair::default(),
             eof: false,
             newlines: 0,
         }
@@ -84,7 +89,15 @@ impl<R: BufRead> Lenient<R> {
             self.inner.consume(take);
         }
         let (mut decoding, skip) = sniff(&head);
-        convert(&head[skip..], self.eof, &mut decoding, &mut self.out, &mut self.carry);
+        self.staged.clear();
+        convert(
+            &head[skip..],
+            self.eof,
+            &mut decoding,
+            &mut self.staged,
+            &mut self.carry,
+        );
+        self.repair.feed(&self.staged, self.eof, &mut self.out);
         self.decoding = Some(decoding);
         Ok(())
     }
@@ -96,21 +109,24 @@ impl<R: BufRead> Lenient<R> {
         let Some(decoding) = self.decoding.as_mut() else {
             return self.start();
         };
+        self.staged.clear();
         let chunk = self.inner.fill_buf()?;
         if chunk.is_empty() {
             self.eof = true;
-            convert(&[], true, decoding, &mut self.out, &mut self.carry);
+            convert(&[], true, decoding, &mut self.staged, &mut self.carry);
+            self.repair.feed(&self.staged, true, &mut self.out);
             return Ok(());
         }
         let taken = chunk.len();
         if self.carry.is_empty() {
-            convert(chunk, false, decoding, &mut self.out, &mut self.carry);
+            convert(chunk, false, decoding, &mut self.staged, &mut self.carry);
         } else {
             let mut joined = std::mem::take(&mut self.carry);
             joined.extend_from_slice(chunk);
-            convert(&joined, false, decoding, &mut self.out, &mut self.carry);
+            convert(&joined, false, decoding, &mut self.staged, &mut self.carry);
         }
         self.inner.consume(taken);
+        self.repair.feed(&self.staged, false, &mut self.out);
         Ok(())
     }
 }
@@ -275,6 +291,155 @@ fn push_single_byte(encoding: &'static Encoding, byte: u8, out: &mut Vec<u8>) {
     push_allowed(text.as_bytes(), out);
 }
 
+/// Repairs CDATA sections ended early by a stray `]]>` in their content (a code sample, a
+/// nested array index `a[b[1]]>`), before the parser sees them.
+///
+/// A real end of a section is followed (after white space) by the end tag of the element
+/// holding it, or by another section (`]]]]><![CDATA[>` is how exporters write `]]>`). A `]]>`
+/// followed by anything else is taken as content and rewritten as `]]]]><![CDATA[>`, which the
+/// parser reads back as `]]>` inside the section. Mixed content (`<a><![CDATA[x]]> y</a>`)
+/// would be misread as one section, but exports and feeds do not write it.
+#[derive(Default)]
+struct CdataRepair {
+    in_cdata: bool,
+    /// The name of the last start tag: the element holding a section.
+    element: Vec<u8>,
+    /// Bytes not yet decided: a token cut by the end of a buffer.
+    held: Vec<u8>,
+}
+
+/// The longest start-tag name kept while waiting for the rest of it.
+const MAX_HELD_NAME: usize = 256;
+const CDATA_START: &[u8] = b"<![CDATA[";
+
+/// What follows a `]]>`.
+enum CdataEnd {
+    Real,
+    Stray,
+    NeedMore,
+}
+
+impl CdataRepair {
+    fn feed(&mut self, input: &[u8], at_end: bool, out: &mut Vec<u8>) {
+        let joined;
+        let data: &[u8] = if self.held.is_empty() {
+            input
+        } else {
+            let mut held = std::mem::take(&mut self.held);
+            held.extend_from_slice(input);
+            joined = held;
+            &joined
+        };
+        let mut at = 0;
+        while at < data.len() {
+            let rest = &data[at..];
+            if !self.in_cdata {
+                let Some(open) = rest.iter().position(|&b| b == b'<') else {
+                    out.extend_from_slice(rest);
+                    return;
+                };
+                out.extend_from_slice(&rest[..open]);
+                let tag = &rest[open..];
+                if tag.starts_with(CDATA_START) {
+                    out.extend_from_slice(CDATA_START);
+                    self.in_cdata = true;
+                    at += open + CDATA_START.len();
+                    continue;
+                }
+                if !at_end && tag.len() < CDATA_START.len() && CDATA_START.starts_with(tag) {
+                    self.held = tag.to_vec();
+                    return;
+                }
+                if tag.len() > 1
+                    && (tag[1].is_ascii_alphabetic() || tag[1] == b'_' || tag[1] >= 0x80)
+                {
+                    let name_end = tag[1..]
+                        .iter()
+                        .position(|&b| b.is_ascii_whitespace() || b == b'>' || b == b'/');
+                    match name_end {
+                        Some(end) => {
+                            self.element = tag[1..1 + end].to_vec();
+                            out.extend_from_slice(&tag[..1 + end]);
+                            at += open + 1 + end;
+                            continue;
+                        }
+                        None if !at_end && tag.len() < MAX_HELD_NAME => {
+                            self.held = tag.to_vec();
+                            return;
+                        }
+                        None => {}
+                    }
+                }
+                if !at_end && tag.len() == 1 {
+                    self.held = tag.to_vec();
+                    return;
+                }
+                out.push(b'<');
+                at += open + 1;
+            } else {
+                let Some(close) = rest.windows(3).position(|w| w == b"]]>") else {
+                    // Keep a possible `]]` cut by the buffer's end.
+                    let keep = if at_end { 0 } else { rest.len().min(2) };
+                    out.extend_from_slice(&rest[..rest.len() - keep]);
+                    self.held = rest[rest.len() - keep..].to_vec();
+                    return;
+                };
+                out.extend_from_slice(&rest[..close]);
+                match self.classify(&rest[close + 3..], at_end) {
+                    CdataEnd::Real => {
+                        out.extend_from_slice(b"]]>");
+                        self.in_cdata = false;
+                    }
+                    CdataEnd::Stray => out.extend_from_slice(b"]]]]><![CDATA[>"),
+                    CdataEnd::NeedMore => {
+                        self.held = rest[close..].to_vec();
+                        return;
+                    }
+                }
+                at += close + 3;
+            }
+        }
+    }
+
+    fn classify(&self, after: &[u8], at_end: bool) -> CdataEnd {
+        let Some(start) = after.iter().position(|b| !b.is_ascii_whitespace()) else {
+            return if at_end {
+                CdataEnd::Real
+            } else {
+                CdataEnd::NeedMore
+            };
+        };
+        let next = &after[start..];
+        if next.starts_with(CDATA_START) {
+            return CdataEnd::Real;
+        }
+        // The holder's end tag: `</name` then `>` or white space (`</c` must not match `</code>`).
+        let mut end_tag = b"</".to_vec();
+        end_tag.extend_from_slice(&self.element);
+        let pending = if at_end {
+            CdataEnd::Real
+        } else {
+            CdataEnd::NeedMore
+        };
+        if next.len() < CDATA_START.len() && CDATA_START.starts_with(next) {
+            return pending;
+        }
+        if next.len() <= end_tag.len() {
+            return if end_tag.starts_with(next) {
+                pending
+            } else {
+                CdataEnd::Stray
+            };
+        }
+        let delimited = next[end_tag.len()] == b'>' || next[end_tag.len()].is_ascii_whitespace();
+        if next.starts_with(&end_tag) && delimited {
+            CdataEnd::Real
+        } else {
+            CdataEnd::Stray
+        }
+    }
+}
+
 /// The namespaces the readers know. A prefix declared with one of their URIs resolves to it;
 /// a prefix never declared falls back to its conventional name (`wp:` is WordPress).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,7 +553,7 @@ pub struct Element {
     pub line: u64,
 }
 
-/// What [`XmlReader::next`] gives.
+/// What [`XmlReader::next_event`] gives.
 #[derive(Debug)]
 pub enum XmlEvent {
     /// A start tag (an empty element gives a start and an end).
@@ -412,7 +577,11 @@ pub struct XmlError {
 
 impl std::fmt::Display for XmlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not readable XML at line {}: {}", self.line, self.message)
+        write!(
+            f,
+            "not readable XML at line {}: {}",
+            self.line, self.message
+        )
     }
 }
 
@@ -452,7 +621,7 @@ impl<R: BufRead> XmlReader<R> {
     /// The next event. After an error, every later call gives [`XmlEvent::Eof`].
     ///
     /// Errors: the parser cannot get past something (a tag cut off by the end of the file).
-    pub fn next(&mut self) -> Result<XmlEvent, XmlError> {
+    pub fn next_event(&mut self) -> Result<XmlEvent, XmlError> {
         if let Some(event) = self.pending.take() {
             return Ok(event);
         }
@@ -556,7 +725,7 @@ impl<R: BufRead> XmlReader<R> {
         }
     }
 
-    /// Reads the rest of the element `start` (just returned by [`XmlReader::next`]) as a tree.
+    /// Reads the rest of the element `start` (just returned by [`XmlReader::next_event`]) as a tree.
     ///
     /// An end tag closes the nearest open element of its name (closing those inside it);
     /// an end tag matching no open element is ignored, so mismatched tags do not derail the
@@ -565,7 +734,7 @@ impl<R: BufRead> XmlReader<R> {
     pub fn read_tree(&mut self, start: Element) -> Result<Node, Box<Partial>> {
         let mut open = vec![Node::new(start)];
         loop {
-            let event = match self.next() {
+            let event = match self.next_event() {
                 Ok(event) => event,
                 Err(error) => {
                     return Err(Box::new(Partial {
@@ -616,8 +785,7 @@ fn close_all(mut open: Vec<Node>) -> Node {
     while open.len() > 1 {
         close_one(&mut open);
     }
-    open.pop()
-        .unwrap_or_else(|| Node::new(Element::empty()))
+    open.pop().unwrap_or_else(|| Node::new(Element::empty()))
 }
 
 impl Element {
@@ -803,8 +971,19 @@ fn write_markup(child: &Child, out: &mut String) {
 fn is_void_element(name: &str) -> bool {
     matches!(
         name.to_ascii_lowercase().as_str(),
-        "area" | "base" | "br" | "col" | "embed" | "hr" | "img" | "input" | "link" | "meta"
-            | "source" | "track" | "wbr"
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
     )
 }
 
@@ -908,7 +1087,8 @@ fn resolve_reference(name: &str) -> Option<Option<char>> {
             None => number.parse().ok()?,
         };
         let c = char::from_u32(code)?;
-        let forbidden = (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || code == 0xFFFE || code == 0xFFFF;
+        let forbidden =
+            (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || code == 0xFFFE || code == 0xFFFF;
         return Some((!forbidden).then_some(c));
     }
     let c = match name {
@@ -1054,10 +1234,14 @@ pub fn collapse_spaces(text: &str) -> String {
 /// Errors: the source is not XML (text before any element, a parse error, or no element).
 pub fn open_root<R: BufRead>(xml: &mut XmlReader<R>, name: &str) -> crate::Result<Element> {
     loop {
-        match xml.next() {
+        match xml.next_event() {
             Ok(XmlEvent::Start(element)) => return Ok(element),
             Ok(XmlEvent::Text(text)) if !text.trim().is_empty() => {
-                return Err(crate::Error::invalid(name, "file", "not XML (text before any element)"))
+                return Err(crate::Error::invalid(
+                    name,
+                    "file",
+                    "not XML (text before any element)",
+                ))
             }
             Ok(XmlEvent::Text(_) | XmlEvent::End(_)) => {}
             Ok(XmlEvent::Eof) => {
@@ -1139,7 +1323,7 @@ mod tests {
     fn tree(xml: &str) -> Node {
         let mut reader = XmlReader::new(xml.as_bytes());
         loop {
-            match reader.next().unwrap() {
+            match reader.next_event().unwrap() {
                 XmlEvent::Start(element) => return reader.read_tree(element).unwrap(),
                 XmlEvent::Eof => panic!("no element"),
                 _ => {}
@@ -1149,7 +1333,8 @@ mod tests {
 
     #[test]
     fn latin1_bytes_in_a_file_declared_utf8_read_as_windows_1252() {
-        let input = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><t>caf\xE9 \xE2\x80\x94 \x93ok\x94</t>";
+        let input =
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><t>caf\xE9 \xE2\x80\x94 \x93ok\x94</t>";
         assert_eq!(
             lenient(input),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><t>café — “ok”</t>"
@@ -1158,8 +1343,9 @@ mod tests {
 
     #[test]
     fn utf8_in_a_file_declared_latin1_stays_utf8_and_stray_bytes_use_the_declaration() {
-        let input =
-            "<?xml version='1.0' encoding='ISO-8859-1'?><t>Zürich Ελλάδα</t>".as_bytes().to_vec();
+        let input = "<?xml version='1.0' encoding='ISO-8859-1'?><t>Zürich Ελλάδα</t>"
+            .as_bytes()
+            .to_vec();
         assert!(lenient(&input).contains("Zürich Ελλάδα"));
         let input = b"<?xml version='1.0' encoding='ISO-8859-15'?><t>\xA4</t>";
         assert!(lenient(input).contains("<t>€</t>"), "{}", lenient(input));
@@ -1177,7 +1363,10 @@ mod tests {
 
     #[test]
     fn forbidden_control_characters_are_dropped_and_lines_counted() {
-        assert_eq!(lenient(b"a\x00b\x08c\x0Bd\x0C\x1Fe\tf\r\ng"), "abcde\tf\r\ng");
+        assert_eq!(
+            lenient(b"a\x00b\x08c\x0Bd\x0C\x1Fe\tf\r\ng"),
+            "abcde\tf\r\ng"
+        );
         let mut reader = Lenient::new(&b"a\nb\n\nc"[..]);
         let mut out = String::new();
         io::Read::read_to_string(&mut reader, &mut out).unwrap();
@@ -1209,8 +1398,39 @@ mod tests {
         let node = tree("<c><![CDATA[ a[b[1]]> c ]]></c>");
         assert_eq!(node.text(), " a[b[1]]> c ");
         // Legitimate split sections (how exporters escape `]]>`) are joined.
-        let node = tree("<c><![CDATA[x]]]]><![CDATA[>y]]> &amp; z</c>");
-        assert_eq!(node.text(), "x]]>y & z");
+        let node = tree("<c><![CDATA[x]]]]><![CDATA[>y]]></c>");
+        assert_eq!(node.text(), "x]]>y");
+    }
+
+    #[test]
+    fn text_after_a_section_holding_its_end_is_taken_back_as_content() {
+        // What the parser gives when a stray `]]>` got past the repair.
+        let mut text = TextBuilder::default();
+        text.cdata(" a[b[1");
+        text.raw(" c &amp; ]]> &amp; d");
+        assert_eq!(text.finish(), " a[b[1]]> c &amp;  & d");
+        text.cdata("x");
+        text.raw(" &amp; y");
+        assert_eq!(text.finish(), "x & y");
+    }
+
+    #[test]
+    fn a_stray_cdata_end_followed_by_markup_is_repaired_before_parsing() {
+        let xml = "<c><![CDATA[<p>read <code>a[b[1]]></code> ok</p>]]></c><d>after</d>";
+        let node = tree(&format!("<r>{xml}</r>"));
+        assert_eq!(
+            node.child_text(Ns::None, "c").as_deref(),
+            Some("<p>read <code>a[b[1]]></code> ok</p>")
+        );
+        assert_eq!(node.child_text(Ns::None, "d").as_deref(), Some("after"));
+        // The same through one-byte buffers: every token is cut.
+        let input = io::BufReader::with_capacity(1, xml.as_bytes());
+        let mut out = String::new();
+        io::Read::read_to_string(&mut Lenient::new(input), &mut out).unwrap();
+        assert_eq!(
+            out,
+            "<c><![CDATA[<p>read <code>a[b[1]]]]><![CDATA[></code> ok</p>]]></c><d>after</d>"
+        );
     }
 
     #[test]
@@ -1238,7 +1458,11 @@ mod tests {
             "<feed xmlns=\"http://www.w3.org/2005/Atom\"><content>\
              <div xmlns=\"http://www.w3.org/1999/xhtml\"><p>x</p></div></content><entry/></feed>",
         );
-        let div = node.child_atom("content").unwrap().child(Ns::Xhtml, "div").unwrap();
+        let div = node
+            .child_atom("content")
+            .unwrap()
+            .child(Ns::Xhtml, "div")
+            .unwrap();
         assert_eq!(div.inner_markup(), "<p>x</p>");
         assert!(node.child(Ns::Atom, "entry").is_some());
     }
@@ -1253,9 +1477,14 @@ mod tests {
     #[test]
     fn a_truncated_element_gives_what_was_read() {
         let mut reader = XmlReader::new("<item>\n<guid>g1</guid><title>half".as_bytes());
-        let XmlEvent::Start(element) = reader.next().unwrap() else { panic!() };
+        let XmlEvent::Start(element) = reader.next_event().unwrap() else {
+            panic!()
+        };
         let partial = reader.read_tree(element).unwrap_err();
-        assert_eq!(partial.node.child_text(Ns::None, "guid").as_deref(), Some("g1"));
+        assert_eq!(
+            partial.node.child_text(Ns::None, "guid").as_deref(),
+            Some("g1")
+        );
         assert!(partial.reason.contains("ends inside"), "{}", partial.reason);
     }
 
@@ -1264,7 +1493,7 @@ mod tests {
         let mut reader = XmlReader::new("<a>\n<b/>\n\n<c\nx='1'/></a>".as_bytes());
         let mut lines = Vec::new();
         loop {
-            match reader.next().unwrap() {
+            match reader.next_event().unwrap() {
                 XmlEvent::Start(element) => lines.push((element.qname, element.line)),
                 XmlEvent::Eof => break,
                 _ => {}
@@ -1272,7 +1501,11 @@ mod tests {
         }
         assert_eq!(
             lines,
-            vec![("a".to_string(), 1), ("b".to_string(), 2), ("c".to_string(), 4)]
+            vec![
+                ("a".to_string(), 1),
+                ("b".to_string(), 2),
+                ("c".to_string(), 4)
+            ]
         );
     }
 
