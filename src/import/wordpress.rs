@@ -714,6 +714,81 @@ mod tests {
         assert_eq!(seen, 1);
     }
 
+    /// Generates a WXR file of `items` posts on the fly, never holding it whole.
+    struct GeneratedExport {
+        items: usize,
+        next: usize,
+        chunk: Vec<u8>,
+        at: usize,
+    }
+
+    impl std::io::Read for GeneratedExport {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == self.chunk.len() {
+                self.chunk.clear();
+                self.at = 0;
+                if self.next == 0 {
+                    self.chunk.extend_from_slice(
+                        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" \
+                          xmlns:wp=\"http://wordpress.org/export/1.2/\" \
+                          xmlns:content=\"http://purl.org/rss/1.0/modules/content/\">\n<channel>\n",
+                    );
+                }
+                if self.next < self.items {
+                    let n = self.next;
+                    self.chunk.extend_from_slice(format!(
+                        "<item>\n<title>Story {n} &#8212; a headline</title>\n\
+                         <link>https://example.com/{n}/</link>\n\
+                         <guid isPermaLink=\"false\">https://example.com/?p={n}</guid>\n\
+                         <content:encoded><![CDATA[First paragraph of story {n}.\n\n\
+                         Second paragraph, with a quote: \u{201c}yes\u{201d}.]]></content:encoded>\n\
+                         <wp:post_id>{n}</wp:post_id>\n\
+                         <wp:post_date>2025-09-14 08:30:00</wp:post_date>\n\
+                         <wp:post_date_gmt>2025-09-14 06:30:00</wp:post_date_gmt>\n\
+                         <wp:post_name>story-{n}</wp:post_name>\n<wp:status>publish</wp:status>\n\
+                         <wp:post_type>post</wp:post_type>\n\
+                         <category domain=\"category\" nicename=\"news\">News</category>\n</item>\n"
+                    ).as_bytes());
+                    self.next += 1;
+                } else if self.next == self.items {
+                    self.chunk.extend_from_slice(b"</channel>\n</rss>\n");
+                    self.next += 1;
+                }
+            }
+            let n = buf.len().min(self.chunk.len() - self.at);
+            buf[..n].copy_from_slice(&self.chunk[self.at..n + self.at]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// 100,000 posts stream through in bounded memory; run with `--ignored --release` to time.
+    #[test]
+    #[ignore]
+    fn a_large_export_streams() {
+        let items = 100_000;
+        let input = std::io::BufReader::new(GeneratedExport {
+            items,
+            next: 0,
+            chunk: Vec::new(),
+            at: 0,
+        });
+        let started = std::time::Instant::now();
+        let mut entries = 0;
+        let mut last_line = 0;
+        read(input, "large.xml", &mut |item| {
+            if let Item::Entry(entry) = item {
+                entries += 1;
+                last_line = entry.position.line.unwrap_or(0);
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(entries, items);
+        assert_eq!(last_line, 4 + 15 * (items as u64 - 1));
+        eprintln!("{items} posts in {:?}", started.elapsed());
+    }
+
     #[test]
     fn autop_makes_paragraphs_only_without_block_tags() {
         assert_eq!(autop("a\nb\n\n\nc"), "<p>a<br />\nb</p>\n<p>c</p>");

@@ -1252,7 +1252,8 @@ pub fn open_root<R: BufRead>(xml: &mut XmlReader<R>, name: &str) -> crate::Resul
     }
 }
 
-/// The item a reader gives for an element it could not read to its end.
+/// The item a reader gives for an element it could not read to its end, with its title when
+/// that much was read.
 pub fn unreadable_partial(partial: &Partial, item: usize, id: Option<String>) -> Item {
     Item::Unreadable(Unreadable {
         position: Position {
@@ -1260,7 +1261,11 @@ pub fn unreadable_partial(partial: &Partial, item: usize, id: Option<String>) ->
             line: Some(partial.node.line),
         },
         id,
-        title: None,
+        title: partial
+            .node
+            .child_atom("title")
+            .map(|title| html_to_text(&title.html()))
+            .filter(|title| !title.is_empty()),
         reason: partial.reason.clone(),
     })
 }
