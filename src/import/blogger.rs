@@ -409,6 +409,17 @@ mod tests {
     }
 
     #[test]
+    fn the_fixtures_are_detected_as_blogger() {
+        for name in ["blogger-classic.xml", "blogger-2018.xml"] {
+            assert_eq!(
+                super::super::detect(fixture(name).as_bytes()),
+                Some(super::super::SourceFormat::Blogger),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn slugs_come_from_the_last_segment() {
         assert_eq!(slug_of("/2025/09/story.html").as_deref(), Some("story"));
         assert_eq!(

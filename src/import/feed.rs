@@ -558,6 +558,17 @@ mod tests {
     }
 
     #[test]
+    fn the_fixtures_are_detected_as_feeds() {
+        for name in ["rss-2.0.xml", "atom-1.0.xml"] {
+            assert_eq!(
+                super::super::detect(fixture(name).as_bytes()),
+                Some(super::super::SourceFormat::Feed),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn rfc2822_variants_keep_their_offset() {
         let cases = [
             (

@@ -790,6 +790,31 @@ mod tests {
     }
 
     #[test]
+    fn every_wordpress_and_broken_fixture_is_detected_as_wordpress() {
+        for name in [
+            "wordpress-1.2.xml",
+            "wordpress-1.0.xml",
+            "broken-cdata.xml",
+            "broken-undeclared-prefix.xml",
+            "broken-ampersand.xml",
+            "broken-control-chars.xml",
+            "broken-encoding.xml",
+            "broken-truncated.xml",
+        ] {
+            let path = format!(
+                "{}/tests/fixtures/import/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let bytes = std::fs::read(path).unwrap();
+            assert_eq!(
+                super::super::detect(&bytes),
+                Some(super::super::SourceFormat::WordPress),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn autop_makes_paragraphs_only_without_block_tags() {
         assert_eq!(autop("a\nb\n\n\nc"), "<p>a<br />\nb</p>\n<p>c</p>");
         assert_eq!(autop("<em>a</em>\r\n\r\nb"), "<p><em>a</em></p>\n<p>b</p>");
