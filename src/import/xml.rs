@@ -179,16 +179,31 @@ fn sniff(head: &[u8]) -> (Decoding, usize) {
     let decoding = match declared {
         Some(encoding) if encoding.is_single_byte() => Decoding::Mixed(encoding),
         // A UTF-16 declaration without a byte order mark over ASCII-looking bytes is wrong.
+        // A multi-byte declaration over bytes that read as UTF-8 is believed only when the
+        // start is plain ASCII (nothing to tell them apart by).
         Some(encoding)
             if encoding != encoding_rs::UTF_8
                 && encoding != encoding_rs::UTF_16LE
-                && encoding != encoding_rs::UTF_16BE =>
+                && encoding != encoding_rs::UTF_16BE
+                && !looks_like_utf8(head) =>
         {
             Decoding::Whole(Box::new(encoding.new_decoder_without_bom_handling()))
         }
         _ => Decoding::Mixed(encoding_rs::WINDOWS_1252),
     };
     (decoding, 0)
+}
+
+/// True when `head` holds non-ASCII bytes that are all valid UTF-8 (a sequence cut by the end
+/// of `head` allowed).
+fn looks_like_utf8(head: &[u8]) -> bool {
+    if head.is_ascii() {
+        return false;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(error) => error.error_len().is_none() && !head[..error.valid_up_to()].is_ascii(),
+    }
 }
 
 /// The `encoding` of an XML declaration at the start of `head`, if any.
@@ -1354,6 +1369,16 @@ mod tests {
         assert!(lenient(&input).contains("Zürich Ελλάδα"));
         let input = b"<?xml version='1.0' encoding='ISO-8859-15'?><t>\xA4</t>";
         assert!(lenient(input).contains("<t>€</t>"), "{}", lenient(input));
+    }
+
+    #[test]
+    fn legacy_multibyte_declarations_decode_unless_the_bytes_are_utf8() {
+        let mut shift_jis = b"<?xml version='1.0' encoding='Shift_JIS'?><t>".to_vec();
+        shift_jis.extend_from_slice(&encoding_rs::SHIFT_JIS.encode("東京").0);
+        shift_jis.extend_from_slice(b"</t>");
+        assert!(lenient(&shift_jis).contains("<t>東京</t>"));
+        let mislabelled = "<?xml version='1.0' encoding='Shift_JIS'?><t>東京</t>";
+        assert!(lenient(mislabelled.as_bytes()).contains("<t>東京</t>"));
     }
 
     #[test]
