@@ -338,7 +338,9 @@ fn import(
         None => open(cfg, true)?,
     };
     let progress = ImportProgress::new();
+    let started = std::time::Instant::now();
     let result = crate::import::importer::run(&mut store, cfg, sources, options, &progress);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "import read, stored and rendered");
     progress.bar.finish_and_clear();
     if let Some(path) = &scratch {
         let remove = |path: &Path| {

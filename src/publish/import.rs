@@ -22,6 +22,10 @@ use crate::Result;
 /// of each touched document.
 const RENDER_EVERYTHING_PAST: usize = 200;
 
+/// SQLite's page cache during an import, in KiB: the whole import is one transaction, and
+/// pages that do not fit are written to the WAL and read back.
+const IMPORT_CACHE_KIB: u32 = 64 * 1024;
+
 /// One article of an import, checked.
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -70,6 +74,7 @@ pub struct Session<'s> {
 impl<'s> Session<'s> {
     /// Starts an import: takes the write lock until [`Session::finish`] or drop.
     pub fn begin(store: &'s mut Store, cfg: &'s Config, now: DateTime<Utc>) -> Result<Self> {
+        store.set_cache_kib(IMPORT_CACHE_KIB)?;
         Ok(Session {
             tx: store.write()?,
             cfg,
@@ -259,7 +264,10 @@ impl<'s> Session<'s> {
         if self.changes == 0 {
             return Ok(());
         }
-        finish(self.tx, self.cfg, self.touched, self.now)
+        let started = std::time::Instant::now();
+        finish(self.tx, self.cfg, self.touched, self.now)?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "import rendered and committed");
+        Ok(())
     }
 }
 

@@ -336,6 +336,15 @@ impl Store {
         outcome
     }
 
+    /// Lets SQLite keep up to `kib` KiB of pages in memory (2 MiB by default). A transaction
+    /// larger than its cache spills pages to the WAL and reads them back again and again: an
+    /// import of a whole archive spends most of its time so with the default.
+    pub fn set_cache_kib(&self, kib: u32) -> Result<()> {
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{kib}"))?;
+        Ok(())
+    }
+
     /// `PRAGMA data_version`: changes whenever another connection commits.
     pub fn data_version(&self) -> Result<i64> {
         Ok(self
