@@ -334,7 +334,11 @@ fn import(
         database.with_file_name(name)
     });
     let mut store = match &scratch {
-        Some(path) => Store::open(path, cfg.storage.busy_timeout, true)?,
+        Some(path) => {
+            let store = Store::open(path, cfg.storage.busy_timeout, true)?;
+            store.begin_bulk_load()?;
+            store
+        }
         None => open(cfg, true)?,
     };
     let progress = ImportProgress::new();
@@ -349,7 +353,7 @@ fn import(
             }
         };
         if result.is_ok() && !options.dry_run {
-            let folded = store.checkpoint_all();
+            let folded = store.end_bulk_load();
             drop(store);
             // A link fails if a database appeared meanwhile (a server started): never
             // replace one.

@@ -195,7 +195,7 @@ pub(super) fn rebuild_everything(
     for_each_article(tx, true, |article| {
         if let Some(cur) = &current {
             render_page_with(cfg, cur, previous.as_ref(), Some(article), out)?;
-            render_redirects(tx, cfg, cur.id, out)?;
+            render_redirects_of(tx, cfg, cur, out)?;
         }
         previous = current.take();
         current = Some(article.clone());
@@ -203,7 +203,7 @@ pub(super) fn rebuild_everything(
     })?;
     if let Some(cur) = &current {
         render_page_with(cfg, cur, previous.as_ref(), None, out)?;
-        render_redirects(tx, cfg, cur.id, out)?;
+        render_redirects_of(tx, cfg, cur, out)?;
     }
     // Archives and sitemaps are rendered on request (see `archives`); drop copies stored by
     // versions that rendered them here, or they would shadow the current ones.
@@ -411,6 +411,17 @@ fn render_redirects(
     let Some(article) = tx.article_by_id(id)? else {
         return Ok(());
     };
+    render_redirects_of(tx, cfg, &article, out)
+}
+
+/// Renders the 301s of `article`'s old slugs and old URLs.
+fn render_redirects_of(
+    tx: &Tx<'_>,
+    cfg: &Config,
+    article: &Article,
+    out: &mut DocumentWriter<'_, '_>,
+) -> Result<()> {
+    let id = article.id;
     let url = render::article_url(cfg, &article.slug);
     for old in tx.redirects_to(id)? {
         let body = pages::render_message(

@@ -8,7 +8,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{finish, mint_entry_id, same_tags, touch_article, touch_departure, Touched};
+use super::{
+    finish, fingerprint, mint_entry_id, same_tags, touch_article, touch_departure, Touched,
+    FINGERPRINT_KEY,
+};
 use crate::article::{BodyFormat, NewArticle};
 use crate::config::Config;
 use crate::render;
@@ -75,11 +78,20 @@ impl<'s> Session<'s> {
     /// Starts an import: takes the write lock until [`Session::finish`] or drop.
     pub fn begin(store: &'s mut Store, cfg: &'s Config, now: DateTime<Utc>) -> Result<Self> {
         store.set_cache_kib(IMPORT_CACHE_KIB)?;
+        let tx = store.write()?;
+        let mut touched = Touched::default();
+        if !tx.has_articles()? {
+            // Nothing was stored before: render every document of the site once at the end.
+            // The bodies are rendered here, by this version with this configuration: none
+            // needs rendering again, as the fingerprint would otherwise ask.
+            touched.everything = true;
+            tx.set_meta(FINGERPRINT_KEY, &fingerprint(cfg))?;
+        }
         Ok(Session {
-            tx: store.write()?,
+            tx,
             cfg,
             now,
-            touched: Touched::default(),
+            touched,
             changes: 0,
         })
     }
@@ -227,7 +239,7 @@ impl<'s> Session<'s> {
         if old_added {
             self.touched.moved.insert(id);
         }
-        if self.changes > RENDER_EVERYTHING_PAST {
+        if self.touched.everything || self.changes > RENDER_EVERYTHING_PAST {
             // Everything is rendered at the end: stop collecting.
             self.touched = Touched {
                 everything: true,

@@ -143,6 +143,13 @@ pub trait ArticleQueries {
             .optional()?)
     }
 
+    /// True when the archive holds any article (scheduled ones included).
+    fn has_articles(&self) -> Result<bool> {
+        Ok(self
+            .db()
+            .query_row("SELECT EXISTS (SELECT 1 FROM articles)", [], |r| r.get(0))?)
+    }
+
     /// The title of the article that has this slug, if any.
     fn slug_title(&self, slug: &str) -> Result<Option<String>> {
         Ok(self

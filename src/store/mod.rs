@@ -336,6 +336,22 @@ impl Store {
         outcome
     }
 
+    /// Writes a database no one else has opened yet (a new one an import fills before it is
+    /// moved into place) without a write-ahead log: in WAL mode every page would be written
+    /// twice, to the log and then to the file. [`Store::end_bulk_load`] turns the log back on.
+    pub fn begin_bulk_load(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Back to WAL mode after [`Store::begin_bulk_load`].
+    pub fn end_bulk_load(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Lets SQLite keep up to `kib` KiB of pages in memory (2 MiB by default). A transaction
     /// larger than its cache spills pages to the WAL and reads them back again and again: an
     /// import of a whole archive spends most of its time so with the default.
