@@ -439,12 +439,7 @@ fn render_redirects_of(
         ))?;
     }
     for old in tx.old_urls_of(id)? {
-        let body = pages::render_message(
-            cfg,
-            "Moved",
-            "This article has a new address.",
-            Some((&article.title, &url)),
-        )?;
+        let body = pages::render_moved(cfg, &article.title, &url);
         out.put(render::status_document(
             &old,
             301,
@@ -465,12 +460,7 @@ pub(super) fn render_old_route_urls(
 ) -> Result<()> {
     for (old, target) in tx.old_route_urls()? {
         let url = cfg.url(&target);
-        let body = pages::render_message(
-            cfg,
-            "Moved",
-            "This page has a new address.",
-            Some((&url, &url)),
-        )?;
+        let body = pages::render_moved(cfg, &url, &url);
         out.put(render::status_document(&old, 301, Some(url), body, 0))?;
     }
     Ok(())

@@ -329,6 +329,22 @@ pub fn render_feed_view(spec: &FeedSpec<'_>) -> Result<Vec<u8>> {
     render(&page, &spec.url("atom.xml"))
 }
 
+/// The body of a 301 from an old URL of an imported archive: a few hundred bytes, not a page of
+/// the site. An import of 100,000 posts leaves twice as many old URLs; browsers and readers
+/// follow the `Location` and never show the body.
+pub fn render_moved(cfg: &Config, title: &str, url: &str) -> Vec<u8> {
+    use crate::text::escape_markup;
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>Moved — {}</title>\
+         </head><body><p>This has a new address: <a href=\"{}\">{}</a>.</p></body></html>\n",
+        escape_markup(&cfg.site.language),
+        escape_markup(&cfg.site.title),
+        escape_markup(url),
+        escape_markup(title),
+    )
+    .into_bytes()
+}
+
 /// A short page with a heading and a sentence (404, 410, 301 bodies).
 pub fn render_message(
     cfg: &Config,
