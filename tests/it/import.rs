@@ -350,15 +350,28 @@ fn html_bodies_are_sanitized_and_their_links_made_absolute() {
 #[test]
 fn importing_again_changes_nothing_byte_for_byte() {
     let env = TestEnv::new();
-    let source = fixture("wordpress-1.2.xml");
-    import(&env, &[&source]);
+    // Dates with milliseconds (Blogger), none at all (the ampersand export's first item),
+    // bodies in text, XHTML and HTML: each must compare equal to what was stored.
+    let sources: Vec<String> = [
+        "wordpress-1.2.xml",
+        "blogger-classic.xml",
+        "blogger-2018.xml",
+        "atom-1.0.xml",
+        "jsonfeed-1.1.json",
+        "broken-ampersand.xml",
+    ]
+    .iter()
+    .map(|name| fixture(name))
+    .collect();
+    let args: Vec<&str> = sources.iter().map(String::as_str).collect();
+    import(&env, &args);
     let server = env.serve();
     let etag = feed_etag(&server);
     let before = env.snapshot();
-    let run = import(&env, &[&source]);
+    let run = import(&env, &args);
     assert!(
         run.stdout
-            .contains("imported 0 articles, updated 0, unchanged 3, skipped 8"),
+            .contains("imported 0 articles, updated 0, unchanged 15, skipped 18"),
         "{}",
         run.stdout
     );
@@ -653,14 +666,105 @@ fn a_file_of_no_known_format_is_refused_naming_it() {
     }
 }
 
+#[test]
+fn format_overrides_what_the_content_says() {
+    let env = TestEnv::new();
+    let source = fixture("wordpress-1.0.xml");
+    let message = assert_refused(
+        &env,
+        &["import", "--format", "blogger", &source],
+        None,
+        &[&source],
+    );
+    assert!(message.contains("not a Blogger export"), "{message}");
+    assert!(!env.db_path().exists());
+    // Read as a plain RSS feed, the export's posts keep their guids and RSS dates.
+    import(&env, &["--format", "feed", &source]);
+    let buses = listed(&env, "http://oldpaper.example.net/?p=7");
+    assert_eq!(buses["published"], "2008-03-03T02:15:00Z");
+}
+
 // Import by URL -----------------------------------------------------------------------------
 
 #[test]
 fn import_by_url_round_trips_ids_titles_dates_and_tags() {
-    // The served site's own URLs point at the loopback address it listens on, so that every
-    // history link the import follows stays on 127.0.0.1.
+    let (origin, port, _server) = served_origin();
+    let key = |a: &Value| {
+        let published =
+            chrono::DateTime::parse_from_rfc3339(&text(&a["published"])).expect("RFC 3339");
+        let tags = a["tags"].clone();
+        (
+            text(&a["id"]),
+            text(&a["title"]),
+            published.timestamp(),
+            tags,
+        )
+    };
+    let mut want: Vec<_> = origin.list_json().iter().map(key).collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    let want_ids: Vec<String> = want.iter().map(|w| w.0.clone()).collect();
+
+    // Atom and RSS link to their archives (RFC 5005); the JSON Feed links to none.
+    for feed in ["atom.xml", "rss.xml"] {
+        let copy = TestEnv::new();
+        let url = format!("http://127.0.0.1:{port}/{feed}");
+        let run = run_offline(&copy, &["import", &url]);
+        assert_eq!(run.code, 0, "{feed}: {}{}", run.stdout, run.stderr);
+        // Two entries per feed document: the rest come from the archives it links to.
+        assert!(
+            run.stdout
+                .contains("imported 4 articles, updated 0, unchanged 0, skipped"),
+            "{feed}: {}",
+            run.stdout
+        );
+        let mut got: Vec<_> = copy.list_json().iter().map(key).collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, want, "{feed}");
+
+        let before = copy.snapshot();
+        let again = run_offline(&copy, &["import", &url]);
+        assert!(
+            again
+                .stdout
+                .contains("imported 0 articles, updated 0, unchanged 4"),
+            "{feed}: {}{}",
+            again.stdout,
+            again.stderr
+        );
+        assert_eq!(
+            copy.snapshot(),
+            before,
+            "{feed}: importing again changed the copy"
+        );
+
+        let copy_server = copy.serve();
+        let mut atom_ids = feed_ids(&copy_server).remove("/atom.xml").expect("atom");
+        atom_ids.sort();
+        assert_eq!(atom_ids, want_ids, "{feed}");
+    }
+}
+
+#[test]
+#[ignore = "bug: an entry met again in one of the feed's own archives is reported as a skipped duplicate"]
+fn import_by_url_does_not_report_archive_overlap_as_skipped() {
+    let (_origin, port, _server) = served_origin();
+    let copy = TestEnv::new();
+    let url = format!("http://127.0.0.1:{port}/atom.xml");
+    let run = run_offline(&copy, &["import", "--json", &url]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_eq!(report["imported"], 4);
+    assert_eq!(report["skipped"], serde_json::json!([]), "{report:#}");
+}
+
+// Helpers -----------------------------------------------------------------------------------
+
+/// A site served on a free loopback port, whose own URLs name that port (so every history
+/// link an import follows stays on 127.0.0.1), with four articles in four months and two
+/// entries per feed document: its feeds link to archives.
+fn served_origin() -> (TestEnv, u16, Server) {
     let port = free_port();
-    let mut origin = TestEnv::with_settings(&[("feeds", "items = 2")]);
+    let mut origin = TestEnv::new();
     origin.base = format!("http://127.0.0.1:{port}/");
     origin.write_config(&origin.config_text(&[("feeds", "items = 2")]));
     let stories = [
@@ -691,47 +795,15 @@ fn import_by_url_round_trips_ids_titles_dates_and_tags() {
     ];
     for (title, slug, published, tag) in stories {
         let text = format!(
-            "+++\ntitle = \"{title}\"\nslug = \"{slug}\"\npublished = \"{published}\"\ntags = [\"{tag}\"]\n+++\n\nBody of {slug}.\n"
+            "+++\ntitle = \"{title}\"\nslug = \"{slug}\"\npublished = \"{published}\"\n\
+             tags = [\"{tag}\"]\n+++\n\n<p>Body of {slug}.</p>\n"
         );
         origin.add(&[&origin.write_article(&format!("{slug}.md"), &text)]);
     }
     let server = origin.serve_with(&["--listen", &format!("127.0.0.1:{port}")], &[]);
     assert_eq!(server.addr, format!("127.0.0.1:{port}"));
-
-    let copy = TestEnv::new();
-    let run = run_offline(
-        &copy,
-        &["import", &format!("http://127.0.0.1:{port}/atom.xml")],
-    );
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("imported 4 articles"), "{}", run.stdout);
-
-    let key = |a: &Value| {
-        let published =
-            chrono::DateTime::parse_from_rfc3339(&text(&a["published"])).expect("RFC 3339");
-        (
-            text(&a["id"]),
-            text(&a["title"]),
-            published.timestamp(),
-            a["tags"].clone(),
-        )
-    };
-    let mut want: Vec<_> = origin.list_json().iter().map(key).collect();
-    let mut got: Vec<_> = copy.list_json().iter().map(key).collect();
-    want.sort_by(|a, b| a.0.cmp(&b.0));
-    got.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(got.len(), 4);
-    assert_eq!(got, want);
-
-    let copy_server = copy.serve();
-    let mut atom_ids = feed_ids(&copy_server).remove("/atom.xml").expect("atom");
-    atom_ids.sort();
-    let mut newest: Vec<String> = want.iter().map(|w| w.0.clone()).collect();
-    newest.sort();
-    assert_eq!(atom_ids, newest);
+    (origin, port, server)
 }
-
-// Helpers -----------------------------------------------------------------------------------
 
 /// The absolute path of a fixture under `tests/fixtures/import/`.
 fn fixture(name: &str) -> String {
