@@ -14,11 +14,9 @@ use crate::support::{assert_no_panic, assert_refused, parse_feed, Run, Server, T
 fn wordpress_posts_keep_their_ids_slugs_offsets_authors_and_tags() {
     let env = TestEnv::new();
     let run = import(&env, &[&fixture("wordpress-1.2.xml")]);
-    assert!(
-        run.stdout
-            .contains("imported 3 articles, updated 0, unchanged 0, skipped 8"),
-        "{}",
-        run.stdout
+    assert_totals(
+        &run,
+        "imported 3 articles, updated 0, unchanged 0, skipped 8",
     );
 
     let storm = listed(&env, "https://harbournews.example.com/?p=101");
@@ -62,26 +60,22 @@ fn wordpress_posts_keep_their_ids_slugs_offsets_authors_and_tags() {
 fn wordpress_items_that_are_not_posts_are_skipped_with_their_reason() {
     let env = TestEnv::new();
     let report = import_json(&env, &[&fixture("wordpress-1.2.xml")]);
-    let reasons: Vec<(String, String)> = report["skipped"]
+    let reasons: Vec<String> = report["skipped"]
         .as_array()
         .expect("skipped")
         .iter()
-        .map(|s| (text(&s["position"]), text(&s["reason"])))
+        .map(|s| format!("{}: {}", text(&s["position"]), text(&s["reason"])))
         .collect();
     let expected = [
-        ("item 2 (line 54)", "comment (Piotr)"),
-        ("item 3 (line 63)", "comment (Ola)"),
-        ("item 6 (line 108)", "draft"),
-        ("item 7 (line 122)", "private (private)"),
-        ("item 8 (line 134)", "page"),
-        ("item 9 (line 144)", "attachment"),
-        ("item 10 (line 154)", "menu item"),
-        ("item 11 (line 163)", "other kind (wp_block)"),
+        "item 2 (line 54): comment (Piotr)",
+        "item 3 (line 63): comment (Ola)",
+        "item 6 (line 108): draft",
+        "item 7 (line 122): private (private)",
+        "item 8 (line 134): page",
+        "item 9 (line 144): attachment",
+        "item 10 (line 154): menu item",
+        "item 11 (line 163): other kind (wp_block)",
     ];
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(p, r)| (p.to_string(), r.to_string()))
-        .collect();
     assert_eq!(reasons, expected);
     let ids: Vec<String> = env.list_json().iter().map(|a| text(&a["id"])).collect();
     for hidden in ["?p=104", "?p=105", "?page_id=2", "?p=120", "?p=130"] {
@@ -166,11 +160,9 @@ fn blogger_posts_keep_their_ids_labels_authors_and_offsets() {
             &fixture("blogger-2018.xml"),
         ],
     );
-    assert!(
-        run.stdout
-            .contains("imported 3 articles, updated 0, unchanged 0, skipped 10"),
-        "{}",
-        run.stdout
+    assert_totals(
+        &run,
+        "imported 3 articles, updated 0, unchanged 0, skipped 10",
     );
     let bridge = listed(&env, "tag:blogger.com,1999:blog-1234567890.post-1111");
     assert_eq!(bridge["slug"], "council-votes-bridge");
@@ -369,11 +361,9 @@ fn importing_again_changes_nothing_byte_for_byte() {
     let etag = feed_etag(&server);
     let before = env.snapshot();
     let run = import(&env, &args);
-    assert!(
-        run.stdout
-            .contains("imported 0 articles, updated 0, unchanged 15, skipped 18"),
-        "{}",
-        run.stdout
+    assert_totals(
+        &run,
+        "imported 0 articles, updated 0, unchanged 15, skipped 18",
     );
     assert_eq!(env.snapshot(), before);
     assert_eq!(feed_etag(&server), etag);
@@ -389,11 +379,9 @@ fn a_changed_item_is_updated_in_place() {
         ("Night buses cut from March", "Night buses cut from April"),
     );
     let run = import(&env, &[&changed]);
-    assert!(
-        run.stdout
-            .contains("imported 0 articles, updated 1, unchanged 1, skipped 0"),
-        "{}",
-        run.stdout
+    assert_totals(
+        &run,
+        "imported 0 articles, updated 1, unchanged 1, skipped 0",
     );
     let list = env.list_json();
     assert_eq!(list.len(), 2);
@@ -482,8 +470,16 @@ fn a_dry_run_reports_what_a_real_run_does_and_writes_nothing() {
 #[test]
 fn the_json_report_has_every_field() {
     let env = TestEnv::new();
-    let source = fixture("broken-truncated.xml");
-    let report = import_json(&env, &["--skip-unreadable", &source]);
+    let names = [
+        "broken-truncated.xml",
+        "atom-1.0.xml",
+        "jsonfeed-1.1.json",
+        "blogger-classic.xml",
+    ];
+    let sources: Vec<String> = names.iter().map(|name| fixture(name)).collect();
+    let mut args = vec!["--skip-unreadable"];
+    args.extend(sources.iter().map(String::as_str));
+    let report = import_json(&env, &args);
     let mut keys: Vec<&str> = report
         .as_object()
         .expect("object")
@@ -491,31 +487,41 @@ fn the_json_report_has_every_field() {
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
+    let fields = "documents dry_run imported renamed skipped sources unchanged unreadable updated";
+    assert_eq!(keys.join(" "), fields);
+    assert_eq!(report["sources"], serde_json::json!(sources));
+    assert_eq!(report["documents"], 4);
+    assert_eq!(report["imported"], 2 + 4 + 3 + 2);
     assert_eq!(
-        keys,
-        [
-            "documents",
-            "dry_run",
-            "imported",
-            "renamed",
-            "skipped",
-            "sources",
-            "unchanged",
-            "unreadable",
-            "updated"
-        ]
+        (&report["updated"], &report["unchanged"]),
+        (&0.into(), &0.into())
     );
-    assert_eq!(report["sources"], serde_json::json!([source]));
-    assert_eq!(report["documents"], 1);
-    assert_eq!(report["imported"], 2);
     assert_eq!(report["dry_run"], false);
+    for list in ["skipped", "unreadable", "renamed"] {
+        for named in report[list].as_array().expect("a list") {
+            for field in ["source", "position", "reason"] {
+                assert!(named[field].is_string(), "{list}: no {field} in {named}");
+            }
+        }
+    }
+    assert_eq!(report["skipped"].as_array().map(Vec::len), Some(5));
     let unreadable = &report["unreadable"][0];
-    assert_eq!(unreadable["source"], source.as_str());
+    assert_eq!(unreadable["source"], sources[0].as_str());
     assert_eq!(unreadable["position"], "item 3 (line 30)");
     assert_eq!(unreadable["title"], "Third, cut short");
     assert!(
         text(&unreadable["reason"]).contains("CDATA not closed"),
         "{unreadable}"
+    );
+    let renamed = &report["renamed"][0];
+    assert_eq!(renamed["source"], sources[2].as_str());
+    assert_eq!(
+        (&renamed["id"], &renamed["title"]),
+        (&"1024".into(), &"Morning briefing".into())
+    );
+    assert!(
+        text(&renamed["reason"]).contains("\"briefing-2\""),
+        "{renamed}"
     );
 }
 
@@ -615,8 +621,10 @@ fn a_truncated_export_is_refused_unless_told_to_skip() {
         "{}",
         unreadable[0]
     );
-    assert!(run.stdout.contains("imported 2 articles"), "{}", run.stdout);
-    assert!(run.stdout.contains("unreadable 1"), "{}", run.stdout);
+    assert_totals(
+        &run,
+        "imported 2 articles, updated 0, unchanged 0, skipped 0, unreadable 1",
+    );
     assert_eq!(env.show_json("story-2")["title"], "Second of three");
     assert!(env.run(&["show", "story-3", "--json"]).code != 0);
 }
@@ -819,6 +827,14 @@ fn copy_fixture(env: &TestEnv, name: &str, (from, to): (&str, &str)) -> String {
     assert!(original.contains(from), "{name} lacks {from:?}");
     let path = env.write_article(name, &original.replacen(from, to, 1));
     path.display().to_string()
+}
+
+/// Panics unless the text report's last line starts with `totals` (after the dry-run words).
+#[track_caller]
+fn assert_totals(run: &Run, totals: &str) {
+    let last = run.stdout.lines().last().unwrap_or_default();
+    let last = last.trim_start_matches("dry run, nothing written: ");
+    assert!(last.starts_with(totals), "{}", run.stdout);
 }
 
 /// `feedsvc import ARGS…`, which must succeed.
