@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::support::{assert_no_panic, assert_refused, parse_feed, Run, Server, TestEnv, BIN};
 
@@ -12,8 +12,7 @@ use crate::support::{assert_no_panic, assert_refused, parse_feed, Run, Server, T
 
 #[test]
 fn wordpress_posts_keep_their_ids_slugs_offsets_authors_and_tags() {
-    let env = TestEnv::new();
-    let run = import(&env, &[&fixture("wordpress-1.2.xml")]);
+    let (env, run) = imported("wordpress-1.2.xml");
     assert_totals(
         &run,
         "imported 3 articles, updated 0, unchanged 0, skipped 8",
@@ -28,7 +27,7 @@ fn wordpress_posts_keep_their_ids_slugs_offsets_authors_and_tags() {
     assert_eq!(storm["author"], "Marta Nowak");
     assert_eq!(storm["summary"], "Police closed the road at dawn.");
     // The post format ("Aside") is no tag.
-    assert_eq!(storm["tags"], serde_json::json!(["Weather", "Coast Road"]));
+    assert_eq!(storm["tags"], json!(["Weather", "Coast Road"]));
     let shown = env.show_json("storm-closes-coast-road");
     assert_eq!(shown["body_format"], "html");
     let body = shown["body"].as_str().expect("body");
@@ -53,7 +52,7 @@ fn wordpress_posts_keep_their_ids_slugs_offsets_authors_and_tags() {
     assert_eq!(buses["slug"], "night-buses-cut");
     assert_eq!(buses["published"], "2008-03-02T21:15:00-05:00");
     assert_eq!(buses["author"], "Old Editor");
-    assert_eq!(buses["tags"], serde_json::json!(["City", "night buses"]));
+    assert_eq!(buses["tags"], json!(["City", "night buses"]));
 }
 
 #[test]
@@ -88,8 +87,7 @@ fn wordpress_items_that_are_not_posts_are_skipped_with_their_reason() {
 
 #[test]
 fn a_wordpress_future_post_is_scheduled_and_kept_out_of_the_feeds() {
-    let env = TestEnv::new();
-    import(&env, &[&fixture("wordpress-future.xml")]);
+    let (env, _) = imported("wordpress-future.xml");
     let future = listed(&env, "https://harbournews.example.com/?p=202");
     assert_eq!(future["scheduled"], true);
     assert_eq!(future["published"], "2099-05-01T09:00:00+02:00");
@@ -111,16 +109,14 @@ fn a_wordpress_future_post_is_scheduled_and_kept_out_of_the_feeds() {
 fn a_wordpress_future_post_stays_scheduled_whatever_the_clock() {
     // The fixture's `future` post is dated 2025-10-01: once the clock passes that date the
     // importer publishes it, because `Entry::scheduled` is never looked at.
-    let env = TestEnv::new();
-    import(&env, &[&fixture("wordpress-1.2.xml")]);
+    let (env, _) = imported("wordpress-1.2.xml");
     let budget = listed(&env, "https://harbournews.example.com/?p=103");
     assert_eq!(budget["scheduled"], true, "{budget}");
 }
 
 #[test]
 fn wordpress_old_urls_and_feed_urls_answer_301() {
-    let env = TestEnv::new();
-    import(&env, &[&fixture("wordpress-1.2.xml")]);
+    let (env, _) = imported("wordpress-1.2.xml");
     let server = env.serve();
     let storm = env.article_url("storm-closes-coast-road");
     let athens = env.article_url("athena-kausonas");
@@ -152,14 +148,7 @@ fn wordpress_old_urls_and_feed_urls_answer_301() {
 
 #[test]
 fn blogger_posts_keep_their_ids_labels_authors_and_offsets() {
-    let env = TestEnv::new();
-    let run = import(
-        &env,
-        &[
-            &fixture("blogger-classic.xml"),
-            &fixture("blogger-2018.xml"),
-        ],
-    );
+    let (env, run) = imported(BLOGGER);
     assert_totals(
         &run,
         "imported 3 articles, updated 0, unchanged 0, skipped 10",
@@ -168,10 +157,7 @@ fn blogger_posts_keep_their_ids_labels_authors_and_offsets() {
     assert_eq!(bridge["slug"], "council-votes-bridge");
     assert_eq!(bridge["published"], "2025-09-14T08:30:00+02:00");
     assert_eq!(bridge["author"], "Anna Svensson");
-    assert_eq!(
-        bridge["tags"],
-        serde_json::json!(["Local politics", "Transport"])
-    );
+    assert_eq!(bridge["tags"], json!(["Local politics", "Transport"]));
 
     let ferry = listed(&env, "tag:blogger.com,1999:blog-1234567890.post-2222");
     assert_eq!(ferry["slug"], "ferry-back");
@@ -183,19 +169,12 @@ fn blogger_posts_keep_their_ids_labels_authors_and_offsets() {
     assert_eq!(market["published"], "2025-09-10T21:00:00+08:00");
     assert_eq!(market["updated"], "2025-09-11T08:00:00+08:00");
     assert_eq!(market["author"], "林美玲");
-    assert_eq!(market["tags"], serde_json::json!(["台北", "Markets"]));
+    assert_eq!(market["tags"], json!(["台北", "Markets"]));
 }
 
 #[test]
 fn blogger_drafts_pages_comments_settings_and_templates_are_skipped() {
-    let env = TestEnv::new();
-    let run = import(
-        &env,
-        &[
-            &fixture("blogger-classic.xml"),
-            &fixture("blogger-2018.xml"),
-        ],
-    );
+    let (env, run) = imported(BLOGGER);
     for line in [
         "\"Template: Harbour Daily\": template",
         "\"BLOG_NAME\": settings",
@@ -219,8 +198,7 @@ fn blogger_drafts_pages_comments_settings_and_templates_are_skipped() {
 
 #[test]
 fn blogger_relative_images_are_resolved_against_the_old_page() {
-    let env = TestEnv::new();
-    import(&env, &[&fixture("blogger-classic.xml")]);
+    let (env, _) = imported("blogger-classic.xml");
     let body = text(&env.show_json("ferry-back")["body"]);
     assert!(
         body.contains("src=\"https://harbourdaily.blogspot.com/images/ferry.jpg\""),
@@ -230,14 +208,7 @@ fn blogger_relative_images_are_resolved_against_the_old_page() {
 
 #[test]
 fn blogger_old_urls_and_feed_urls_answer_301() {
-    let env = TestEnv::new();
-    import(
-        &env,
-        &[
-            &fixture("blogger-classic.xml"),
-            &fixture("blogger-2018.xml"),
-        ],
-    );
+    let (env, _) = imported(BLOGGER);
     let server = env.serve();
     let bridge = env.article_url("council-votes-bridge");
     let moved = [
@@ -270,13 +241,7 @@ fn blogger_old_urls_and_feed_urls_answer_301() {
 #[test]
 fn feed_entry_ids_are_carried_verbatim_by_every_feed() {
     let env = TestEnv::new();
-    let sources = [
-        "rss-2.0.xml",
-        "atom-1.0.xml",
-        "jsonfeed-1.1.json",
-        "jsonfeed-1.0.json",
-    ];
-    let paths: Vec<String> = sources.iter().map(|s| fixture(s)).collect();
+    let paths = fixtures("rss-2.0.xml atom-1.0.xml jsonfeed-1.1.json jsonfeed-1.0.json");
     let mut args: Vec<&str> = vec!["--skip-unreadable"];
     args.extend(paths.iter().map(String::as_str));
     import(&env, &args);
@@ -296,9 +261,7 @@ fn feed_entry_ids_are_carried_verbatim_by_every_feed() {
     ];
     let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     expected.sort();
-    let mut listed_ids: Vec<String> = env.list_json().iter().map(|a| text(&a["id"])).collect();
-    listed_ids.sort();
-    assert_eq!(listed_ids, expected);
+    assert_eq!(listed_ids(&env), expected);
     let server = env.serve();
     for (feed, mut ids) in feed_ids(&server) {
         ids.sort();
@@ -310,7 +273,7 @@ fn feed_entry_ids_are_carried_verbatim_by_every_feed() {
     assert_eq!(crete["author"], "Eleni Papadopoulou");
     assert_eq!(crete["summary"], "Roads closed across the island.");
     let strike = listed(&env, "https://news.example.org/2025/09/14/harbour-strike");
-    assert_eq!(strike["tags"], serde_json::json!(["Economy", "Labour"]));
+    assert_eq!(strike["tags"], json!(["Economy", "Labour"]));
     assert_eq!(strike["author"], "Maria Keller");
     let council = listed(&env, "https://gazette.example/2026/09/council-vote");
     assert_eq!(council["published"], "2026-09-14T08:30:00+05:30");
@@ -318,8 +281,7 @@ fn feed_entry_ids_are_carried_verbatim_by_every_feed() {
 
 #[test]
 fn html_bodies_are_sanitized_and_their_links_made_absolute() {
-    let env = TestEnv::new();
-    import(&env, &[&fixture("atom-hostile-body.xml")]);
+    let (env, _) = imported("atom-hostile-body.xml");
     let shown = env.show_json("x");
     assert_eq!(shown["body_format"], "html");
     let body = text(&shown["body"]);
@@ -344,17 +306,10 @@ fn importing_again_changes_nothing_byte_for_byte() {
     let env = TestEnv::new();
     // Dates with milliseconds (Blogger), none at all (the ampersand export's first item),
     // bodies in text, XHTML and HTML: each must compare equal to what was stored.
-    let sources: Vec<String> = [
-        "wordpress-1.2.xml",
-        "blogger-classic.xml",
-        "blogger-2018.xml",
-        "atom-1.0.xml",
-        "jsonfeed-1.1.json",
-        "broken-ampersand.xml",
-    ]
-    .iter()
-    .map(|name| fixture(name))
-    .collect();
+    let sources = fixtures(
+        "wordpress-1.2.xml blogger-classic.xml blogger-2018.xml atom-1.0.xml jsonfeed-1.1.json \
+         broken-ampersand.xml",
+    );
     let args: Vec<&str> = sources.iter().map(String::as_str).collect();
     import(&env, &args);
     let server = env.serve();
@@ -371,8 +326,7 @@ fn importing_again_changes_nothing_byte_for_byte() {
 
 #[test]
 fn a_changed_item_is_updated_in_place() {
-    let env = TestEnv::new();
-    import(&env, &[&fixture("wordpress-1.0.xml")]);
+    let (env, _) = imported("wordpress-1.0.xml");
     let changed = copy_fixture(
         &env,
         "wordpress-1.0.xml",
@@ -470,26 +424,19 @@ fn a_dry_run_reports_what_a_real_run_does_and_writes_nothing() {
 #[test]
 fn the_json_report_has_every_field() {
     let env = TestEnv::new();
-    let names = [
-        "broken-truncated.xml",
-        "atom-1.0.xml",
-        "jsonfeed-1.1.json",
-        "blogger-classic.xml",
-    ];
-    let sources: Vec<String> = names.iter().map(|name| fixture(name)).collect();
+    let sources =
+        fixtures("broken-truncated.xml atom-1.0.xml jsonfeed-1.1.json blogger-classic.xml");
     let mut args = vec!["--skip-unreadable"];
     args.extend(sources.iter().map(String::as_str));
     let report = import_json(&env, &args);
-    let mut keys: Vec<&str> = report
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
+    let keys: std::collections::BTreeSet<&String> =
+        report.as_object().expect("object").keys().collect();
     let fields = "documents dry_run imported renamed skipped sources unchanged unreadable updated";
-    assert_eq!(keys.join(" "), fields);
-    assert_eq!(report["sources"], serde_json::json!(sources));
+    assert_eq!(
+        keys.into_iter().cloned().collect::<Vec<_>>().join(" "),
+        fields
+    );
+    assert_eq!(report["sources"], json!(sources));
     assert_eq!(report["documents"], 4);
     assert_eq!(report["imported"], 2 + 4 + 3 + 2);
     assert_eq!(
@@ -529,44 +476,22 @@ fn the_json_report_has_every_field() {
 
 #[test]
 fn broken_exports_are_recovered() {
-    let cases = [
-        (
-            "broken-ampersand.xml",
-            "qa-rates",
-            "Q&A: rates, risks — and what comes next…",
-        ),
-        ("broken-ampersand.xml", "story-2", "Next story"),
-        (
-            "broken-cdata.xml",
-            "story-1",
-            "Parser bug found in election results feed",
-        ),
-        ("broken-cdata.xml", "story-2", "Count resumes"),
-        (
-            "broken-control-chars.xml",
-            "story-1",
-            "Ceasefire holds in the north",
-        ),
-        ("broken-control-chars.xml", "story-2", "Second"),
-        (
-            "broken-encoding.xml",
-            "story-1",
-            "Café owners protest new rules",
-        ),
-        (
-            "broken-undeclared-prefix.xml",
-            "story-1",
-            "Prefixes gone missing",
-        ),
-    ];
-    for (file, slug, title) in cases {
-        let env = TestEnv::new();
-        import(&env, &[&fixture(file)]);
-        assert_eq!(env.show_json(slug)["title"], title, "{file}");
+    let cases = "\
+        broken-ampersand.xml|qa-rates|Q&A: rates, risks — and what comes next…
+        broken-ampersand.xml|story-2|Next story
+        broken-cdata.xml|story-1|Parser bug found in election results feed
+        broken-cdata.xml|story-2|Count resumes
+        broken-control-chars.xml|story-1|Ceasefire holds in the north
+        broken-control-chars.xml|story-2|Second
+        broken-encoding.xml|story-1|Café owners protest new rules
+        broken-undeclared-prefix.xml|story-1|Prefixes gone missing";
+    for case in cases.lines() {
+        let fields: Vec<&str> = case.trim().split('|').collect();
+        let (env, _) = imported(fields[0]);
+        assert_eq!(env.show_json(fields[1])["title"], fields[2], "{case}");
     }
     let body_of = |file: &str| {
-        let env = TestEnv::new();
-        import(&env, &[&fixture(file)]);
+        let (env, _) = imported(file);
         (text(&env.show_json("story-1")["body"]), env)
     };
     let (cdata, _) = body_of("broken-cdata.xml");
@@ -762,7 +687,7 @@ fn import_by_url_does_not_report_archive_overlap_as_skipped() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).expect("JSON report");
     assert_eq!(report["imported"], 4);
-    assert_eq!(report["skipped"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["skipped"], json!([]), "{report:#}");
 }
 
 // Helpers -----------------------------------------------------------------------------------
@@ -775,33 +700,15 @@ fn served_origin() -> (TestEnv, u16, Server) {
     let mut origin = TestEnv::new();
     origin.base = format!("http://127.0.0.1:{port}/");
     origin.write_config(&origin.config_text(&[("feeds", "items = 2")]));
-    let stories = [
-        (
-            "Harbour dredging begins",
-            "dredging",
-            "2025-06-03T09:00:00+02:00",
-            "Harbour",
-        ),
-        (
-            "Ferry fares rise",
-            "ferry-fares",
-            "2025-07-14T18:30:00-04:00",
-            "Transport",
-        ),
-        (
-            "Storm warning lifted",
-            "storm-lifted",
-            "2025-08-22T06:15:00+09:00",
-            "Weather",
-        ),
-        (
-            "Night market opens",
-            "night-market",
-            "2025-09-01T20:00:00Z",
-            "Harbour",
-        ),
-    ];
-    for (title, slug, published, tag) in stories {
+    let stories = "\
+        Harbour dredging begins|dredging|2025-06-03T09:00:00+02:00|Harbour
+        Ferry fares rise|ferry-fares|2025-07-14T18:30:00-04:00|Transport
+        Storm warning lifted|storm-lifted|2025-08-22T06:15:00+09:00|Weather
+        Night market opens|night-market|2025-09-01T20:00:00Z|Harbour";
+    for story in stories.lines() {
+        let [title, slug, published, tag] = story.trim().split('|').collect::<Vec<_>>()[..] else {
+            panic!("{story}");
+        };
         let text = format!(
             "+++\ntitle = \"{title}\"\nslug = \"{slug}\"\npublished = \"{published}\"\n\
              tags = [\"{tag}\"]\n+++\n\n<p>Body of {slug}.</p>\n"
@@ -811,6 +718,30 @@ fn served_origin() -> (TestEnv, u16, Server) {
     let server = origin.serve_with(&["--listen", &format!("127.0.0.1:{port}")], &[]);
     assert_eq!(server.addr, format!("127.0.0.1:{port}"));
     (origin, port, server)
+}
+
+/// Both Blogger exports.
+const BLOGGER: &str = "blogger-classic.xml blogger-2018.xml";
+
+/// A fresh site with the named fixtures imported (the import must succeed), and the run.
+#[track_caller]
+fn imported(names: &str) -> (TestEnv, Run) {
+    let env = TestEnv::new();
+    let paths = fixtures(names);
+    let run = import(&env, &paths.iter().map(String::as_str).collect::<Vec<_>>());
+    (env, run)
+}
+
+/// The absolute paths of fixtures, named in one space-separated list.
+fn fixtures(names: &str) -> Vec<String> {
+    names.split_whitespace().map(fixture).collect()
+}
+
+/// The entry ids `list --json` shows, sorted.
+fn listed_ids(env: &TestEnv) -> Vec<String> {
+    let mut ids: Vec<String> = env.list_json().iter().map(|a| text(&a["id"])).collect();
+    ids.sort();
+    ids
 }
 
 /// The absolute path of a fixture under `tests/fixtures/import/`.
@@ -910,23 +841,15 @@ fn free_port() -> u16 {
 
 /// Runs the binary with no proxy in its environment: a fetch goes straight to 127.0.0.1.
 fn run_offline(env: &TestEnv, args: &[&str]) -> Run {
+    // A clear environment: no proxy variable can send the request anywhere else.
     let mut command = std::process::Command::new(BIN);
     command
+        .env_clear()
         .arg("--config")
         .arg(env.config_path())
         .args(args)
         .current_dir(env.path(""))
-        .env("NO_PROXY", "*")
         .stdin(std::process::Stdio::null());
-    for var in [
-        "RUST_LOG",
-        "RUST_BACKTRACE",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
-        command.env_remove(var).env_remove(var.to_ascii_lowercase());
-    }
     let output = command.output().expect("run feedsvc");
     let run = Run {
         code: output.status.code().unwrap_or(-1),
