@@ -96,6 +96,12 @@ fn a_wordpress_future_post_is_scheduled_and_kept_out_of_the_feeds() {
         false
     );
     let server = env.serve();
+    // Until it is published its page is not there, and its old URL does not give it away.
+    assert_eq!(
+        server.get("/articles/lighthouse-centenary", &[]).status,
+        404
+    );
+    assert_ne!(server.get("/?p=202", &[]).status, 301);
     for ids in feed_ids(&server).values() {
         assert_eq!(
             ids,
@@ -371,11 +377,7 @@ fn a_taken_slug_is_reported_as_renamed() {
         "Old.",
     );
     let run = import(&env, &[&fixture("wordpress-1.0.xml")]);
-    let renamed: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("renamed "))
-        .collect();
+    let renamed = report_lines(&run, "renamed ");
     assert_eq!(renamed.len(), 1, "{}", run.stdout);
     assert!(
         renamed[0].contains("\"Night buses cut from March\"")
@@ -535,11 +537,7 @@ fn a_truncated_export_is_refused_unless_told_to_skip() {
     assert_refused(&env, &["import", &source], None, &["item 3"]);
 
     let run = import(&env, &["--skip-unreadable", &source]);
-    let unreadable: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("unreadable "))
-        .collect();
+    let unreadable = report_lines(&run, "unreadable ");
     assert_eq!(unreadable.len(), 1, "{}", run.stdout);
     assert!(
         unreadable[0].contains("item 3 (line 30) \"Third, cut short\""),
@@ -766,6 +764,11 @@ fn assert_totals(run: &Run, totals: &str) {
     let last = run.stdout.lines().last().unwrap_or_default();
     let last = last.trim_start_matches("dry run, nothing written: ");
     assert!(last.starts_with(totals), "{}", run.stdout);
+}
+
+/// The lines of a text report that start with `word`.
+fn report_lines<'a>(run: &'a Run, word: &str) -> Vec<&'a str> {
+    run.stdout.lines().filter(|l| l.starts_with(word)).collect()
 }
 
 /// `feedsvc import ARGS…`, which must succeed.
