@@ -7,6 +7,7 @@ mod cli;
 mod feeds;
 mod http;
 mod http_edges;
+mod import;
 mod input_files;
 mod nesting;
 mod pages;
