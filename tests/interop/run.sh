@@ -10,11 +10,12 @@
 # names a binary, prints one `PASS name detail` / `FAIL name detail` line per check and
 # `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
 #
-# The sub-scripts (check_feeds.py, nginx_cache.sh, pages.sh, judges.sh) each print PASS/FAIL
-# lines and a closing `N passed, M failed`, and exit non-zero on failure. Each one fails the run
-# when it exits non-zero, prints no PASS line, loses or miscounts its closing line, or exceeds
-# its time limit; each of its FAIL lines counts too. judges.sh runs the judges kept outside the
-# repository (shared/tools: check-w3c, check-http, check-feed) and fails when it finds none.
+# The sub-scripts (check_feeds.py, nginx_cache.sh, pages.sh, judges.sh, import_roundtrip.sh)
+# each print PASS/FAIL lines and a closing `N passed, M failed`, and exit non-zero on failure.
+# Each one fails the run when it exits non-zero, prints no PASS line, loses or miscounts its
+# closing line, or exceeds its time limit; each of its FAIL lines counts too. judges.sh runs the
+# judges kept outside the repository (shared/tools: check-w3c, check-http, check-feed) and fails
+# when it finds none.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -253,5 +254,10 @@ run_sub pages.sh 1800 bash "$here/pages.sh" "$bin" "$py"
 # check-w3c, check-http and check-feed from shared/tools (outside the repository); the limit
 # includes their installing REDbot, the W3C validator's and check-feed's Python packages.
 run_sub judges.sh 2700 bash "$here/judges.sh" "$bin"
+
+# ---------------------------------------------------------------------------- import round trip
+# Site B imports site A's feed by URL and takes its place; after judges.sh, which installs what
+# the judges need.
+run_sub import_roundtrip.sh 300 bash "$here/import_roundtrip.sh" "$bin" "$py"
 
 summary
