@@ -168,6 +168,7 @@ pub fn run(
         },
         batch: Vec::with_capacity(BATCH),
         seen_ids: HashSet::new(),
+        history_ids: None,
         seen_slugs: HashMap::new(),
         tags: BTreeSet::new(),
         platforms: BTreeSet::new(),
@@ -234,6 +235,9 @@ struct Importer<'a, 's> {
     batch: Vec<(Incoming, Named)>,
     /// Entry ids taken in this import (a second item with one is a duplicate).
     seen_ids: HashSet<String>,
+    /// Entry ids met in the documents of the feed history being fetched: its archives repeat
+    /// entries of the feed and of each other, and the first met (the newest) is the one kept.
+    history_ids: Option<HashSet<String>>,
     /// Slugs of Markdown articles in this import, with their file.
     seen_slugs: HashMap<String, String>,
     /// Tags met, with where they came from (their old URLs are answered).
@@ -350,6 +354,7 @@ impl Importer<'_, '_> {
 
     fn read_url(&mut self, url: &str) -> Result<()> {
         self.progress.source(url, None);
+        self.history_ids = Some(HashSet::new());
         let limits = fetch_limits();
         let forced = self.options.format;
         let mut read = |doc: fetch::Document<'_>| -> Result<super::HistoryLinks> {
@@ -365,6 +370,8 @@ impl Importer<'_, '_> {
                 }
             };
             self.report.documents += 1;
+            // Items are named by the document they are in.
+            self.source = final_url.clone();
             let links = self.read_document(doc.body, &final_url, Some(&final_url), format)?;
             if self.failure.is_some() {
                 // Stop following: the import is refused already.
@@ -372,7 +379,9 @@ impl Importer<'_, '_> {
             }
             Ok(links)
         };
-        fetch::fetch_history(url, &limits, &mut read)?;
+        let fetched = fetch::fetch_history(url, &limits, &mut read);
+        self.history_ids = None;
+        fetched?;
         Ok(())
     }
 
@@ -456,7 +465,13 @@ impl Importer<'_, '_> {
         }
         match item {
             Item::Entry(entry) => {
-                if !self.seen_ids.insert(entry.id.clone()) {
+                let repeated_in_history = self
+                    .history_ids
+                    .as_mut()
+                    .is_some_and(|ids| !ids.insert(entry.id.clone()));
+                if repeated_in_history {
+                    // Another document of the same history carries it too.
+                } else if !self.seen_ids.insert(entry.id.clone()) {
                     self.report.skipped.push(Named {
                         source: self.source.clone(),
                         position: entry.position.to_string(),

@@ -117,7 +117,9 @@ pub struct Entry {
     /// Other old paths (with query) answering for this entry, beside `link`'s: WordPress's
     /// `/?p=ID`.
     pub old_paths: Vec<String>,
-    /// True for an item meant to appear later (WordPress `future`): it is stored as scheduled.
+    /// True for an item meant to appear later (WordPress `future`). Informational: an article
+    /// waits while its published moment is ahead of the clock, and a `future` post whose moment
+    /// has passed is published, as WordPress's own scheduler would on its next run.
     pub scheduled: bool,
 }
 
