@@ -344,7 +344,10 @@ fn import(
     let progress = ImportProgress::new();
     let started = std::time::Instant::now();
     let result = crate::import::importer::run(&mut store, cfg, sources, options, &progress);
-    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "import read, stored and rendered");
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "import read, stored and rendered"
+    );
     progress.bar.finish_and_clear();
     if let Some(path) = &scratch {
         let remove = |path: &Path| {
@@ -451,8 +454,10 @@ impl crate::import::importer::Progress for ImportProgress {
     }
     fn items(&self, items: u64) {
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
-        self.bar
-            .set_message(format!("{items} items, {:.0} items/s", items as f64 / seconds));
+        self.bar.set_message(format!(
+            "{items} items, {:.0} items/s",
+            items as f64 / seconds
+        ));
     }
 }
 

@@ -163,4 +163,3 @@ fn unfollowable(path: &Path, e: &std::io::Error) -> String {
         format!("is a symbolic link that cannot be followed to {target} ({e})")
     }
 }
-

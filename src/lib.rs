@@ -28,6 +28,7 @@ pub mod http;
 pub mod import;
 pub mod input;
 pub mod ondemand;
+pub mod parallel;
 pub mod publish;
 pub mod render;
 pub mod routes;

@@ -97,7 +97,11 @@ impl Report {
         for named in &self.unreadable {
             out.push_str(&format!("unreadable {named}\n"));
         }
-        let would = if self.dry_run { "dry run, nothing written: " } else { "" };
+        let would = if self.dry_run {
+            "dry run, nothing written: "
+        } else {
+            ""
+        };
         out.push_str(&format!(
             "{would}imported {} articles, updated {}, unchanged {}, skipped {}{} ({})\n",
             self.imported,
@@ -152,7 +156,7 @@ pub fn run(
     cfg: &Config,
     sources: &[String],
     options: &Options,
-    progress: &dyn Progress,
+    progress: &(dyn Progress + Sync),
 ) -> Result<Report> {
     let now = Utc::now();
     let mut importer = Importer {
@@ -230,7 +234,7 @@ struct Importer<'a, 's> {
     cfg: &'a Config,
     now: DateTime<Utc>,
     options: &'a Options,
-    progress: &'a dyn Progress,
+    progress: &'a (dyn Progress + Sync),
     report: Report,
     batch: Vec<(Incoming, Named)>,
     /// Entry ids taken in this import (a second item with one is a duplicate).
@@ -269,7 +273,12 @@ impl Importer<'_, '_> {
             return self.read_url(source);
         }
         let path = Path::new(source);
-        if path.is_dir() && self.options.format.is_none_or(|f| f == SourceFormat::Markdown) {
+        if path.is_dir()
+            && self
+                .options
+                .format
+                .is_none_or(|f| f == SourceFormat::Markdown)
+        {
             return self.read_directory(path);
         }
         let file = std::fs::File::open(path).map_err(|e| Error::Read {
@@ -305,8 +314,60 @@ impl Importer<'_, '_> {
             ));
         }
         self.report.documents += 1;
-        self.read_document(&mut input, source, None, format)?;
-        Ok(())
+        self.read_file(input, source, format)
+    }
+
+    /// Reads an export or feed file: the reader parses on a thread of its own while this one
+    /// renders and stores what it has read, so parsing costs no time of its own.
+    fn read_file(
+        &mut self,
+        input: impl BufRead + Send,
+        name: &str,
+        format: SourceFormat,
+    ) -> Result<()> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        /// Items read ahead of the one being stored.
+        const AHEAD: usize = 2 * BATCH;
+        match format {
+            SourceFormat::Blogger => self.platforms.insert(Platform::Blogger),
+            SourceFormat::WordPress => self.platforms.insert(Platform::WordPress),
+            _ => false,
+        };
+        let stop = AtomicBool::new(false);
+        let (items, received) = std::sync::mpsc::sync_channel::<Item>(AHEAD);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| -> Result<()> {
+                // Both are the thread's: the sender is dropped when the reading ends, which
+                // ends the loop below.
+                let (mut input, items) = (input, items);
+                let mut sink = |item: Item| {
+                    if stop.load(Ordering::Relaxed) || items.send(item).is_err() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                };
+                match format {
+                    SourceFormat::Blogger => super::blogger::read(&mut input, name, &mut sink),
+                    SourceFormat::WordPress => super::wordpress::read(&mut input, name, &mut sink),
+                    _ if starts_like_json(&mut input) => {
+                        super::jsonfeed::read(&mut input, name, None, &mut sink).map(drop)
+                    }
+                    _ => super::feed::read(&mut input, name, None, &mut sink).map(drop),
+                }
+            });
+            for item in received.iter() {
+                if self.take(item).is_break() {
+                    stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+            drop(received);
+            match reader.join() {
+                Ok(read) => read,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 
     /// Reads one XML or JSON document of `format` and returns its history links.
@@ -332,12 +393,7 @@ impl Importer<'_, '_> {
                     super::HistoryLinks::default()
                 }
                 SourceFormat::Feed => {
-                    let head = input.fill_buf().unwrap_or_default();
-                    let is_json = head
-                        .iter()
-                        .find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF)
-                        == Some(&b'{');
-                    if is_json {
+                    if starts_like_json(input) {
                         super::jsonfeed::read(input, name, base, &mut sink)?
                     } else {
                         super::feed::read(input, name, base, &mut sink)?
@@ -400,12 +456,44 @@ impl Importer<'_, '_> {
                 dir.display()
             )));
         }
-        self.progress.source(&dir.display().to_string(), Some(found.files.len() as u64));
+        self.progress
+            .source(&dir.display().to_string(), Some(found.files.len() as u64));
         self.report.documents += found.files.len();
         let limits = Limits {
             max_body_bytes: self.cfg.storage.max_article_bytes,
         };
-        for (n, file) in found.files.iter().enumerate() {
+        // Files are read and checked a batch at a time, on every core.
+        let (max_bytes, now) = (self.cfg.storage.max_article_bytes, self.now);
+        let read = |file: &std::path::PathBuf| {
+            crate::input::read_source(file, max_bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|source| {
+                    article::validate(&source.name, &source.fields, &source.body, now, limits)
+                        .map_err(|e| e.to_string())
+                })
+        };
+        let mut n = 0;
+        for chunk in found.files.chunks(BATCH) {
+            let articles = crate::parallel::map(chunk, 8, read);
+            for (file, article) in chunk.iter().zip(articles) {
+                n += 1;
+                self.take_markdown(n, file, article);
+                if self.failure.is_some() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the `n`th Markdown file of a directory, read and checked.
+    fn take_markdown(
+        &mut self,
+        n: usize,
+        file: &Path,
+        article: std::result::Result<crate::article::NewArticle, String>,
+    ) {
+        {
             let name = file.display().to_string();
             let named = |reason: String| Named {
                 source: self.source.clone(),
@@ -414,12 +502,6 @@ impl Importer<'_, '_> {
                 title: None,
                 reason,
             };
-            let article = crate::input::read_source(file, self.cfg.storage.max_article_bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|source| {
-                    article::validate(&source.name, &source.fields, &source.body, self.now, limits)
-                        .map_err(|e| e.to_string())
-                });
             self.items += 1;
             self.progress.bytes(n as u64 + 1);
             self.progress.items(self.items);
@@ -427,7 +509,7 @@ impl Importer<'_, '_> {
                 Ok(article) => article,
                 Err(reason) => {
                     self.report.unreadable.push(named(reason));
-                    continue;
+                    return;
                 }
             };
             if let Some(other) = self.seen_slugs.insert(article.slug.clone(), name.clone()) {
@@ -435,7 +517,7 @@ impl Importer<'_, '_> {
                     "slug: \"{}\" is also the slug of {other}",
                     article.slug
                 )));
-                continue;
+                return;
             }
             let named = Named {
                 title: Some(article.title.clone()),
@@ -450,11 +532,7 @@ impl Importer<'_, '_> {
                 },
                 named,
             );
-            if self.failure.is_some() {
-                break;
-            }
         }
-        Ok(())
     }
 
     /// The sink every reader sends its items to.
@@ -640,7 +718,9 @@ impl Importer<'_, '_> {
         let updated = updated
             .filter(|u| u.epoch() >= published.epoch())
             .unwrap_or_else(|| published.clone());
-        let summary = summary.map(|s| cut_chars(s.trim(), 2000)).filter(|s| !s.is_empty());
+        let summary = summary
+            .map(|s| cut_chars(s.trim(), 2000))
+            .filter(|s| !s.is_empty());
         let mut names = Vec::new();
         for tag in &tags {
             let old = match &tag.origin {
@@ -663,7 +743,9 @@ impl Importer<'_, '_> {
             slug,
             published: Some(published.rfc3339()),
             updated: Some(updated.rfc3339()),
-            author: author.map(|a| a.trim().to_string()).filter(|a| !a.is_empty()),
+            author: author
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty()),
             summary,
             tags: Some(names),
         };
@@ -671,14 +753,17 @@ impl Importer<'_, '_> {
         let limits = Limits {
             max_body_bytes: self.cfg.storage.max_article_bytes,
         };
-        let mut article = article::validate(&name, &fields, &body, self.now, limits)
-            .map_err(|e| match e {
+        let mut article =
+            article::validate(&name, &fields, &body, self.now, limits).map_err(|e| match e {
                 Error::InvalidArticle { field, reason, .. } => format!("{field}: {reason}"),
                 other => other.to_string(),
             })?;
         article.body_format = format;
         article.entry_id = Some(id);
-        let base_url = link.as_deref().filter(|l| url::Url::parse(l).is_ok()).map(str::to_string);
+        let base_url = link
+            .as_deref()
+            .filter(|l| url::Url::parse(l).is_ok())
+            .map(str::to_string);
         let mut paths = Vec::new();
         for old in link.iter().chain(old_paths.iter()) {
             if let Some(path) = old_path(old) {
@@ -732,7 +817,10 @@ fn redirect_old_feeds(
         };
         let tag = Some(slug.as_str());
         let page = Route::tag_page(&slug);
-        let (rss, atom) = (Route::feed(tag, Format::Rss), Route::feed(tag, Format::Atom));
+        let (rss, atom) = (
+            Route::feed(tag, Format::Rss),
+            Route::feed(tag, Format::Atom),
+        );
         let routes: Vec<(String, &Route)> = match old {
             OldTag::BloggerLabel => vec![
                 (format!("/search/label/{name}"), &page),
@@ -771,7 +859,8 @@ pub fn old_path(old: &str) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
-    let crate::http::target::Target::Document(path) = crate::http::target::route(url.path()).ok()?
+    let crate::http::target::Target::Document(path) =
+        crate::http::target::route(url.path()).ok()?
     else {
         return None;
     };
@@ -844,6 +933,14 @@ fn cut_chars(text: &str, max: usize) -> String {
     format!("{}…", cut.trim_end())
 }
 
+/// True when the document's first character (after byte order marks and white space) is `{`.
+fn starts_like_json(input: &mut dyn BufRead) -> bool {
+    let head = input.fill_buf().unwrap_or_default();
+    head.iter()
+        .find(|b| !b.is_ascii_whitespace() && !matches!(**b, 0xEF | 0xBB | 0xBF))
+        == Some(&b'{')
+}
+
 fn not_a_source(name: &str) -> Error {
     Error::invalid(
         name,
@@ -856,7 +953,7 @@ fn not_a_source(name: &str) -> Error {
 struct Counted<'p, R> {
     inner: R,
     read: u64,
-    progress: &'p dyn Progress,
+    progress: &'p (dyn Progress + Sync),
 }
 
 impl<R: Read> Read for Counted<'_, R> {
@@ -874,17 +971,35 @@ mod tests {
 
     #[test]
     fn slugs_come_from_old_urls() {
-        assert_eq!(slug_of_url("https://x.blogspot.com/2025/09/some-story.html").as_deref(), Some("some-story"));
-        assert_eq!(slug_of_url("https://example.com/2025/09/14/talks-resume/").as_deref(), Some("talks-resume"));
+        assert_eq!(
+            slug_of_url("https://x.blogspot.com/2025/09/some-story.html").as_deref(),
+            Some("some-story")
+        );
+        assert_eq!(
+            slug_of_url("https://example.com/2025/09/14/talks-resume/").as_deref(),
+            Some("talks-resume")
+        );
         assert_eq!(slug_of_url("https://example.com/?p=123"), None);
-        assert_eq!(usable_slug("%e4%b8%ad%e5%9b%bd-economy").as_deref(), Some("zhong-guo-economy"));
+        assert_eq!(
+            usable_slug("%e4%b8%ad%e5%9b%bd-economy").as_deref(),
+            Some("zhong-guo-economy")
+        );
     }
 
     #[test]
     fn old_paths_are_normalized_and_keep_a_naming_query() {
-        assert_eq!(old_path("https://x.blogspot.com/2025/09/a%20b.html?m=1").as_deref(), Some("/2025/09/a b.html"));
-        assert_eq!(old_path("https://example.com/?p=123").as_deref(), Some("/?p=123"));
-        assert_eq!(old_path("/feeds/posts/default?alt=rss").as_deref(), Some("/feeds/posts/default?alt=rss"));
+        assert_eq!(
+            old_path("https://x.blogspot.com/2025/09/a%20b.html?m=1").as_deref(),
+            Some("/2025/09/a b.html")
+        );
+        assert_eq!(
+            old_path("https://example.com/?p=123").as_deref(),
+            Some("/?p=123")
+        );
+        assert_eq!(
+            old_path("/feeds/posts/default?alt=rss").as_deref(),
+            Some("/feeds/posts/default?alt=rss")
+        );
         assert_eq!(old_path("javascript:alert(1)"), None);
     }
 }

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    finish, fingerprint, mint_entry_id, same_tags, touch_article, touch_departure, Touched,
+    fingerprint, finish, mint_entry_id, same_tags, touch_article, touch_departure, Touched,
     FINGERPRINT_KEY,
 };
 use crate::article::{BodyFormat, NewArticle};
@@ -104,7 +104,10 @@ impl<'s> Session<'s> {
     /// Stores a batch. Each article gets its outcome, or the reason it cannot be stored (its
     /// body nests too deep, or renders too large): such an article is not stored, and the
     /// importer decides whether that refuses the import. Errors: the database's.
-    pub fn put(&mut self, batch: Vec<Incoming>) -> Result<Vec<std::result::Result<Outcome, String>>> {
+    pub fn put(
+        &mut self,
+        batch: Vec<Incoming>,
+    ) -> Result<Vec<std::result::Result<Outcome, String>>> {
         let rendered = render_all(self.cfg, &batch);
         let mut outcomes = Vec::with_capacity(batch.len());
         for (incoming, rendered) in batch.into_iter().zip(rendered) {
@@ -278,7 +281,10 @@ impl<'s> Session<'s> {
         }
         let started = std::time::Instant::now();
         finish(self.tx, self.cfg, self.touched, self.now)?;
-        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "import rendered and committed");
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "import rendered and committed"
+        );
         Ok(())
     }
 }
@@ -310,23 +316,5 @@ fn render_all(
         let excerpt = render::body::excerpt(&body, a.body_format);
         Ok((body, html, excerpt))
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if batch.len() < 16 || threads == 1 {
-        return batch.iter().map(one).collect();
-    }
-    let chunk = batch.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        let mut all = Vec::with_capacity(batch.len());
-        for handle in handles {
-            match handle.join() {
-                Ok(part) => all.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        all
-    })
+    crate::parallel::map(batch, 8, one)
 }

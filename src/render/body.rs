@@ -41,9 +41,7 @@ pub fn excerpt(body: &str, format: BodyFormat) -> String {
 /// preformatted text, tables, figure captions and footnotes left out, as in a Markdown
 /// excerpt), character references decoded, block ends turned into spaces.
 pub fn html_text(html: &str, limit: usize) -> String {
-    const SKIPPED: [&str; 8] = [
-        "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table",
-    ];
+    const SKIPPED: [&str; 8] = ["h1", "h2", "h3", "h4", "h5", "h6", "pre", "table"];
     const HIDDEN: [&str; 4] = ["script", "style", "figcaption", "template"];
     let mut out = String::new();
     let mut skip: Vec<String> = Vec::new();
@@ -99,7 +97,9 @@ fn decode_references(text: &str, out: &mut String) {
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
             .map(|i| i + 1);
         let decoded = match end {
-            Some(end) if rest[end..].starts_with(';') => reference(&rest[1..end]).map(|c| (c, end + 1)),
+            Some(end) if rest[end..].starts_with(';') => {
+                reference(&rest[1..end]).map(|c| (c, end + 1))
+            }
             _ => None,
         };
         match decoded {
@@ -172,8 +172,14 @@ mod tests {
             "https://old.example.com/2025/09/story.html",
         )
         .expect("rendered");
-        assert!(html.contains("src=\"https://old.example.com/img/a.jpg\""), "{html}");
-        assert!(!html.contains("script") && !html.contains("onclick"), "{html}");
+        assert!(
+            html.contains("src=\"https://old.example.com/img/a.jpg\""),
+            "{html}"
+        );
+        assert!(
+            !html.contains("script") && !html.contains("onclick"),
+            "{html}"
+        );
     }
 
     #[test]

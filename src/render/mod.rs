@@ -2,8 +2,8 @@
 //! or the network; `publish` decides what to render and stores the result.
 
 pub mod assets;
-pub mod body;
 pub mod atom;
+pub mod body;
 pub mod conform;
 pub mod json;
 pub mod markdown;

@@ -455,7 +455,8 @@ impl Tx<'_> {
         let id = self.tx.last_insert_rowid();
         // A new article takes over an old slug that used to redirect elsewhere.
         self.tx
-            .execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
+            .prepare_cached("DELETE FROM redirects WHERE old_slug = ?1")?
+            .execute([&a.slug])?;
         self.set_tags(id, row)?;
         Ok(id)
     }
@@ -485,7 +486,8 @@ impl Tx<'_> {
             a.body_format.word(),
         ])?;
         self.tx
-            .execute("DELETE FROM redirects WHERE old_slug = ?1", [&a.slug])?;
+            .prepare_cached("DELETE FROM redirects WHERE old_slug = ?1")?
+            .execute([&a.slug])?;
         self.tx
             .execute("DELETE FROM article_tags WHERE article_id = ?1", [id])?;
         self.set_tags(id, row)?;
@@ -670,12 +672,13 @@ impl Tx<'_> {
 
     /// True when an entry id is already used by an article or a tombstone.
     pub fn entry_id_exists(&self, entry_id: &str) -> Result<bool> {
-        Ok(self.tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM articles WHERE entry_id = ?1) \
-             OR EXISTS (SELECT 1 FROM tombstones WHERE entry_id = ?1)",
-            [entry_id],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM articles WHERE entry_id = ?1) \
+                 OR EXISTS (SELECT 1 FROM tombstones WHERE entry_id = ?1)",
+            )?
+            .query_row([entry_id], |r| r.get(0))?)
     }
 }
 
