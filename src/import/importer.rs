@@ -821,6 +821,18 @@ fn redirect_old_feeds(
             Route::feed(tag, Format::Rss),
             Route::feed(tag, Format::Atom),
         );
+        // A label is one path segment: what would end it (`/`, `?`, `#`) is escaped.
+        let escaped: String = name
+            .chars()
+            .map(|c| match c {
+                '%' => "%25".to_string(),
+                '/' => "%2F".to_string(),
+                '?' => "%3F".to_string(),
+                '#' => "%23".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        let name = &escaped;
         let routes: Vec<(String, &Route)> = match old {
             OldTag::BloggerLabel => vec![
                 (format!("/search/label/{name}"), &page),
