@@ -60,9 +60,11 @@ Front matter (TOML between two +++ lines; every key optional but title):
         #[command(flatten)]
         fields: FieldFlags,
     },
-    /// Bring an archive from elsewhere: a directory of `*.md` articles, a Blogger or WordPress
-    /// export, an RSS, Atom or JSON feed file, or a feed's URL. Entry ids are kept verbatim and
-    /// old URLs answer 301 to the new ones. One transaction; ends with a report.
+    /// Bring a whole archive over, keeping entry ids and old URLs
+    ///
+    /// Reads a directory of `*.md` articles, a Blogger or WordPress export, an RSS, Atom or JSON
+    /// feed file, or a feed's URL. Entry ids are kept verbatim and old URLs answer 301 to the
+    /// new ones. One transaction; ends with a report.
     #[command(after_help = "\
 Examples:
   feedsvc import old-site/posts/                      a directory of Markdown articles
