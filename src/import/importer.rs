@@ -2,7 +2,7 @@
 //! a time in one transaction ([`crate::publish::import::Session`]), records the old URLs, and
 //! says what happened in a [`Report`].
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -73,18 +73,51 @@ pub struct Report {
     pub updated: usize,
     /// Articles stored before, unchanged.
     pub unchanged: usize,
-    /// Items left out, each with its reason.
+    /// Items left out, each with its reason (the first [`MAX_LISTED`]; `skipped_count` counts
+    /// them all).
     pub skipped: Vec<Named>,
+    /// How many items were left out.
+    pub skipped_count: usize,
+    /// How many items were left out, by reason.
+    pub skipped_by_reason: BTreeMap<String, usize>,
     /// Items that could not be read (left out with `--skip-unreadable`; otherwise they refused
-    /// the import).
+    /// the import); the first [`MAX_LISTED`].
     pub unreadable: Vec<Named>,
+    /// How many items could not be read.
+    pub unreadable_count: usize,
     /// New articles whose slug was taken, stored under another one.
     pub renamed: Vec<Named>,
     /// True when nothing was written on purpose.
     pub dry_run: bool,
 }
 
+/// Most items a report lists of each kind (skipped, unreadable): an export of a million
+/// comments is counted, not held in memory.
+pub const MAX_LISTED: usize = 10_000;
+
 impl Report {
+    fn add_skipped(&mut self, named: Named) {
+        // The reason without its detail: `other kind (wp_block)` counts as `other kind`.
+        let reason = named
+            .reason
+            .split(" (")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        *self.skipped_by_reason.entry(reason).or_default() += 1;
+        self.skipped_count += 1;
+        if self.skipped.len() < MAX_LISTED {
+            self.skipped.push(named);
+        }
+    }
+
+    fn add_unreadable(&mut self, named: Named) {
+        self.unreadable_count += 1;
+        if self.unreadable.len() < MAX_LISTED {
+            self.unreadable.push(named);
+        }
+    }
+
     /// The report as lines of text: a line per listed item, then the totals.
     pub fn text(&self) -> String {
         let mut out = String::new();
@@ -97,6 +130,25 @@ impl Report {
         for named in &self.unreadable {
             out.push_str(&format!("unreadable {named}\n"));
         }
+        for (what, count, listed) in [
+            ("skipped", self.skipped_count, self.skipped.len()),
+            ("unreadable", self.unreadable_count, self.unreadable.len()),
+        ] {
+            if count > listed {
+                out.push_str(&format!(
+                    "and {} more {what} items, not listed\n",
+                    count - listed
+                ));
+            }
+        }
+        if !self.skipped_by_reason.is_empty() {
+            let reasons: Vec<String> = self
+                .skipped_by_reason
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            out.push_str(&format!("skipped by reason: {}\n", reasons.join(", ")));
+        }
         let would = if self.dry_run {
             "dry run, nothing written: "
         } else {
@@ -107,11 +159,11 @@ impl Report {
             self.imported,
             self.updated,
             self.unchanged,
-            self.skipped.len(),
-            if self.unreadable.is_empty() {
+            self.skipped_count,
+            if self.unreadable_count == 0 {
                 String::new()
             } else {
-                format!(", unreadable {}", self.unreadable.len())
+                format!(", unreadable {}", self.unreadable_count)
             },
             self.sources.join(", ")
         ));
@@ -198,7 +250,7 @@ pub fn run(
         platforms,
         ..
     } = importer;
-    if !report.unreadable.is_empty() && !options.skip_unreadable {
+    if report.unreadable_count > 0 && !options.skip_unreadable {
         return Err(refusal(&report));
     }
     redirect_old_feeds(&mut session, &platforms, &tags)?;
@@ -219,12 +271,16 @@ fn refusal(report: &Report) -> Error {
         .take(LISTED)
         .map(|n| n.to_string())
         .collect();
-    if report.unreadable.len() > LISTED {
-        lines.push(format!("and {} more", report.unreadable.len() - LISTED));
+    if report.unreadable_count > LISTED {
+        lines.push(format!("and {} more", report.unreadable_count - LISTED));
     }
     Error::Import(format!(
         "{} unreadable: {} (nothing was imported; fix them, or pass --skip-unreadable to import the rest)",
-        if report.unreadable.len() == 1 { "an item is".to_string() } else { format!("{} items are", report.unreadable.len()) },
+        if report.unreadable_count == 1 {
+            "an item is".to_string()
+        } else {
+            format!("{} items are", report.unreadable_count)
+        },
         lines.join("; ")
     ))
 }
@@ -508,12 +564,12 @@ impl Importer<'_, '_> {
             let article = match article {
                 Ok(article) => article,
                 Err(reason) => {
-                    self.report.unreadable.push(named(reason));
+                    self.report.add_unreadable(named(reason));
                     return;
                 }
             };
             if let Some(other) = self.seen_slugs.insert(article.slug.clone(), name.clone()) {
-                self.report.unreadable.push(named(format!(
+                self.report.add_unreadable(named(format!(
                     "slug: \"{}\" is also the slug of {other}",
                     article.slug
                 )));
@@ -550,7 +606,7 @@ impl Importer<'_, '_> {
                 if repeated_in_history {
                     // Another document of the same history carries it too.
                 } else if !self.seen_ids.insert(entry.id.clone()) {
-                    self.report.skipped.push(Named {
+                    self.report.add_skipped(Named {
                         source: self.source.clone(),
                         position: entry.position.to_string(),
                         id: Some(entry.id.clone()),
@@ -567,7 +623,7 @@ impl Importer<'_, '_> {
                     };
                     match self.incoming(*entry) {
                         Ok(incoming) => self.push(incoming, named),
-                        Err(reason) => self.report.unreadable.push(Named { reason, ..named }),
+                        Err(reason) => self.report.add_unreadable(Named { reason, ..named }),
                     }
                 }
             }
@@ -576,7 +632,7 @@ impl Importer<'_, '_> {
                     Some(detail) => format!("{} ({detail})", s.reason.word()),
                     None => s.reason.word().to_string(),
                 };
-                self.report.skipped.push(Named {
+                self.report.add_skipped(Named {
                     source: self.source.clone(),
                     position: s.position.to_string(),
                     id: s.id,
@@ -589,7 +645,7 @@ impl Importer<'_, '_> {
                 id,
                 title,
                 reason,
-            }) => self.report.unreadable.push(Named {
+            }) => self.report.add_unreadable(Named {
                 source: self.source.clone(),
                 position: position.to_string(),
                 id,
@@ -639,12 +695,12 @@ impl Importer<'_, '_> {
                     }
                     Placed::Updated => self.report.updated += 1,
                     Placed::Unchanged => self.report.unchanged += 1,
-                    Placed::Deleted => self.report.skipped.push(Named {
+                    Placed::Deleted => self.report.add_skipped(Named {
                         reason: "deleted here (feedsvc delete); left deleted".to_string(),
                         ..named
                     }),
                 },
-                Err(reason) => self.report.unreadable.push(Named { reason, ..named }),
+                Err(reason) => self.report.add_unreadable(Named { reason, ..named }),
             }
         }
         Ok(())
@@ -980,6 +1036,40 @@ impl<R: Read> Read for Counted<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A million comments are counted, by reason, and the first ones listed: the report's
+    /// memory stays bounded.
+    #[test]
+    fn skipped_items_past_the_listing_limit_are_counted_not_kept() {
+        let mut report = Report::default();
+        for n in 0..MAX_LISTED + 5 {
+            report.add_skipped(Named {
+                source: "export.xml".into(),
+                position: format!("item {n}"),
+                id: None,
+                title: None,
+                reason: if n % 2 == 0 {
+                    "comment (Reader)"
+                } else {
+                    "page"
+                }
+                .into(),
+            });
+        }
+        assert_eq!(report.skipped.len(), MAX_LISTED);
+        assert_eq!(report.skipped_count, MAX_LISTED + 5);
+        assert_eq!(report.skipped_by_reason["comment"], MAX_LISTED / 2 + 3);
+        assert_eq!(report.skipped_by_reason["page"], MAX_LISTED / 2 + 2);
+        let text = report.text();
+        assert!(
+            text.contains("and 5 more skipped items, not listed"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("skipped {}", MAX_LISTED + 5)),
+            "{text}"
+        );
+    }
 
     #[test]
     fn slugs_come_from_old_urls() {

@@ -432,12 +432,16 @@ fn the_json_report_has_every_field() {
     let report = import_json(&env, &args);
     let keys: std::collections::BTreeSet<&String> =
         report.as_object().expect("object").keys().collect();
-    let fields = "documents dry_run imported renamed skipped sources unchanged unreadable updated";
+    let fields = "documents dry_run imported renamed skipped skipped_by_reason skipped_count \
+                  sources unchanged unreadable unreadable_count updated";
     assert_eq!(
         keys.into_iter().cloned().collect::<Vec<_>>().join(" "),
         fields
     );
     assert_eq!(report["sources"], json!(sources));
+    assert_eq!(report["skipped_count"], 5);
+    assert_eq!(report["skipped_by_reason"]["comment"], 1);
+    assert_eq!(report["unreadable_count"], 1);
     assert_eq!(report["documents"], 4);
     assert_eq!(report["imported"], 2 + 4 + 3 + 2);
     assert_eq!(
