@@ -82,13 +82,21 @@ pub fn check_site(store: &Store, cfg: &Config) -> Result<Report> {
             }),
         }
     }
-    let expected: Vec<&str> = articles
+    let newest: Vec<&str> = articles
         .iter()
         .filter(|a| !a.is_pending)
         .take(cfg.feeds.items)
         .map(|a| a.entry_id.as_str())
         .collect();
     for file in SITE_FEEDS {
+        // Atom carries an id that is not an absolute IRI in a `tag:` URI (`render::atom`).
+        let expected: Vec<String> = newest
+            .iter()
+            .map(|id| match file.ends_with("atom.xml") {
+                true => crate::render::atom::atom_id(cfg, id).into_owned(),
+                false => id.to_string(),
+            })
+            .collect();
         let path = format!("{}{file}", cfg.base_path());
         match store.document(&path)?.1 {
             Some(doc) => {

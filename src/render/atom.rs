@@ -90,7 +90,7 @@ fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8
         .map(|(index, article)| {
             let url = super::article_url(cfg, &article.slug);
             let mut entry = Entry::default();
-            entry.set_id(article.entry_id.clone());
+            entry.set_id(atom_id(cfg, &article.entry_id).into_owned());
             entry.set_title(Text::plain(article.title.clone()));
             entry.set_published(Some(date(&article.published)));
             entry.set_updated(date(&article.updated));
@@ -133,7 +133,7 @@ fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8
         for t in spec.tombstones {
             extra.push_str(&format!(
                 "  <at:deleted-entry ref=\"{}\" when=\"{}\">\n    <at:comment>{}</at:comment>\n  </at:deleted-entry>\n",
-                crate::text::escape_markup(&t.entry_id),
+                crate::text::escape_markup(&atom_id(cfg, &t.entry_id)),
                 t.deleted.rfc3339(),
                 crate::text::escape_markup(&format!("“{}” was removed.", t.title)),
             ));
@@ -160,4 +160,66 @@ fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The id an entry has in Atom, which wants an absolute IRI (RFC 4287 §4.2.6). An id kept
+/// verbatim from elsewhere that is not one (an RSS `guid` or JSON Feed `id` such as `1024`;
+/// those feeds allow any string, and carry it as it is) becomes a `tag:` URI of the site's
+/// host that holds it: `tag:news.example.org,2000:id:1024`. Every other id is its own.
+pub fn atom_id<'a>(cfg: &crate::config::Config, id: &'a str) -> std::borrow::Cow<'a, str> {
+    let scheme_len = id.find(':').filter(|&n| n > 0).filter(|&n| {
+        let scheme = &id[..n];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    let is_iri = scheme_len.is_some_and(|n| n + 1 < id.len())
+        && !id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>\"{}|\\^`".contains(c));
+    if is_iri {
+        return std::borrow::Cow::Borrowed(id);
+    }
+    let mut escaped = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&byte) {
+            escaped.push(byte as char);
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    std::borrow::Cow::Owned(format!("tag:{},2000:id:{escaped}", cfg.site.host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_are_not_absolute_iris_are_carried_in_a_tag_uri() {
+        let cfg = crate::config::Config::parse(
+            "[site]\nbase_url = \"https://news.example.org/\"\n",
+            std::path::Path::new("config.toml"),
+            std::path::Path::new("/"),
+        )
+        .expect("a configuration");
+        for kept in [
+            "tag:blogger.com,1999:blog-1.post-2",
+            "https://example.com/?p=123",
+            "urn:uuid:3e1f0a52-77c1-4b0a-9a55-1d2b6a0e8c11",
+        ] {
+            assert_eq!(atom_id(&cfg, kept), kept);
+        }
+        assert_eq!(atom_id(&cfg, "1024"), "tag:news.example.org,2000:id:1024");
+        assert_eq!(
+            atom_id(&cfg, "quay 17"),
+            "tag:news.example.org,2000:id:quay%2017"
+        );
+        assert_eq!(atom_id(&cfg, ":x"), "tag:news.example.org,2000:id::x");
+        assert_eq!(
+            atom_id(&cfg, "http://a b"),
+            "tag:news.example.org,2000:id:http://a%20b"
+        );
+    }
 }
