@@ -149,6 +149,46 @@ fn wordpress_old_urls_and_feed_urls_answer_301() {
     assert_ne!(server.get("/2025/09/10/staff-rota/", &[]).status, 301);
 }
 
+/// A newsroom imports while its site is served: the server answers from the archive as it was
+/// until the import commits, then from the archive as it is, old URLs included, even those
+/// asked for (and not found) before.
+#[test]
+fn an_import_reaches_a_running_server_old_urls_included() {
+    let env = TestEnv::new();
+    env.add_article(
+        "Already here",
+        "already-here",
+        "2026-01-05T09:00:00Z",
+        "Text.",
+    );
+    let server = env.serve();
+    let before = server.get("/atom.xml", &[]);
+    assert_eq!(before.status, 200);
+    assert!(!before.text().contains("?p=101"));
+    assert_ne!(server.get("/?p=101", &[]).status, 301);
+    assert_eq!(server.get("/feed/", &[]).status, 404);
+    import(
+        &env,
+        &fixtures("wordpress-1.2.xml")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let storm = env.article_url("storm-closes-coast-road");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !server.get("/atom.xml", &[]).text().contains("?p=101") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never saw the import"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_moved(&server, "/?p=101", &storm);
+    assert_moved(&server, "/2025/09/14/storm-closes-coast-road/", &storm);
+    assert_moved(&server, "/feed/", &site("rss.xml"));
+    assert!(server.get("/atom.xml", &[]).text().contains("Already here"));
+}
+
 // Blogger -----------------------------------------------------------------------------------
 
 #[test]
