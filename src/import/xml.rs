@@ -326,6 +326,9 @@ struct CdataRepair {
 /// The longest start-tag name kept while waiting for the rest of it.
 const MAX_HELD_NAME: usize = 256;
 const CDATA_START: &[u8] = b"<![CDATA[";
+/// The longest run of white space after a `]]>` kept while waiting for what follows it; a
+/// `]]>` followed by more is taken as the real end of its section.
+const MAX_HELD_SPACE: usize = 1024;
 
 /// What follows a `]]>`.
 enum CdataEnd {
@@ -418,7 +421,9 @@ impl CdataRepair {
 
     fn classify(&self, after: &[u8], at_end: bool) -> CdataEnd {
         let Some(start) = after.iter().position(|b| !b.is_ascii_whitespace()) else {
-            return if at_end {
+            // Every buffer joins what is held to what comes next: holding an unbounded run
+            // of white space made reading quadratic in its length.
+            return if at_end || after.len() > MAX_HELD_SPACE {
                 CdataEnd::Real
             } else {
                 CdataEnd::NeedMore
@@ -746,6 +751,9 @@ impl<R: BufRead> XmlReader<R> {
     /// an end tag matching no open element is ignored, so mismatched tags do not derail the
     /// items after. Errors: the input ends (or cannot be read) before the element closes; the
     /// error holds what was read and why.
+    ///
+    /// Elements nested deeper than [`MAX_TREE_DEPTH`] are left out of the tree (their text goes
+    /// to the deepest element kept; their end tags are matched like any other).
     pub fn read_tree(&mut self, start: Element) -> Result<Node, Box<Partial>> {
         let mut open = vec![Node::new(start)];
         loop {
@@ -759,7 +767,11 @@ impl<R: BufRead> XmlReader<R> {
                 }
             };
             match event {
-                XmlEvent::Start(element) => open.push(Node::new(element)),
+                XmlEvent::Start(element) => {
+                    if open.len() < MAX_TREE_DEPTH {
+                        open.push(Node::new(element));
+                    }
+                }
                 XmlEvent::Text(text) => {
                     if let Some(top) = open.last_mut() {
                         top.children.push(Child::Text(text));
@@ -787,6 +799,13 @@ impl<R: BufRead> XmlReader<R> {
         }
     }
 }
+
+/// How deep a tree read by [`XmlReader::read_tree`] may nest. Walking a [`Node`] (its text,
+/// its markup, dropping it) recurses once per level, and the importer reads on a thread with
+/// the default 2 MiB stack: an item of some thousands of nested elements (a crafted file, or
+/// unescaped HTML with unclosed tags) overflowed it and aborted the process. Real content
+/// nests a few dozen levels.
+pub const MAX_TREE_DEPTH: usize = 512;
 
 fn close_one(open: &mut Vec<Node>) {
     if let Some(node) = open.pop() {
@@ -1349,6 +1368,52 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn white_space_after_a_cdata_end_is_held_back_only_so_far() {
+        // `]]>` then 65,000 spaces, read through a 1-byte buffer (as the import_readers fuzz
+        // target does), took 52 s: every byte rejoined all the spaces held before it.
+        let mut repair = CdataRepair::default();
+        let mut out = Vec::new();
+        repair.feed(b"<a><![CDATA[x]]>", false, &mut out);
+        for _ in 0..10_000 {
+            repair.feed(b" ", false, &mut out);
+            assert!(
+                repair.held.len() <= MAX_HELD_SPACE + 3,
+                "{} held",
+                repair.held.len()
+            );
+        }
+        repair.feed(b"</a>", true, &mut out);
+        let expected = format!("<a><![CDATA[x]]>{}</a>", " ".repeat(10_000));
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn deeply_nested_elements_stop_nesting_at_the_limit_instead_of_overflowing_the_stack() {
+        // 20,000 nested elements in one item (63 KB) aborted the process with a stack
+        // overflow. The importer reads on a thread with the default 2 MiB stack; so does this.
+        let xml = format!("<item>{}</item>", "<a>x".repeat(20_000));
+        let walked = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let node = tree(&xml);
+                let mut depth = 1;
+                let mut deepest = &node;
+                while let Some(inner) = deepest.elements().last() {
+                    depth += 1;
+                    deepest = inner;
+                }
+                (depth, node.text().len(), node.inner_markup().len())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let (depth, text, markup) = walked;
+        assert_eq!(depth, MAX_TREE_DEPTH);
+        assert_eq!(text, 20_000);
+        assert!(markup > 20_000);
     }
 
     #[test]
