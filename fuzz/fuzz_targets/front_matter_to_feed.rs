@@ -57,6 +57,7 @@ fn as_stored(cfg: &Config, new: &NewArticle) -> Article {
         excerpt: markdown::excerpt(&new.body),
         author: new.author.clone(),
         body_markdown: new.body.clone(),
+        body_format: new.body_format,
         body_html: markdown::render_html(&new.body, &url),
         published: stored(&new.published),
         updated: stored(&new.updated),
