@@ -84,17 +84,6 @@ pub fn add(
     articles: &[NewArticle],
     now: DateTime<Utc>,
 ) -> Result<Vec<String>> {
-    insert(store, cfg, articles, now, false, &|_| {})
-}
-
-fn insert(
-    store: &mut Store,
-    cfg: &Config,
-    articles: &[NewArticle],
-    now: DateTime<Utc>,
-    everything: bool,
-    progress: &dyn Fn(usize),
-) -> Result<Vec<String>> {
     let mut seen = std::collections::HashMap::with_capacity(articles.len());
     for new in articles {
         if let Some(earlier) = seen.insert(new.slug.as_str(), new) {
@@ -107,12 +96,9 @@ fn insert(
     }
     let bodies = render_bodies(cfg, articles)?;
     let tx = store.write()?;
-    let mut touched = Touched {
-        everything,
-        ..Touched::default()
-    };
+    let mut touched = Touched::default();
     let mut urls = Vec::with_capacity(articles.len());
-    for (index, (new, (body_html, excerpt))) in articles.iter().zip(&bodies).enumerate() {
+    for (new, (body_html, excerpt)) in articles.iter().zip(&bodies) {
         if let Some(title) = tx.slug_title(&new.slug)? {
             return Err(Error::SlugTaken {
                 source_name: new.source_name.clone(),
@@ -129,15 +115,11 @@ fn insert(
             excerpt,
             is_pending,
         })?;
-        if !is_pending && !everything {
+        if !is_pending {
             touch_article(&tx, &mut touched, id)?;
         }
         urls.push(render::article_url(cfg, &new.slug));
-        if index % 256 == 255 {
-            progress(index + 1);
-        }
     }
-    progress(articles.len());
     finish(tx, cfg, touched, now)?;
     Ok(urls)
 }
@@ -151,25 +133,9 @@ fn render_bodies(cfg: &Config, articles: &[NewArticle]) -> Result<Vec<(String, S
             render::body::excerpt(&new.body, new.body_format),
         ))
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if articles.len() < 64 || threads == 1 {
-        return articles.iter().map(one).collect();
-    }
-    let chunk = articles.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = articles
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Result<Vec<_>>>()))
-            .collect();
-        let mut all = Vec::with_capacity(articles.len());
-        for handle in handles {
-            match handle.join() {
-                Ok(part) => all.extend(part?),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        Ok(all)
-    })
+    crate::parallel::map(articles, 32, one)
+        .into_iter()
+        .collect()
 }
 
 /// Replaces fields of the article at `slug`: stored values, then `source` (if any), then
