@@ -215,7 +215,10 @@ async fn run(
 
 /// How long a new connection that has sent its request waits at the limit for an idle one to
 /// close.
-const PLACE_WAIT: Duration = Duration::from_millis(500);
+const PLACE_WAIT: Duration = Duration::from_millis(1000);
+/// How long a connection waiting for a place gives the idle connection it asked to close,
+/// before it asks another.
+const PLACE_ROUND: Duration = Duration::from_millis(200);
 
 /// The places of `server.max_connections`, and the waiting room beside them.
 #[derive(Clone)]
@@ -270,18 +273,35 @@ impl Places {
 
     /// A place for a connection that has sent its first byte: a free one, or one an idle
     /// connection gives up.
+    ///
+    /// The connection queues for a place before any is freed for it, so that the place an idle
+    /// connection gives up comes to it and not to a newcomer the accept loop seats meanwhile
+    /// (the semaphore hands released places to those queued first). Should a place still not
+    /// come (the connection asked had just started a request), another idle one is asked, each
+    /// [`PLACE_ROUND`], until [`PLACE_WAIT`] has passed.
     async fn make_room(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-            return Some(permit);
+        use std::future::Future;
+        use std::task::Poll;
+        let acquire = self.permits.clone().acquire_owned();
+        let mut acquire = std::pin::pin!(acquire);
+        // One poll takes a free place or joins the queue.
+        let first = std::future::poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await;
+        if let Poll::Ready(taken) = first {
+            return taken.ok();
         }
-        let asked = self.lock().shed_idlest(1);
-        tracing::debug!(
-            asked,
-            "at the connection limit: closing the idlest connection"
-        );
-        match tokio::time::timeout(PLACE_WAIT, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Some(permit),
-            _ => None,
+        let deadline = tokio::time::Instant::now() + PLACE_WAIT;
+        loop {
+            let asked = self.lock().shed_idlest(1);
+            tracing::debug!(
+                asked,
+                "at the connection limit: closing the idlest connection"
+            );
+            let round = (tokio::time::Instant::now() + PLACE_ROUND).min(deadline);
+            match tokio::time::timeout_at(round, acquire.as_mut()).await {
+                Ok(taken) => return taken.ok(),
+                Err(_) if round >= deadline => return None,
+                Err(_) => {}
+            }
         }
     }
 }
