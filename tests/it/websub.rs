@@ -1347,18 +1347,33 @@ fn without_a_hub_nothing_is_advertised_and_websub_is_not_found() {
     assert!(subscriber.received().is_empty());
 }
 
-/// `hub = "<URL>"`: the feeds name that hub (it is only advertised here: nothing is published,
-/// so nothing is sent to it), and the built-in endpoint is not there.
+/// `hub = "<URL>"`: the feeds name that hub, in headers and documents, and the built-in
+/// endpoint is not there. The hub is only advertised here: the pings the site's publish queued
+/// are removed before the server starts, so nothing is ever sent off this machine.
 #[test]
 fn an_external_hub_is_advertised_instead_of_the_built_in_one() {
     let external = "https://hub.example.org/";
-    // No article: a publish would queue a ping to the external hub. The feeds exist empty.
-    let env = TestEnv::new();
-    let mut config = env.config_text(&[]);
-    config.push_str(&format!("\n[websub]\nhub = \"{external}\"\n"));
-    env.write_config(&config);
+    let env = site(&[&format!("hub = \"{external}\"")]);
+    let queued = |sql: &str| -> i64 {
+        let conn = rusqlite::Connection::open(env.db_path()).expect("open the database");
+        conn.execute_batch(sql).expect("edit the outbox");
+        conn.query_row(
+            "SELECT (SELECT count(*) FROM hub_outbox) + (SELECT count(*) FROM hub_deliveries)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count the outbox")
+    };
+    assert!(
+        queued("") > 0,
+        "the publish queued no ping of the external hub"
+    );
+    assert_eq!(
+        queued("DELETE FROM hub_outbox; DELETE FROM hub_deliveries;"),
+        0
+    );
     let server = env.serve();
-    for path in ["/atom.xml", "/rss.xml", "/feed.json"] {
+    for path in ["/atom.xml", "/rss.xml", "/feed.json", "/tags/asia/atom.xml"] {
         let answer = server.get(path, &[("Accept-Encoding", "identity")]);
         assert_eq!(answer.status, 200, "{path}");
         assert_eq!(
@@ -1390,6 +1405,7 @@ fn an_external_hub_is_advertised_instead_of_the_built_in_one() {
         ],
     );
     assert_eq!(answer.status, 404, "{}", answer.text());
+    assert_eq!(queued(""), 0, "the server queued a ping of its own");
 }
 
 // ---------------------------------------------------------------------------------------------
