@@ -223,9 +223,15 @@ impl Dispatcher {
             .is_none_or(|at| at.elapsed() >= EXPIRY_EVERY)
         {
             self.last_expiry = Some(Instant::now());
-            let tx = self.store.write()?;
-            let ended = tx.expire_subscriptions(chrono::Utc::now().timestamp())?;
-            tx.commit()?;
+            let now = chrono::Utc::now().timestamp();
+            let ended = if self.store.next_lease_end()?.is_some_and(|end| end <= now) {
+                let tx = self.store.write()?;
+                let ended = tx.expire_subscriptions(now)?;
+                tx.commit()?;
+                ended
+            } else {
+                Vec::new()
+            };
             let mut registry = lock(&self.shared.registry);
             for (topic, callback, host) in &ended {
                 registry.remove(topic, callback, host);

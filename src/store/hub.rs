@@ -267,6 +267,14 @@ impl Store {
             .query_row([], |r| r.get(0))?)
     }
 
+    /// When the soonest lease ends, seconds since the epoch.
+    pub fn next_lease_end(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT min(expires_at) FROM subscriptions")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// Up to `limit` waiting deliveries, the soonest due first, with their subscriptions.
     pub fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>> {
         let sql = format!(
