@@ -1828,3 +1828,102 @@ fn a_hanging_callback_never_slows_serving() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Checked again at delivery time; the external hub
+// ---------------------------------------------------------------------------------------------
+
+/// A callback's address is checked on every connection, not only when it subscribed: a
+/// subscription made while private callbacks were allowed (or a name that later resolves
+/// inside the network) gets no request once they are not, and its failures are counted.
+#[test]
+fn a_callback_is_checked_again_at_delivery_time() {
+    let env = site(&[PRIVATE_OK]);
+    let subscriber = Subscriber::echoing();
+    let server = env.serve();
+    let topic = site_url(&env, "atom.xml");
+    subscribe_and_wait(
+        &env,
+        &server,
+        &subscriber,
+        &topic,
+        &subscriber.callback("rebound"),
+        &[],
+    );
+    drop(server);
+    let mut config = env.config_text(&[]);
+    config.push_str("\n[websub]\nallow_private_callbacks = false\n");
+    env.write_config(&config);
+    publish(&env, "Ports reopen", "ports", "2026-02-11T10:00:00Z", &[]);
+    let _server = env.serve();
+    let failed = wait_for("the refused delivery is recorded", || {
+        listed(&env, &topic, &subscriber.host())
+            .pop()
+            .filter(|s| s["failures"].as_i64().unwrap_or(0) >= 1)
+    });
+    assert_eq!(
+        failed["last_status"], 0,
+        "no answer, since no request: {failed}"
+    );
+    assert_eq!(failed["pending"], true, "it will be tried again: {failed}");
+    std::thread::sleep(QUIET);
+    assert!(
+        subscriber.deliveries().is_empty(),
+        "a delivery reached a loopback callback with private callbacks refused"
+    );
+}
+
+/// `hub = "<URL>"`: after each publish that changes a feed, the server tells that hub, with
+/// `hub.mode=publish` and the feed's URL as both `hub.url` and `hub.topic`.
+#[test]
+fn an_external_hub_is_pinged_for_each_changed_feed() {
+    let hub = Subscriber::echoing();
+    let hub_url = format!("http://127.0.0.1:{}/hub", hub.port);
+    let env = site(&[&format!("hub = \"{hub_url}\"")]);
+    let _server = env.serve();
+    let pinged = |received: &[Received]| -> Vec<String> {
+        received
+            .iter()
+            .map(|r| {
+                assert_eq!(r.path, "/hub");
+                assert_eq!(
+                    r.header("content-type"),
+                    Some("application/x-www-form-urlencoded")
+                );
+                let form: Vec<(String, String)> =
+                    url::form_urlencoded::parse(&r.body).into_owned().collect();
+                let value = |name: &str| {
+                    form.iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                assert_eq!(value("hub.mode"), "publish", "{form:?}");
+                assert_eq!(value("hub.url"), value("hub.topic"), "{form:?}");
+                value("hub.url")
+            })
+            .collect()
+    };
+    // The site's first publish queued a ping of each of its feeds.
+    let first = pinged(&hub.wait_deliveries(6));
+    for path in ["atom.xml", "rss.xml", "feed.json"] {
+        assert!(first.contains(&site_url(&env, path)), "{path}: {first:?}");
+    }
+    let before = hub.deliveries().len();
+    publish(
+        &env,
+        "Ports reopen",
+        "ports",
+        "2026-02-11T10:00:00Z",
+        &["Trade"],
+    );
+    let after = wait_for("pings of the second publish", || {
+        let all = hub.deliveries();
+        let new = pinged(&all[before..]);
+        (new.len() >= 6).then_some(new)
+    });
+    for path in ["atom.xml", "tags/trade/rss.xml", "tags/trade/feed.json"] {
+        assert!(after.contains(&site_url(&env, path)), "{path}: {after:?}");
+    }
+    assert!(hub.verifications().is_empty());
+}
