@@ -284,4 +284,47 @@ mod tests {
         lock(&hub.shared.registry).remove("/atom.xml", "https://r.example/0", "r.example");
         assert!(hub.admit(intent("https://r.example/new"), client).is_ok());
     }
+    /// The cap is per callback host: the same host on another port, or spelled with the
+    /// trailing dot of a fully qualified name, is the same machine and must share it.
+    #[test]
+    fn the_callback_host_cap_cannot_be_dodged_with_a_port_or_a_trailing_dot() {
+        let (hub, _receiver) = hub(10 * MAX_PER_CALLBACK_HOST);
+        {
+            let mut registry = lock(&hub.shared.registry);
+            for n in 0..MAX_PER_CALLBACK_HOST {
+                let callback = format!("https://r.example/{n}");
+                registry.add("/atom.xml", &callback, &request::callback_host(&callback));
+            }
+        }
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        for other in ["https://r.example:8443/new", "https://r.example./new"] {
+            assert_eq!(
+                hub.admit(intent(other), client).map_err(|r| r.status),
+                Err(429),
+                "{other} is on the host that holds {MAX_PER_CALLBACK_HOST} subscriptions"
+            );
+        }
+    }
+
+    /// One IPv6 machine (or customer) holds a whole /64: counted per address, its requests
+    /// are never limited. Addresses of one /64 must share a budget.
+    #[test]
+    fn ipv6_clients_of_one_64_share_a_budget() {
+        let (hub, receiver) = hub(100_000);
+        let mut statuses = Vec::new();
+        for n in 0..(MAX_REQUEST_BURST as usize + 1) {
+            let client: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().unwrap();
+            statuses.push(
+                hub.admit(intent(&format!("https://r.example/{n}")), client)
+                    .map_err(|r| r.status),
+            );
+            while receiver.try_recv().is_ok() {}
+        }
+        assert_eq!(
+            statuses.last(),
+            Some(&Err(429)),
+            "{} requests from one /64 were all taken",
+            statuses.len()
+        );
+    }
 }

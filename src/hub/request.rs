@@ -423,4 +423,18 @@ mod tests {
             );
         }
     }
+    /// The scheme may differ from the base URL's (a site moved to https keeps its http
+    /// subscribers), but the port must then still be that scheme's port on this site: a URL on
+    /// another port is another server's, not a feed of this site.
+    #[test]
+    fn a_topic_on_another_port_is_refused_whatever_its_scheme() {
+        let cfg = cfg("https://news.example.org/");
+        for foreign in [
+            "http://news.example.org:8080/atom.xml",
+            "http://news.example.org:443/atom.xml",
+            "https://news.example.org:8443/atom.xml",
+        ] {
+            assert_eq!(topic_path(&cfg, foreign), None, "{foreign}");
+        }
+    }
 }
