@@ -102,11 +102,11 @@ impl Hub {
         }))
     }
 
-    /// Takes a checked subscription request from `client` for verification, or refuses it: too
-    /// many requests from that address (429), too many subscriptions for the callback's host
-    /// (429) or in all (503), too many verifications waiting (503).
-    pub fn admit(&self, intent: Intent, client: IpAddr) -> std::result::Result<(), Rejection> {
-        self.take_token(client)?;
+    /// Takes a checked subscription request for verification, or refuses it: too many
+    /// subscriptions for the callback's host (429) or in all (503), too many verifications
+    /// waiting (503). The request was counted against its client's budget first
+    /// ([`Hub::take_token`]).
+    pub fn admit(&self, intent: Intent) -> std::result::Result<(), Rejection> {
         if intent.mode == Mode::Subscribe {
             let registry = lock(&self.shared.registry);
             let renewal = registry
@@ -148,7 +148,10 @@ impl Hub {
         }
     }
 
-    fn take_token(&self, client: IpAddr) -> std::result::Result<(), Rejection> {
+    /// Counts a subscription request from `client`, before anything is checked or looked up
+    /// for it: a refused request costs the hub as much as an accepted one. Refuses it (429)
+    /// when that address has used its budget.
+    pub fn take_token(&self, client: IpAddr) -> std::result::Result<(), Rejection> {
         let now = Instant::now();
         let mut buckets = lock(&self.shared.limiter);
         if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&client) {
@@ -241,7 +244,8 @@ mod tests {
         let mut statuses = Vec::new();
         for n in 0..(MAX_REQUEST_BURST as usize + 1) {
             statuses.push(
-                hub.admit(intent(&format!("https://r.example/{n}")), client)
+                hub.take_token(client)
+                    .and_then(|()| hub.admit(intent(&format!("https://r.example/{n}"))))
                     .map_err(|r| r.status),
             );
             while receiver.try_recv().is_ok() {}
@@ -250,20 +254,19 @@ mod tests {
             .iter()
             .all(|s| s.is_ok()));
         assert_eq!(statuses.last(), Some(&Err(429)));
-        assert!(hub.admit(intent("https://r.example/x"), other).is_ok());
+        assert!(hub.take_token(other).is_ok());
     }
 
     #[test]
     fn caps_count_new_subscriptions_not_renewals() {
         let (hub, _receiver) = hub(1);
-        let client: IpAddr = "203.0.113.9".parse().unwrap();
         lock(&hub.shared.registry).add("/atom.xml", "https://r.example/a", "r.example");
         assert_eq!(
-            hub.admit(intent("https://r.example/b"), client)
+            hub.admit(intent("https://r.example/b"))
                 .map_err(|r| r.status),
             Err(503)
         );
-        assert!(hub.admit(intent("https://r.example/a"), client).is_ok());
+        assert!(hub.admit(intent("https://r.example/a")).is_ok());
     }
 
     #[test]
@@ -275,14 +278,13 @@ mod tests {
                 registry.add("/atom.xml", &format!("https://r.example/{n}"), "r.example");
             }
         }
-        let client: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(
-            hub.admit(intent("https://r.example/new"), client)
+            hub.admit(intent("https://r.example/new"))
                 .map_err(|r| r.status),
             Err(429)
         );
         lock(&hub.shared.registry).remove("/atom.xml", "https://r.example/0", "r.example");
-        assert!(hub.admit(intent("https://r.example/new"), client).is_ok());
+        assert!(hub.admit(intent("https://r.example/new")).is_ok());
     }
     /// The cap is per callback host: the same host on another port, or spelled with the
     /// trailing dot of a fully qualified name, is the same machine and must share it.
@@ -296,10 +298,9 @@ mod tests {
                 registry.add("/atom.xml", &callback, &request::callback_host(&callback));
             }
         }
-        let client: IpAddr = "203.0.113.9".parse().unwrap();
         for other in ["https://r.example:8443/new", "https://r.example./new"] {
             assert_eq!(
-                hub.admit(intent(other), client).map_err(|r| r.status),
+                hub.admit(intent(other)).map_err(|r| r.status),
                 Err(429),
                 "{other} is on the host that holds {MAX_PER_CALLBACK_HOST} subscriptions"
             );
@@ -315,7 +316,8 @@ mod tests {
         for n in 0..(MAX_REQUEST_BURST as usize + 1) {
             let client: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().unwrap();
             statuses.push(
-                hub.admit(intent(&format!("https://r.example/{n}")), client)
+                hub.take_token(client)
+                    .and_then(|()| hub.admit(intent(&format!("https://r.example/{n}"))))
                     .map_err(|r| r.status),
             );
             while receiver.try_recv().is_ok() {}
