@@ -153,11 +153,12 @@ impl Hub {
     /// when that address has used its budget.
     pub fn take_token(&self, client: IpAddr) -> std::result::Result<(), Rejection> {
         let now = Instant::now();
+        let key = budget_key(client);
         let mut buckets = lock(&self.shared.limiter);
-        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&client) {
+        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&key) {
             buckets.retain(|_, b| refill(b, now) < MAX_REQUEST_BURST);
         }
-        let bucket = buckets.entry(client).or_insert(Bucket {
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: MAX_REQUEST_BURST,
             at: now,
         });
@@ -172,6 +173,22 @@ impl Hub {
         }
         bucket.tokens -= 1.0;
         Ok(())
+    }
+}
+
+/// Whose budget a request from `client` spends: an IPv4 address's own, or the /64 of an IPv6
+/// one (a single machine or customer is given a whole /64, and could otherwise spend a new
+/// budget with each of its addresses).
+fn budget_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
