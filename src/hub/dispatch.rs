@@ -91,6 +91,7 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
         in_flight: HashSet::new(),
         next_due: Some(0),
         data_version: None,
+        unrecorded: Vec::new(),
         last_expiry: None,
     };
     std::thread::Builder::new()
@@ -186,8 +187,10 @@ struct Dispatcher {
     in_flight: HashSet<String>,
     /// When the soonest waiting delivery is due (ms); `None`: nothing waits.
     next_due: Option<i64>,
-    /// The store's `data_version` when the outbox was last looked at.
+    /// The store's `data_version` when the outbox was last drained.
     data_version: Option<i64>,
+    /// Answers not yet stored (the store was busy): stored before anything else is done.
+    unrecorded: Vec<Done>,
     last_expiry: Option<Instant>,
 }
 
@@ -199,11 +202,10 @@ impl Dispatcher {
     fn run(&mut self, intents: &Receiver<Intent>, done: &Receiver<Done>) {
         loop {
             // Answers first (they free places and record outcomes), then new requests.
-            let mut finished = Vec::new();
             match done.recv_timeout(TICK) {
                 Ok(first) => {
-                    finished.push(first);
-                    finished.extend(done.try_iter().take(4 * BATCH));
+                    self.unrecorded.push(first);
+                    self.unrecorded.extend(done.try_iter().take(4 * BATCH));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -212,7 +214,7 @@ impl Dispatcher {
                 let challenge = outgoing::challenge();
                 let _ = self.jobs.send(Job::Verify { intent, challenge });
             }
-            if let Err(e) = self.round(finished) {
+            if let Err(e) = self.round() {
                 tracing::error!(error = %e, "the WebSub hub could not reach the store; trying again");
                 std::thread::sleep(STORE_RETRY);
             }
@@ -220,13 +222,18 @@ impl Dispatcher {
     }
 
     /// Records answers, looks at the outbox, ends leases, hands out due deliveries.
-    fn round(&mut self, finished: Vec<Done>) -> Result<()> {
-        if !finished.is_empty() {
-            self.record(finished)?;
+    fn round(&mut self) -> Result<()> {
+        if !self.unrecorded.is_empty() {
+            // Kept when they cannot be stored (the store busy), and stored again next round:
+            // until then their deliveries stay in flight, and nothing more is handed out.
+            let finished = std::mem::take(&mut self.unrecorded);
+            if let Err(e) = self.record(&finished) {
+                self.unrecorded = finished;
+                return Err(e);
+            }
         }
         let version = self.store.data_version()?;
         if self.data_version != Some(version) {
-            self.data_version = Some(version);
             if self.store.outbox_has_work()? {
                 let tx = self.store.write()?;
                 let added = tx.drain_outbox(self.fanout, now_ms())?;
@@ -236,6 +243,8 @@ impl Dispatcher {
                     self.next_due = Some(0);
                 }
             }
+            // Noted once the outbox is drained: a drain that failed is tried again next round.
+            self.data_version = Some(version);
         }
         if self
             .last_expiry
@@ -264,7 +273,7 @@ impl Dispatcher {
     }
 
     /// Stores what came back, in one transaction.
-    fn record(&mut self, finished: Vec<Done>) -> Result<()> {
+    fn record(&mut self, finished: &[Done]) -> Result<()> {
         let now = chrono::Utc::now().timestamp();
         let tx = self.store.write()?;
         let mut registry_changes = Vec::new();
@@ -302,7 +311,12 @@ impl Dispatcher {
                             )?;
                             tracing::info!(topic = %intent.topic, callback_host = %host,
                                 lease_seconds = intent.lease_seconds, "WebSub subscription verified");
-                            registry_changes.push((true, intent.topic, intent.callback, host));
+                            registry_changes.push((
+                                true,
+                                intent.topic.clone(),
+                                intent.callback.clone(),
+                                host,
+                            ));
                         }
                         Mode::Unsubscribe => {
                             if tx
@@ -312,7 +326,12 @@ impl Dispatcher {
                                 tracing::info!(topic = %intent.topic, callback_host = %host,
                                     "WebSub subscription removed at the subscriber's request");
                             }
-                            registry_changes.push((false, intent.topic, intent.callback, host));
+                            registry_changes.push((
+                                false,
+                                intent.topic.clone(),
+                                intent.callback.clone(),
+                                host,
+                            ));
                         }
                     }
                 }
@@ -324,10 +343,12 @@ impl Dispatcher {
                     target,
                     answer,
                 } => {
-                    self.in_flight.remove(&key);
+                    let (key, subscription, attempts, first_ms) =
+                        (key.as_str(), *subscription, *attempts, *first_ms);
+                    self.in_flight.remove(key);
                     let status = answer.status();
                     if answer.is_success() {
-                        tx.delivery_done(&key, subscription, status, now)?;
+                        tx.delivery_done(key, subscription, status, now)?;
                         continue;
                     }
                     if status == 410 {
@@ -343,7 +364,7 @@ impl Dispatcher {
                         }
                     }
                     let now_ms = now_ms();
-                    let retry = retry_at(attempts, first_ms, now_ms, &key);
+                    let retry = retry_at(attempts, first_ms, now_ms, key);
                     match retry {
                         Some(at) => {
                             tracing::debug!(%key, answer = %answer, attempts = attempts + 1,
@@ -352,13 +373,13 @@ impl Dispatcher {
                         }
                         None => tracing::warn!(
                             %key,
-                            target = %outgoing::without_query(&target),
+                            target = %outgoing::without_query(target),
                             answer = %answer,
                             attempts = attempts + 1,
                             "WebSub delivery dropped after a day of failures"
                         ),
                     }
-                    tx.delivery_failed(&key, subscription, status, now, retry)?;
+                    tx.delivery_failed(key, subscription, status, now, retry)?;
                 }
             }
         }
