@@ -88,7 +88,8 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
         store,
         shared,
         jobs: job_tx,
-        in_flight: HashSet::new(),
+        in_flight: HashMap::new(),
+        changed_in_flight: HashSet::new(),
         next_due: Some(0),
         data_version: None,
         unrecorded: Vec::new(),
@@ -183,8 +184,11 @@ struct Dispatcher {
     store: Store,
     shared: Arc<Shared>,
     jobs: Sender<Job>,
-    /// Keys of deliveries handed to the workers and not back yet.
-    in_flight: HashSet<String>,
+    /// Deliveries handed to the workers and not back yet: key, and topic.
+    in_flight: HashMap<String, String>,
+    /// Keys of deliveries in flight whose feed changed again since they were handed out: they
+    /// carry the body from before, so their row must stay to send the new one.
+    changed_in_flight: HashSet<String>,
     /// When the soonest waiting delivery is due (ms); `None`: nothing waits.
     next_due: Option<i64>,
     /// The store's `data_version` when the outbox was last drained.
@@ -236,8 +240,14 @@ impl Dispatcher {
         if self.data_version != Some(version) {
             if self.store.outbox_has_work()? {
                 let tx = self.store.write()?;
+                let changed = tx.outbox_topics()?;
                 let added = tx.drain_outbox(self.fanout, now_ms())?;
                 tx.commit()?;
+                for (key, topic) in &self.in_flight {
+                    if changed.contains(topic) {
+                        self.changed_in_flight.insert(key.clone());
+                    }
+                }
                 if added > 0 {
                     tracing::debug!(added, "feeds changed: deliveries queued");
                     self.next_due = Some(0);
@@ -277,6 +287,7 @@ impl Dispatcher {
         let now = chrono::Utc::now().timestamp();
         let tx = self.store.write()?;
         let mut registry_changes = Vec::new();
+        let mut answered = Vec::new();
         for done in finished {
             match done {
                 Done::Verified {
@@ -346,9 +357,15 @@ impl Dispatcher {
                     let (key, subscription, attempts, first_ms) =
                         (key.as_str(), *subscription, *attempts, *first_ms);
                     self.in_flight.remove(key);
+                    answered.push(key);
                     let status = answer.status();
                     if answer.is_success() {
-                        tx.delivery_done(key, subscription, status, now)?;
+                        if self.changed_in_flight.contains(key) {
+                            // It carried the feed from before the latest publish: send again.
+                            tx.delivery_done_send_again(key, subscription, status, now, now_ms())?;
+                        } else {
+                            tx.delivery_done(key, subscription, status, now)?;
+                        }
                         continue;
                     }
                     if status == 410 {
@@ -384,6 +401,10 @@ impl Dispatcher {
             }
         }
         tx.commit()?;
+        for key in answered {
+            // A failed delivery is tried again with the feed as it is then.
+            self.changed_in_flight.remove(key);
+        }
         let mut registry = lock(&self.shared.registry);
         for (added, topic, callback, host) in registry_changes {
             if added {
@@ -406,7 +427,7 @@ impl Dispatcher {
         let mut bodies: HashMap<String, Option<Feed>> = HashMap::new();
         let mut dropped = Vec::new();
         for delivery in waiting {
-            if self.in_flight.contains(&delivery.key) {
+            if self.in_flight.contains_key(&delivery.key) {
                 continue;
             }
             if delivery.due_ms > now {
@@ -439,7 +460,8 @@ impl Dispatcher {
                     } else {
                         Arc::new(self.ping_body(&delivery.topic))
                     };
-                    self.in_flight.insert(delivery.key.clone());
+                    self.in_flight
+                        .insert(delivery.key.clone(), delivery.topic.clone());
                     let _ = self.jobs.send(Job::Deliver {
                         key: delivery.key,
                         subscription: delivery.subscription.map(|s| s.id),

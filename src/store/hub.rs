@@ -1,6 +1,8 @@
 //! Push delivery (WebSub): the outbox a publish writes, subscriptions, and the deliveries the
 //! server works through. Topics are feed paths (`/atom.xml`), as documents are keyed.
 
+use std::collections::HashSet;
+
 use rusqlite::{params, OptionalExtension};
 
 use super::{Store, Tx};
@@ -104,6 +106,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The feeds in the outbox.
+    pub fn outbox_topics(&self) -> Result<HashSet<String>> {
+        let topics = self
+            .tx
+            .prepare_cached("SELECT topic FROM hub_outbox")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(topics)
+    }
+
     /// Turns the outbox into deliveries due at `now_ms` (a delivery already waiting for the
     /// same subscriber or hub stays as it is: it sends the latest body anyway) and empties it.
     /// Returns how many deliveries were added.
@@ -193,6 +205,33 @@ impl Tx<'_> {
         self.tx
             .prepare_cached("DELETE FROM hub_deliveries WHERE key = ?1")?
             .execute([key])?;
+        if let Some(id) = subscription {
+            self.tx
+                .prepare_cached(
+                    "UPDATE subscriptions SET last_delivery_at = ?2, last_status = ?3, \
+                     failures = 0 WHERE id = ?1",
+                )?
+                .execute(params![id, now, status])?;
+        }
+        Ok(())
+    }
+
+    /// A delivery succeeded with `status` at `now`, but its feed changed after it was handed
+    /// out: its subscriber's record shows the success, and it is due again at `due_ms` (with
+    /// the feed as it is then), counting its attempts afresh.
+    pub fn delivery_done_send_again(
+        &self,
+        key: &str,
+        subscription: Option<i64>,
+        status: u16,
+        now: i64,
+        due_ms: i64,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE hub_deliveries SET due_ms = ?2, first_ms = ?2, attempts = 0 WHERE key = ?1",
+            )?
+            .execute(params![key, due_ms])?;
         if let Some(id) = subscription {
             self.tx
                 .prepare_cached(
