@@ -181,11 +181,17 @@ pub fn parse(cfg: &Config, body: &[u8]) -> Result<Intent, Rejection> {
 pub fn topic_path(cfg: &Config, url: &str) -> Option<String> {
     let given = url::Url::parse(url.trim()).ok()?;
     let base = url::Url::parse(&cfg.site.base_url).ok()?;
+    // Under the base URL's scheme, its port; under the other one, that scheme's own port
+    // (the base URL's being its scheme's too): `url` leaves a default port out.
+    let same_port = if given.scheme() == base.scheme() {
+        given.port_or_known_default() == base.port_or_known_default()
+    } else {
+        given.port().is_none() && base.port().is_none()
+    };
     if given.query().is_some()
         || given.fragment().is_some()
         || given.host() != base.host()
-        || given.port_or_known_default() != base.port_or_known_default()
-            && given.scheme() == base.scheme()
+        || !same_port
         || !matches!(given.scheme(), "http" | "https")
     {
         return None;
