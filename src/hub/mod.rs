@@ -58,20 +58,35 @@ struct Registry {
 impl Registry {
     fn add(&mut self, topic: &str, callback: &str, host: &str) {
         if self.keys.insert((topic.to_string(), callback.to_string())) {
-            *self.per_host.entry(host.to_string()).or_insert(0) += 1;
+            *self.per_host.entry(capped_host(host)).or_insert(0) += 1;
         }
     }
 
     fn remove(&mut self, topic: &str, callback: &str, host: &str) {
         if self.keys.remove(&(topic.to_string(), callback.to_string())) {
-            if let Some(count) = self.per_host.get_mut(host) {
+            let host = capped_host(host);
+            if let Some(count) = self.per_host.get_mut(&host) {
                 *count = count.saturating_sub(1);
                 if *count == 0 {
-                    self.per_host.remove(host);
+                    self.per_host.remove(&host);
                 }
             }
         }
     }
+}
+
+/// The host a callback's `host[:port]` counts against for [`MAX_PER_CALLBACK_HOST`]: without
+/// the port, and without the trailing dot of a fully qualified name (the same machine either
+/// way).
+fn capped_host(host_port: &str) -> String {
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(host_port, |(inside, _)| inside),
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => host_port,
+        },
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// A token bucket of subscription requests.
@@ -122,7 +137,7 @@ impl Hub {
                         ),
                     });
                 }
-                let host = intent.callback_host();
+                let host = capped_host(&intent.callback_host());
                 if registry.per_host.get(&host).copied().unwrap_or(0) >= MAX_PER_CALLBACK_HOST {
                     return Err(Rejection {
                         status: 429,
