@@ -37,7 +37,8 @@ pub struct Intent {
     pub topic_url: String,
     /// The topic's path, as documents are keyed (`/atom.xml`).
     pub topic: String,
-    /// The callback URL, as given.
+    /// The callback URL, as the URL parser wrote it back (escaped where needed): the form
+    /// it is requested in and stored under.
     pub callback: String,
     /// The callback's host, as in the URL (an IPv6 literal bracketed).
     pub host: String,
@@ -141,7 +142,7 @@ pub fn parse(cfg: &Config, body: &[u8]) -> Result<Intent, Rejection> {
         ))
     })?;
     let callback = callback.ok_or_else(|| Rejection::bad("hub.callback: missing"))?;
-    let (host, port) = check_callback(&callback)?;
+    let (callback, host, port) = check_callback(&callback)?;
     let lease_seconds = match lease.as_deref().map(str::trim) {
         None | Some("") => cfg.websub.lease_seconds,
         Some(text) => {
@@ -204,8 +205,9 @@ pub fn topic_path(cfg: &Config, url: &str) -> Option<String> {
 }
 
 /// Checks a callback URL: absolute http or https, with a host, no fragment, not too long.
-/// Returns its host and port.
-fn check_callback(callback: &str) -> Result<(String, u16), Rejection> {
+/// Returns it as it was read (the form every request to it is sent to: escaped where needed,
+/// its host lowercased or in punycode), its host and its port.
+fn check_callback(callback: &str) -> Result<(String, String, u16), Rejection> {
     if callback.len() > MAX_CALLBACK_BYTES {
         return Err(Rejection::bad(format!(
             "hub.callback: {} bytes; at most {MAX_CALLBACK_BYTES}",
@@ -241,7 +243,14 @@ fn check_callback(callback: &str) -> Result<(String, u16), Rejection> {
     let port = url
         .port_or_known_default()
         .ok_or_else(|| Rejection::bad("hub.callback: the URL has no port"))?;
-    Ok((host.to_string(), port))
+    let normalized = url.as_str();
+    if normalized.len() > MAX_CALLBACK_BYTES {
+        return Err(Rejection::bad(format!(
+            "hub.callback: {} bytes once escaped; at most {MAX_CALLBACK_BYTES}",
+            normalized.len()
+        )));
+    }
+    Ok((normalized.to_string(), host.to_string(), port))
 }
 
 /// At most 100 characters of what a client sent, for messages.
