@@ -44,6 +44,7 @@ struct Hit {
 /// - `/hang-post/…`: verifications are echoed at once, deliveries never answered;
 /// - `/slow-get/…`: verifications echoed after half a second;
 /// - `/slow-post/…`: deliveries answered 204 after 1.5 s;
+/// - `/slow-gone/…`: deliveries answered 410 Gone after 3 s;
 /// - `/partial-get/…`: verifications answered 200 with the challenge, announcing 100 bytes more
 ///   than it, which never come;
 /// - anything else: verifications echoed, deliveries answered 204, at once.
@@ -173,6 +174,10 @@ fn serve_one(mut stream: TcpStream, log: &Mutex<Vec<Hit>>) {
             answer(&mut stream, "200 OK", &challenge);
         }
         "POST" if path.starts_with("/hang-post/") => hold(),
+        "POST" if path.starts_with("/slow-gone/") => {
+            std::thread::sleep(Duration::from_secs(3));
+            answer(&mut stream, "410 Gone", "");
+        }
         "POST" => {
             if path.starts_with("/slow-post/") {
                 std::thread::sleep(Duration::from_millis(1500));
@@ -614,4 +619,53 @@ fn deliveries_are_signed_over_the_bytes_sent() {
     );
     assert!(hit.headers["link"].contains(&format!("<{}>; rel=\"self\"", topic())));
     assert!(String::from_utf8_lossy(&hit.body).contains("Second"));
+}
+
+/// Subscription ids are SQLite rowids, which are given again once the highest row is deleted;
+/// an answer is matched to its subscription by id alone. A subscriber whose delivery is under
+/// way unsubscribes, another subscribes and gets the same id, and the first delivery's
+/// `410 Gone` then removes the second subscriber's subscription.
+#[test]
+fn an_answer_to_an_ended_subscription_does_not_touch_its_successor() {
+    let env = site(&["allow_private_callbacks = true"], &[]);
+    let server = env.serve();
+    let subscriber = Subscriber::start();
+    let gone = subscriber.url("/slow-gone/a");
+    let (status, body) = subscribe(&server, None, &gone);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(wait_active(&env, 1, Duration::from_secs(10)), 1);
+
+    env.add_article("Second", "second", "2026-01-02T00:00:00Z", "Body two.");
+    assert!(subscriber
+        .wait_for_post("/slow-gone/a", 1, Duration::from_secs(10))
+        .is_some());
+    // While that delivery waits for its answer (3 s): unsubscribe, and someone else subscribes.
+    let (status, body) = post_form(
+        &server,
+        None,
+        &[
+            ("hub.mode", "unsubscribe"),
+            ("hub.topic", &topic()),
+            ("hub.callback", &gone),
+        ],
+    );
+    assert_eq!(status, 202, "{body}");
+    let start = Instant::now();
+    while active(&env) != 0 && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = subscribe(
+        &server,
+        Some("127.0.0.2".parse().unwrap()),
+        &subscriber.url("/reader"),
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(wait_active(&env, 1, Duration::from_secs(2)), 1);
+    // The first delivery's 410 comes back.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        active(&env),
+        1,
+        "the new subscriber's subscription was removed by an answer meant for the old one"
+    );
 }
