@@ -371,7 +371,7 @@ impl Dispatcher {
                     if status == 410 {
                         if let Some(id) = subscription {
                             if let Some((topic, callback, host)) =
-                                tx.remove_subscription_by_id(id)?
+                                tx.remove_subscription_by_id(id, target)?
                             {
                                 tracing::info!(%topic, callback_host = %host,
                                     "WebSub subscriber answered 410 Gone: subscription removed");

@@ -276,15 +276,23 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Removes a subscription by id (its subscriber answered 410 Gone); returns its topic,
-    /// callback and callback host.
-    pub fn remove_subscription_by_id(&self, id: i64) -> Result<Option<(String, String, String)>> {
+    /// Removes a subscription by id (its subscriber answered 410 Gone), if it still has that
+    /// callback (ids are given again once the highest is deleted: the answer may come from a
+    /// subscription that has ended since); returns its topic, callback and callback host.
+    pub fn remove_subscription_by_id(
+        &self,
+        id: i64,
+        callback: &str,
+    ) -> Result<Option<(String, String, String)>> {
         Ok(self
             .tx
             .prepare_cached(
-                "DELETE FROM subscriptions WHERE id = ?1 RETURNING topic, callback, callback_host",
+                "DELETE FROM subscriptions WHERE id = ?1 AND callback = ?2 \
+                 RETURNING topic, callback, callback_host",
             )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![id, callback], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?)
     }
 
