@@ -288,6 +288,7 @@ impl Dispatcher {
         let tx = self.store.write()?;
         let mut registry_changes = Vec::new();
         let mut answered = Vec::new();
+        let mut verifications_ended = Vec::new();
         for done in finished {
             match done {
                 Done::Verified {
@@ -295,6 +296,7 @@ impl Dispatcher {
                     challenge,
                     answer,
                 } => {
+                    verifications_ended.push((intent.topic.as_str(), intent.callback.as_str()));
                     let echoed = matches!(&answer, Answer::Status(s, body)
                         if (200..300).contains(s) && body.as_slice() == challenge.as_bytes());
                     let host = intent.callback_host();
@@ -412,6 +414,9 @@ impl Dispatcher {
             } else {
                 registry.remove(&topic, &callback, &host);
             }
+        }
+        for (topic, callback) in verifications_ended {
+            registry.verification_ended(topic, callback);
         }
         // Places freed: more may be handed out.
         self.next_due = Some(self.next_due.map_or(0, |d| d.min(now_ms())));

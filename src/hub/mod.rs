@@ -48,17 +48,58 @@ struct Shared {
     limiter: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
-/// The subscriptions held, by key and by callback host: for the caps, without a query.
+/// The subscriptions held, and those requested and waiting for their verification, by key and
+/// by callback host: for the caps, without a query. Both count against the caps, or a burst of
+/// requests made before the first verification ends would all be taken.
 #[derive(Default)]
 struct Registry {
     keys: HashSet<(String, String)>,
+    /// Subscriptions requested, neither held nor verified yet: key, and capped host.
+    pending: HashMap<(String, String), String>,
+    /// Held and pending subscriptions per capped host.
     per_host: HashMap<String, usize>,
+    /// Verifications of intent queued or under way, whatever their mode.
+    verifying: usize,
 }
 
 impl Registry {
+    /// Subscriptions held or waiting for verification.
+    fn len(&self) -> usize {
+        self.keys.len() + self.pending.len()
+    }
+
+    /// A subscription is held (verified, or read from the store).
     fn add(&mut self, topic: &str, callback: &str, host: &str) {
-        if self.keys.insert((topic.to_string(), callback.to_string())) {
+        let key = (topic.to_string(), callback.to_string());
+        if self.pending.remove(&key).is_some() {
+            // Already counted while it waited.
+            self.keys.insert(key);
+        } else if self.keys.insert(key) {
             *self.per_host.entry(capped_host(host)).or_insert(0) += 1;
+        }
+    }
+
+    /// A subscription neither held nor waiting was requested and waits for its verification.
+    fn wait(&mut self, topic: &str, callback: &str, host: &str) {
+        let key = (topic.to_string(), callback.to_string());
+        if !self.keys.contains(&key) && !self.pending.contains_key(&key) {
+            let host = capped_host(host);
+            *self.per_host.entry(host.clone()).or_insert(0) += 1;
+            self.pending.insert(key, host);
+        }
+    }
+
+    /// A verification ended; a subscription still waiting on it is no longer counted.
+    fn verification_ended(&mut self, topic: &str, callback: &str) {
+        self.verifying = self.verifying.saturating_sub(1);
+        let key = (topic.to_string(), callback.to_string());
+        if let Some(host) = self.pending.remove(&key) {
+            if let Some(count) = self.per_host.get_mut(&host) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.per_host.remove(&host);
+                }
+            }
         }
     }
 
@@ -122,40 +163,51 @@ impl Hub {
     /// waiting (503). The request was counted against its client's budget first
     /// ([`Hub::take_token`]).
     pub fn admit(&self, intent: Intent) -> std::result::Result<(), Rejection> {
-        if intent.mode == Mode::Subscribe {
-            let registry = lock(&self.shared.registry);
-            let renewal = registry
-                .keys
-                .contains(&(intent.topic.clone(), intent.callback.clone()));
-            if !renewal {
-                if registry.keys.len() >= self.max_subscriptions {
-                    return Err(Rejection {
-                        status: 503,
-                        reason: format!(
-                            "this hub holds its most subscriptions ({}); try again later",
-                            self.max_subscriptions
-                        ),
-                    });
-                }
-                let host = capped_host(&intent.callback_host());
-                if registry.per_host.get(&host).copied().unwrap_or(0) >= MAX_PER_CALLBACK_HOST {
-                    return Err(Rejection {
-                        status: 429,
-                        reason: format!(
-                            "hub.callback: {host} already holds {MAX_PER_CALLBACK_HOST} \
-                             subscriptions, the most one callback host may"
-                        ),
-                    });
-                }
+        let busy = || Rejection {
+            status: 503,
+            reason: "too many subscription requests are being verified; try again shortly"
+                .to_string(),
+        };
+        // Held until the request is queued and counted: the dispatcher updates the registry
+        // under this lock, so it cannot see the verification end before it is counted.
+        let mut registry = lock(&self.shared.registry);
+        if registry.verifying >= MAX_PENDING_VERIFICATIONS {
+            return Err(busy());
+        }
+        let key = (intent.topic.clone(), intent.callback.clone());
+        let host = intent.callback_host();
+        let renewal = registry.keys.contains(&key) || registry.pending.contains_key(&key);
+        let subscribe = intent.mode == Mode::Subscribe;
+        if subscribe && !renewal {
+            if registry.len() >= self.max_subscriptions {
+                return Err(Rejection {
+                    status: 503,
+                    reason: format!(
+                        "this hub holds its most subscriptions ({}); try again later",
+                        self.max_subscriptions
+                    ),
+                });
+            }
+            let host = capped_host(&host);
+            if registry.per_host.get(&host).copied().unwrap_or(0) >= MAX_PER_CALLBACK_HOST {
+                return Err(Rejection {
+                    status: 429,
+                    reason: format!(
+                        "hub.callback: {host} already holds {MAX_PER_CALLBACK_HOST} \
+                         subscriptions, the most one callback host may"
+                    ),
+                });
             }
         }
         match self.intents.try_send(intent) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(Rejection {
-                status: 503,
-                reason: "too many subscription requests are being verified; try again shortly"
-                    .to_string(),
-            }),
+            Ok(()) => {
+                registry.verifying += 1;
+                if subscribe && !renewal {
+                    registry.wait(&key.0, &key.1, &host);
+                }
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => Err(busy()),
             Err(TrySendError::Disconnected(_)) => Err(Rejection {
                 status: 503,
                 reason: "the hub is not running; try again later".to_string(),
