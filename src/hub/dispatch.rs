@@ -95,6 +95,12 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
         unrecorded: Vec::new(),
         last_expiry: None,
     };
+    // What publishes left while no server ran is taken before the server says it listens, so
+    // that the store does not change behind its first clients' backs. Busy: the first round
+    // tries again.
+    if let Err(e) = dispatcher.drain() {
+        tracing::warn!(error = %e, "the WebSub hub could not read the outbox; trying again");
+    }
     std::thread::Builder::new()
         .name("feedsvc-hub".to_string())
         .spawn(move || dispatcher.run(&intents, &done_rx))
@@ -236,26 +242,7 @@ impl Dispatcher {
                 return Err(e);
             }
         }
-        let version = self.store.data_version()?;
-        if self.data_version != Some(version) {
-            if self.store.outbox_has_work()? {
-                let tx = self.store.write()?;
-                let changed = tx.outbox_topics()?;
-                let added = tx.drain_outbox(self.fanout, now_ms())?;
-                tx.commit()?;
-                for (key, topic) in &self.in_flight {
-                    if changed.contains(topic) {
-                        self.changed_in_flight.insert(key.clone());
-                    }
-                }
-                if added > 0 {
-                    tracing::debug!(added, "feeds changed: deliveries queued");
-                    self.next_due = Some(0);
-                }
-            }
-            // Noted once the outbox is drained: a drain that failed is tried again next round.
-            self.data_version = Some(version);
-        }
+        self.drain()?;
         if self
             .last_expiry
             .is_none_or(|at| at.elapsed() >= EXPIRY_EVERY)
@@ -278,6 +265,32 @@ impl Dispatcher {
         }
         if self.next_due.is_some_and(|due| due <= now_ms()) {
             self.hand_out()?;
+        }
+        Ok(())
+    }
+
+    /// Turns the outbox into deliveries when another process committed since it was last
+    /// drained.
+    fn drain(&mut self) -> Result<()> {
+        let version = self.store.data_version()?;
+        if self.data_version != Some(version) {
+            if self.store.outbox_has_work()? {
+                let tx = self.store.write()?;
+                let changed = tx.outbox_topics()?;
+                let added = tx.drain_outbox(self.fanout, now_ms())?;
+                tx.commit()?;
+                for (key, topic) in &self.in_flight {
+                    if changed.contains(topic) {
+                        self.changed_in_flight.insert(key.clone());
+                    }
+                }
+                if added > 0 {
+                    tracing::debug!(added, "feeds changed: deliveries queued");
+                    self.next_due = Some(0);
+                }
+            }
+            // Noted once the outbox is drained: a drain that failed is tried again next round.
+            self.data_version = Some(version);
         }
         Ok(())
     }
