@@ -57,7 +57,12 @@ struct Subscriber {
 
 impl Subscriber {
     fn start() -> Subscriber {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a subscriber");
+        Subscriber::start_on("127.0.0.1")
+    }
+
+    /// A subscriber on another loopback address: another callback host.
+    fn start_on(ip: &str) -> Subscriber {
+        let listener = TcpListener::bind((ip, 0)).expect("bind a subscriber");
         let addr = listener.local_addr().expect("subscriber address");
         let hits = Arc::new(Mutex::new(Vec::new()));
         let log = hits.clone();
@@ -353,12 +358,13 @@ fn a_burst_of_slow_verifications_does_not_hold_up_deliveries() {
     let _timed = timed();
     let env = site(&["allow_private_callbacks = true"], &[]);
     let server = env.serve();
-    let subscriber = Subscriber::start();
-    let (status, body) = subscribe(&server, None, &subscriber.url("/reader"));
+    let reader = Subscriber::start_on("127.0.0.3");
+    let (status, body) = subscribe(&server, None, &reader.url("/reader"));
     assert_eq!(status, 202, "{body}");
     assert_eq!(wait_active(&env, 1, Duration::from_secs(10)), 1);
 
     let attacker: IpAddr = "127.0.0.2".parse().unwrap();
+    let subscriber = Subscriber::start();
     for n in 0..60 {
         let (status, body) = subscribe(
             &server,
@@ -370,7 +376,7 @@ fn a_burst_of_slow_verifications_does_not_hold_up_deliveries() {
     // Let the dispatcher queue them all.
     std::thread::sleep(Duration::from_millis(200));
     env.add_article("Second", "second", "2026-01-02T00:00:00Z", "Body two.");
-    let waited = subscriber.wait_for_post("/reader", 1, Duration::from_secs(8));
+    let waited = reader.wait_for_post("/reader", 1, Duration::from_secs(8));
     assert!(
         waited.is_some(),
         "the subscriber got no delivery within 8 s: 60 unanswered verifications were ahead"
@@ -379,8 +385,8 @@ fn a_burst_of_slow_verifications_does_not_hold_up_deliveries() {
 
 /// A subscriber whose callback never answers deliveries holds a worker for the whole request
 /// timeout (10 s), and nothing bounds how many workers one callback host may hold. 48 such
-/// subscriptions (well under the 1,000 one host may have) delay every other subscriber's
-/// delivery by 30 s.
+/// subscriptions (well under the 1,000 one host may have) delay the subscribers of every other
+/// host by 30 s.
 #[test]
 fn subscribers_that_never_answer_do_not_hold_up_the_others() {
     let _timed = timed();
@@ -397,12 +403,14 @@ fn subscribers_that_never_answer_do_not_hold_up_the_others() {
         assert_eq!(status, 202, "{body}");
     }
     assert_eq!(wait_active(&env, 48, Duration::from_secs(15)), 48);
-    let (status, body) = subscribe(&server, None, &subscriber.url("/reader"));
+    // The other subscriber is another host.
+    let reader = Subscriber::start_on("127.0.0.3");
+    let (status, body) = subscribe(&server, None, &reader.url("/reader"));
     assert_eq!(status, 202, "{body}");
     assert_eq!(wait_active(&env, 49, Duration::from_secs(10)), 49);
 
     env.add_article("Second", "second", "2026-01-02T00:00:00Z", "Body two.");
-    let waited = subscriber.wait_for_post("/reader", 1, Duration::from_secs(8));
+    let waited = reader.wait_for_post("/reader", 1, Duration::from_secs(8));
     assert!(
         waited.is_some(),
         "the subscriber got no delivery within 8 s: 48 unanswered deliveries went first"
