@@ -92,8 +92,11 @@ pub async fn answer(
             )
         }
     };
+    if let Err(rejection) = hub.take_token(peer.ip()) {
+        return refuse(rejection);
+    }
     match check(state, &body).await {
-        Ok(intent) => match hub.admit(intent, peer.ip()) {
+        Ok(intent) => match hub.admit(intent) {
             Ok(()) => text(
                 StatusCode::ACCEPTED,
                 "Accepted: the hub will now verify the request at the callback.".to_string(),

@@ -244,4 +244,60 @@ mod tests {
         ));
         assert!(resolve_checked("127.0.0.1", 80, true).is_ok());
     }
+    /// The other spellings of a loopback address a URL may carry (decimal, hex, octal and
+    /// shortened IPv4; IPv4-mapped IPv6) are refused when the connection is made, whatever
+    /// the admission check saw: nothing reaches a listener on 127.0.0.1. With private
+    /// addresses allowed, the same URLs do reach it, so the refusal is the guard's.
+    #[test]
+    fn every_spelling_of_loopback_is_refused_when_connecting() {
+        use crate::hub::outgoing::{Answer, Client};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spellings = [
+            "127.0.0.1",
+            "127.1",
+            "2130706433",
+            "0x7f000001",
+            "0x7f.1",
+            "0177.0.0.1",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:7f00:1]",
+        ];
+        let guarded = Client::new(false, 1);
+        for host in spellings {
+            let answer = guarded.get(&format!("http://{host}:{port}/cb"));
+            assert!(
+                matches!(&answer, Answer::Failed(reason) if reason.contains("loopback")),
+                "{host}: {answer:?}"
+            );
+        }
+        assert!(
+            listener.accept().is_err(),
+            "a refused callback was connected to"
+        );
+        let open = Client::new(true, 1);
+        let reached = std::thread::spawn(move || {
+            let mut count = 0;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while count < 3 && std::time::Instant::now() < deadline {
+                if let Ok((mut stream, _)) = listener.accept() {
+                    use std::io::Write;
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                    count += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            count
+        });
+        for host in ["127.1", "2130706433", "0x7f.1"] {
+            assert_eq!(
+                open.get(&format!("http://{host}:{port}/cb")).status(),
+                204,
+                "{host}"
+            );
+        }
+        assert_eq!(reached.join().unwrap(), 3);
+    }
 }

@@ -1,7 +1,7 @@
-//! The dispatcher thread and its workers: from the outbox to requests, and from answers to the
+//! The dispatcher thread and its workers: from the deliveries a publish wrote to requests, and from answers to the
 //! store.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +40,7 @@ enum Job {
     },
     Deliver {
         key: String,
+        version: i64,
         subscription: Option<i64>,
         attempts: i64,
         first_ms: i64,
@@ -84,9 +85,10 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
         store,
         shared,
         jobs: job_tx,
-        in_flight: HashSet::new(),
+        in_flight: HashMap::new(),
         next_due: Some(0),
         data_version: None,
+        unrecorded: Vec::new(),
         last_expiry: None,
     };
     std::thread::Builder::new()
@@ -135,6 +137,7 @@ fn work(clients: &Clients, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
             }
             Job::Deliver {
                 key,
+                version,
                 subscription,
                 attempts,
                 first_ms,
@@ -152,6 +155,7 @@ fn work(clients: &Clients, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
                     done,
                     Done::Delivered {
                         key,
+                        version,
                         subscription,
                         attempts,
                         first_ms,
@@ -178,12 +182,14 @@ struct Dispatcher {
     store: Store,
     shared: Arc<Shared>,
     jobs: Sender<Job>,
-    /// Keys of deliveries handed to the workers and not back yet.
-    in_flight: HashSet<String>,
+    /// Deliveries handed to the workers and not back yet: key, and topic.
+    in_flight: HashMap<String, String>,
     /// When the soonest waiting delivery is due (ms); `None`: nothing waits.
     next_due: Option<i64>,
     /// The store's `data_version` when it last looked.
     data_version: Option<i64>,
+    /// Answers not yet stored (the store was busy): stored before anything else is done.
+    unrecorded: Vec<Done>,
     last_expiry: Option<Instant>,
 }
 
@@ -195,11 +201,10 @@ impl Dispatcher {
     fn run(&mut self, intents: &Receiver<Intent>, done: &Receiver<Done>) {
         loop {
             // Answers first (they free places and record outcomes), then new requests.
-            let mut finished = Vec::new();
             match done.recv_timeout(TICK) {
                 Ok(first) => {
-                    finished.push(first);
-                    finished.extend(done.try_iter().take(4 * BATCH));
+                    self.unrecorded.push(first);
+                    self.unrecorded.extend(done.try_iter().take(4 * BATCH));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -208,7 +213,7 @@ impl Dispatcher {
                 let challenge = outgoing::challenge();
                 let _ = self.jobs.send(Job::Verify { intent, challenge });
             }
-            if let Err(e) = self.round(finished) {
+            if let Err(e) = self.round() {
                 tracing::error!(error = %e, "the WebSub hub could not reach the store; trying again");
                 std::thread::sleep(STORE_RETRY);
             }
@@ -216,9 +221,15 @@ impl Dispatcher {
     }
 
     /// Records answers, notices publishes, ends leases, hands out due deliveries.
-    fn round(&mut self, finished: Vec<Done>) -> Result<()> {
-        if !finished.is_empty() {
-            self.record(finished)?;
+    fn round(&mut self) -> Result<()> {
+        if !self.unrecorded.is_empty() {
+            // Kept when they cannot be stored (the store busy), and stored again next round:
+            // until then their deliveries stay in flight, and nothing more is handed out.
+            let finished = std::mem::take(&mut self.unrecorded);
+            if let Err(e) = self.record(&finished) {
+                self.unrecorded = finished;
+                return Err(e);
+            }
         }
         // A commit by another connection (a publish) may have queued deliveries.
         let version = self.store.data_version()?;
@@ -253,10 +264,11 @@ impl Dispatcher {
     }
 
     /// Stores what came back, in one transaction.
-    fn record(&mut self, finished: Vec<Done>) -> Result<()> {
+    fn record(&mut self, finished: &[Done]) -> Result<()> {
         let now = chrono::Utc::now().timestamp();
         let tx = self.store.write()?;
         let mut registry_changes = Vec::new();
+        let mut verifications_ended = Vec::new();
         for done in finished {
             match done {
                 Done::Verified {
@@ -264,6 +276,7 @@ impl Dispatcher {
                     challenge,
                     answer,
                 } => {
+                    verifications_ended.push((intent.topic.as_str(), intent.callback.as_str()));
                     let echoed = matches!(&answer, Answer::Status(s, body)
                         if (200..300).contains(s) && body.as_slice() == challenge.as_bytes());
                     let host = intent.callback_host();
@@ -291,7 +304,12 @@ impl Dispatcher {
                             )?;
                             tracing::info!(topic = %intent.topic, callback_host = %host,
                                 lease_seconds = intent.lease_seconds, "WebSub subscription verified");
-                            registry_changes.push((true, intent.topic, intent.callback, host));
+                            registry_changes.push((
+                                true,
+                                intent.topic.clone(),
+                                intent.callback.clone(),
+                                host,
+                            ));
                         }
                         Mode::Unsubscribe => {
                             if tx
@@ -301,28 +319,37 @@ impl Dispatcher {
                                 tracing::info!(topic = %intent.topic, callback_host = %host,
                                     "WebSub subscription removed at the subscriber's request");
                             }
-                            registry_changes.push((false, intent.topic, intent.callback, host));
+                            registry_changes.push((
+                                false,
+                                intent.topic.clone(),
+                                intent.callback.clone(),
+                                host,
+                            ));
                         }
                     }
                 }
                 Done::Delivered {
                     key,
+                    version,
                     subscription,
                     attempts,
                     first_ms,
                     target,
                     answer,
                 } => {
-                    self.in_flight.remove(&key);
+                    let (key, version, subscription, attempts, first_ms) =
+                        (key.as_str(), *version, *subscription, *attempts, *first_ms);
+                    self.in_flight.remove(key);
                     let status = answer.status();
                     if answer.is_success() {
-                        tx.delivery_done(&key, subscription, status, now)?;
+                        // Kept and due again if a publish met it since it was handed out.
+                        tx.delivery_done(key, version, subscription, status, now, now_ms())?;
                         continue;
                     }
                     if status == 410 {
                         if let Some(id) = subscription {
                             if let Some((topic, callback, host)) =
-                                tx.remove_subscription_by_id(id)?
+                                tx.remove_subscription_by_id(id, target)?
                             {
                                 tracing::info!(%topic, callback_host = %host,
                                     "WebSub subscriber answered 410 Gone: subscription removed");
@@ -332,7 +359,7 @@ impl Dispatcher {
                         }
                     }
                     let now_ms = now_ms();
-                    let retry = retry_at(attempts, first_ms, now_ms, &key);
+                    let retry = retry_at(attempts, first_ms, now_ms, key);
                     match retry {
                         Some(at) => {
                             tracing::debug!(%key, answer = %answer, attempts = attempts + 1,
@@ -341,13 +368,13 @@ impl Dispatcher {
                         }
                         None => tracing::warn!(
                             %key,
-                            target = %outgoing::without_query(&target),
+                            target = %outgoing::without_query(target),
                             answer = %answer,
                             attempts = attempts + 1,
                             "WebSub delivery dropped after a day of failures"
                         ),
                     }
-                    tx.delivery_failed(&key, subscription, status, now, retry)?;
+                    tx.delivery_failed(key, subscription, status, now, retry)?;
                 }
             }
         }
@@ -359,6 +386,9 @@ impl Dispatcher {
             } else {
                 registry.remove(&topic, &callback, &host);
             }
+        }
+        for (topic, callback) in verifications_ended {
+            registry.verification_ended(topic, callback);
         }
         // Places freed: more may be handed out.
         self.next_due = Some(self.next_due.map_or(0, |d| d.min(now_ms())));
@@ -374,7 +404,7 @@ impl Dispatcher {
         let mut bodies: HashMap<String, Option<Feed>> = HashMap::new();
         let mut dropped = Vec::new();
         for delivery in waiting {
-            if self.in_flight.contains(&delivery.key) {
+            if self.in_flight.contains_key(&delivery.key) {
                 continue;
             }
             if delivery.due_ms > now {
@@ -407,9 +437,11 @@ impl Dispatcher {
                     } else {
                         Arc::new(self.ping_body(&delivery.topic))
                     };
-                    self.in_flight.insert(delivery.key.clone());
+                    self.in_flight
+                        .insert(delivery.key.clone(), delivery.topic.clone());
                     let _ = self.jobs.send(Job::Deliver {
                         key: delivery.key,
+                        version: delivery.version,
                         subscription: delivery.subscription.map(|s| s.id),
                         attempts: delivery.attempts,
                         first_ms: delivery.first_ms,

@@ -24,7 +24,8 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// What came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A status, and the start of the body (at most [`MAX_ANSWER_BYTES`]).
+    /// A status, and the start of the body (at most [`MAX_ANSWER_BYTES`]; empty when the body
+    /// could not be read to its end or to that length).
     Status(u16, Vec<u8>),
     /// No answer: refused address, connection error, timeout.
     Failed(String),
@@ -103,11 +104,16 @@ fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answ
         Ok(mut response) => {
             let status = response.status().as_u16();
             let mut start = Vec::new();
-            let _ = response
+            let read = response
                 .body_mut()
                 .as_reader()
                 .take(MAX_ANSWER_BYTES)
                 .read_to_end(&mut start);
+            if read.is_err() {
+                // Cut short (timeout, closed early): what came is not the body, and must not
+                // pass for a challenge's echo. The status stands.
+                start.clear();
+            }
             Answer::Status(status, start)
         }
         Err(e) => Answer::Failed(e.to_string()),

@@ -37,7 +37,8 @@ pub struct Intent {
     pub topic_url: String,
     /// The topic's path, as documents are keyed (`/atom.xml`).
     pub topic: String,
-    /// The callback URL, as given.
+    /// The callback URL, as the URL parser wrote it back (escaped where needed): the form
+    /// it is requested in and stored under.
     pub callback: String,
     /// The callback's host, as in the URL (an IPv6 literal bracketed).
     pub host: String,
@@ -141,7 +142,7 @@ pub fn parse(cfg: &Config, body: &[u8]) -> Result<Intent, Rejection> {
         ))
     })?;
     let callback = callback.ok_or_else(|| Rejection::bad("hub.callback: missing"))?;
-    let (host, port) = check_callback(&callback)?;
+    let (callback, host, port) = check_callback(&callback)?;
     let lease_seconds = match lease.as_deref().map(str::trim) {
         None | Some("") => cfg.websub.lease_seconds,
         Some(text) => {
@@ -181,11 +182,17 @@ pub fn parse(cfg: &Config, body: &[u8]) -> Result<Intent, Rejection> {
 pub fn topic_path(cfg: &Config, url: &str) -> Option<String> {
     let given = url::Url::parse(url.trim()).ok()?;
     let base = url::Url::parse(&cfg.site.base_url).ok()?;
+    // Under the base URL's scheme, its port; under the other one, that scheme's own port
+    // (the base URL's being its scheme's too): `url` leaves a default port out.
+    let same_port = if given.scheme() == base.scheme() {
+        given.port_or_known_default() == base.port_or_known_default()
+    } else {
+        given.port().is_none() && base.port().is_none()
+    };
     if given.query().is_some()
         || given.fragment().is_some()
         || given.host() != base.host()
-        || given.port_or_known_default() != base.port_or_known_default()
-            && given.scheme() == base.scheme()
+        || !same_port
         || !matches!(given.scheme(), "http" | "https")
     {
         return None;
@@ -198,8 +205,9 @@ pub fn topic_path(cfg: &Config, url: &str) -> Option<String> {
 }
 
 /// Checks a callback URL: absolute http or https, with a host, no fragment, not too long.
-/// Returns its host and port.
-fn check_callback(callback: &str) -> Result<(String, u16), Rejection> {
+/// Returns it as it was read (the form every request to it is sent to: escaped where needed,
+/// its host lowercased or in punycode), its host and its port.
+fn check_callback(callback: &str) -> Result<(String, String, u16), Rejection> {
     if callback.len() > MAX_CALLBACK_BYTES {
         return Err(Rejection::bad(format!(
             "hub.callback: {} bytes; at most {MAX_CALLBACK_BYTES}",
@@ -235,7 +243,14 @@ fn check_callback(callback: &str) -> Result<(String, u16), Rejection> {
     let port = url
         .port_or_known_default()
         .ok_or_else(|| Rejection::bad("hub.callback: the URL has no port"))?;
-    Ok((host.to_string(), port))
+    let normalized = url.as_str();
+    if normalized.len() > MAX_CALLBACK_BYTES {
+        return Err(Rejection::bad(format!(
+            "hub.callback: {} bytes once escaped; at most {MAX_CALLBACK_BYTES}",
+            normalized.len()
+        )));
+    }
+    Ok((normalized.to_string(), host.to_string(), port))
 }
 
 /// At most 100 characters of what a client sent, for messages.
@@ -421,6 +436,20 @@ mod tests {
                 "{parameter}: {}",
                 rejection.reason
             );
+        }
+    }
+    /// The scheme may differ from the base URL's (a site moved to https keeps its http
+    /// subscribers), but the port must then still be that scheme's port on this site: a URL on
+    /// another port is another server's, not a feed of this site.
+    #[test]
+    fn a_topic_on_another_port_is_refused_whatever_its_scheme() {
+        let cfg = cfg("https://news.example.org/");
+        for foreign in [
+            "http://news.example.org:8080/atom.xml",
+            "http://news.example.org:443/atom.xml",
+            "https://news.example.org:8443/atom.xml",
+        ] {
+            assert_eq!(topic_path(&cfg, foreign), None, "{foreign}");
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Push delivery (WebSub): the outbox a publish writes, subscriptions, and the deliveries the
+//! Push delivery (WebSub): subscriptions, and the deliveries a publish writes and the
 //! server works through. Topics are feed paths (`/atom.xml`), as documents are keyed.
 
 use rusqlite::{params, OptionalExtension};
@@ -61,6 +61,9 @@ pub struct Delivery {
     pub attempts: i64,
     /// When it was first due, milliseconds since the epoch.
     pub first_ms: i64,
+    /// Publishes that met it waiting: a delivery under way ends it only if no publish met it
+    /// since it was handed out.
+    pub version: i64,
 }
 
 /// Where a changed feed goes.
@@ -95,8 +98,8 @@ fn subscription_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Subs
 impl Tx<'_> {
     /// Records, in the publish's transaction, that the feed at `topic` changed: a delivery
     /// due at `now_ms` for each subscriber whose lease runs (or one ping of the external hub).
-    /// A delivery already waiting for the same subscriber or hub stays as it is: it sends the
-    /// latest body anyway. Returns how many deliveries were added.
+    /// A delivery already waiting for the same subscriber or hub stays as it is (it sends the
+    /// latest body anyway), one version on. Returns how many deliveries were added or met.
     pub fn queue_push(&self, topic: &str, fanout: Fanout, now_ms: i64) -> Result<usize> {
         let sql = match fanout {
             Fanout::Nowhere => return Ok(0),
@@ -104,11 +107,12 @@ impl Tx<'_> {
                 "INSERT INTO hub_deliveries (key, subscription_id, topic, due_ms, first_ms) \
                  SELECT 's:' || id, id, topic, ?2, ?2 FROM subscriptions \
                  WHERE topic = ?1 AND expires_at > ?2 / 1000 \
-                 ON CONFLICT (key) DO NOTHING"
+                 ON CONFLICT (key) DO UPDATE SET version = version + 1"
             }
             Fanout::ExternalHub => {
                 "INSERT INTO hub_deliveries (key, subscription_id, topic, due_ms, first_ms) \
-                 VALUES ('p:' || ?1, NULL, ?1, ?2, ?2) ON CONFLICT (key) DO NOTHING"
+                 VALUES ('p:' || ?1, NULL, ?1, ?2, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET version = version + 1"
             }
         };
         Ok(self
@@ -169,18 +173,30 @@ impl Tx<'_> {
         Ok(rows)
     }
 
-    /// A delivery succeeded with `status` at `now`: it is done, and its subscriber's record
-    /// shows it.
+    /// A delivery handed out at `version` succeeded with `status` at `now`: its subscriber's
+    /// record shows it, and it is done; unless a publish met it since (it carried the feed from
+    /// before), when it is due again at `now_ms` with its attempts counted afresh.
     pub fn delivery_done(
         &self,
         key: &str,
+        version: i64,
         subscription: Option<i64>,
         status: u16,
         now: i64,
+        now_ms: i64,
     ) -> Result<()> {
-        self.tx
-            .prepare_cached("DELETE FROM hub_deliveries WHERE key = ?1")?
-            .execute([key])?;
+        let ended = self
+            .tx
+            .prepare_cached("DELETE FROM hub_deliveries WHERE key = ?1 AND version = ?2")?
+            .execute(params![key, version])?;
+        if ended == 0 {
+            self.tx
+                .prepare_cached(
+                    "UPDATE hub_deliveries SET due_ms = ?2, first_ms = ?2, attempts = 0 \
+                     WHERE key = ?1",
+                )?
+                .execute(params![key, now_ms])?;
+        }
         if let Some(id) = subscription {
             self.tx
                 .prepare_cached(
@@ -225,15 +241,23 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Removes a subscription by id (its subscriber answered 410 Gone); returns its topic,
-    /// callback and callback host.
-    pub fn remove_subscription_by_id(&self, id: i64) -> Result<Option<(String, String, String)>> {
+    /// Removes a subscription by id (its subscriber answered 410 Gone), if it still has that
+    /// callback (ids are given again once the highest is deleted: the answer may come from a
+    /// subscription that has ended since); returns its topic, callback and callback host.
+    pub fn remove_subscription_by_id(
+        &self,
+        id: i64,
+        callback: &str,
+    ) -> Result<Option<(String, String, String)>> {
         Ok(self
             .tx
             .prepare_cached(
-                "DELETE FROM subscriptions WHERE id = ?1 RETURNING topic, callback, callback_host",
+                "DELETE FROM subscriptions WHERE id = ?1 AND callback = ?2 \
+                 RETURNING topic, callback, callback_host",
             )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![id, callback], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?)
     }
 
@@ -258,8 +282,8 @@ impl Store {
     /// Up to `limit` waiting deliveries, the soonest due first, with their subscriptions.
     pub fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>> {
         let sql = format!(
-            "SELECT d.key, d.topic, d.due_ms, d.attempts, d.first_ms, s.id IS NOT NULL, \
-             {SUBSCRIPTION_COLUMNS} FROM hub_deliveries d \
+            "SELECT d.key, d.topic, d.due_ms, d.attempts, d.first_ms, d.version, \
+             s.id IS NOT NULL, {SUBSCRIPTION_COLUMNS} FROM hub_deliveries d \
              LEFT JOIN subscriptions s ON s.id = d.subscription_id \
              ORDER BY d.due_ms LIMIT ?1"
         );
@@ -267,15 +291,16 @@ impl Store {
             .conn()
             .prepare_cached(&sql)?
             .query_map([limit as i64], |r| {
-                let has_subscription: bool = r.get(5)?;
+                let has_subscription: bool = r.get(6)?;
                 Ok(Delivery {
                     key: r.get(0)?,
                     topic: r.get(1)?,
                     due_ms: r.get(2)?,
                     attempts: r.get(3)?,
                     first_ms: r.get(4)?,
+                    version: r.get(5)?,
                     subscription: if has_subscription {
-                        Some(subscription_at(r, 6)?)
+                        Some(subscription_at(r, 7)?)
                     } else {
                         None
                     },
@@ -363,10 +388,11 @@ mod tests {
             1,
             "the expired lease gets nothing"
         );
-        // A second publish before the delivery is made coalesces into it.
-        assert_eq!(publish(&mut store, &["/atom.xml"], now * 1000 + 5), 0);
+        // A second publish before the delivery is made coalesces into it, one version on.
+        assert_eq!(publish(&mut store, &["/atom.xml"], now * 1000 + 5), 1);
         let waiting = store.deliveries(10).unwrap();
         assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].version, 1);
         assert_eq!(waiting[0].subscription.as_ref().map(|s| s.id), Some(a));
         let tx = store.write().unwrap();
         tx.delivery_failed(&waiting[0].key, Some(a), 500, now, Some(now * 1000 + 2000))
@@ -379,7 +405,7 @@ mod tests {
             (1, Some(500), true)
         );
         let tx = store.write().unwrap();
-        tx.delivery_done(&waiting[0].key, Some(a), 204, now + 2)
+        tx.delivery_done(&waiting[0].key, 1, Some(a), 204, now + 2, now * 1000 + 2000)
             .unwrap();
         assert_eq!(tx.expire_subscriptions(now).unwrap().len(), 1);
         tx.commit().unwrap();
@@ -424,6 +450,43 @@ mod tests {
     }
 
     #[test]
+    fn a_publish_during_a_delivery_keeps_it_for_the_new_body() {
+        let (_dir, mut store) = store();
+        let now = 1_800_000_000;
+        let a = subscribe(&mut store, "/atom.xml", "https://r.example/a", 3600, now);
+        publish(&mut store, &["/atom.xml"], now * 1000);
+        let handed_out = store.deliveries(10).unwrap().remove(0);
+        // The feed changes again while that delivery is under way.
+        publish(&mut store, &["/atom.xml"], now * 1000 + 10);
+        let tx = store.write().unwrap();
+        tx.delivery_done(
+            &handed_out.key,
+            handed_out.version,
+            Some(a),
+            200,
+            now,
+            now * 1000 + 50,
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        let again = store.deliveries(10).unwrap();
+        assert_eq!(again.len(), 1, "the new body is still to be sent");
+        assert_eq!((again[0].due_ms, again[0].attempts), (now * 1000 + 50, 0));
+        let tx = store.write().unwrap();
+        tx.delivery_done(
+            &again[0].key,
+            again[0].version,
+            Some(a),
+            200,
+            now,
+            now * 1000 + 90,
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        assert!(store.deliveries(10).unwrap().is_empty());
+    }
+
+    #[test]
     fn an_external_hub_gets_one_ping_per_feed() {
         let (_dir, mut store) = store();
         let tx = store.write().unwrap();
@@ -440,7 +503,8 @@ mod tests {
         assert_eq!(
             tx.queue_push("/atom.xml", Fanout::ExternalHub, 2000)
                 .unwrap(),
-            0
+            1,
+            "met the waiting ping, one version on"
         );
         assert_eq!(
             tx.queue_push("/atom.xml", Fanout::Nowhere, 2000).unwrap(),

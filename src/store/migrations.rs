@@ -188,8 +188,9 @@ pub const MIGRATIONS: &[&str] = &[
     // A publish that changes a subscription feed writes, in its own transaction, a delivery for
     // each active subscriber (`key` `s:<subscription id>`) or one ping of the external hub
     // (`p:<topic>`): this table is the outbox the server works through. One row per key, so
-    // publishes in a row coalesce into one delivery of the latest body. Topics are feed paths
-    // (`/atom.xml`).
+    // publishes in a row coalesce into one delivery of the latest body; each publish that meets
+    // a waiting row adds one to its `version`, so that a delivery under way with an older body
+    // does not end it. Topics are feed paths (`/atom.xml`).
     r#"
     CREATE TABLE subscriptions (
         id               INTEGER PRIMARY KEY,
@@ -212,7 +213,8 @@ pub const MIGRATIONS: &[&str] = &[
         topic           TEXT NOT NULL,
         due_ms          INTEGER NOT NULL,
         attempts        INTEGER NOT NULL DEFAULT 0,
-        first_ms        INTEGER NOT NULL
+        first_ms        INTEGER NOT NULL,
+        version         INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX hub_deliveries_by_due ON hub_deliveries (due_ms);
     CREATE INDEX hub_deliveries_by_subscription ON hub_deliveries (subscription_id);

@@ -16,3 +16,4 @@ mod reliability;
 mod robustness;
 mod server;
 mod websub;
+mod websub_attack;
