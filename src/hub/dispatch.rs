@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::outgoing::{self, Answer, Client};
 use super::request::{Intent, Mode};
-use super::{lock, tell, Done, Shared};
+use super::{capped_host, lock, tell, Done, Shared};
 use crate::config::Config;
 use crate::routes::Route;
 use crate::store::hub::{Delivery, Fanout, NewSubscription};
@@ -17,8 +17,14 @@ use crate::{Error, Result};
 
 /// How often the dispatcher looks for commits when nothing else wakes it.
 const TICK: Duration = Duration::from_millis(20);
-/// Threads making outgoing requests.
-const WORKERS: usize = 16;
+/// Threads verifying intent. A pool of their own, so that callbacks that never answer a
+/// verification (anyone can ask for one) never hold up deliveries.
+const VERIFIERS: usize = 8;
+/// Threads delivering feeds and pinging the external hub.
+const DELIVERERS: usize = 32;
+/// Deliveries under way to one callback host at most (whatever its port): subscribers that
+/// never answer hold at most this many deliverers, whatever their number.
+const MAX_IN_FLIGHT_PER_HOST: usize = 8;
 /// Deliveries handed to the workers per round, beyond those already out.
 const BATCH: usize = 1024;
 /// First wait before a failed delivery is tried again; it doubles with each failure.
@@ -61,31 +67,24 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
         }
     }
     let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
-    let job_rx = Arc::new(Mutex::new(job_rx));
     let clients = Clients {
-        callbacks: Client::new(cfg.websub.allow_private_callbacks, WORKERS),
+        callbacks: Client::new(cfg.websub.allow_private_callbacks, MAX_IN_FLIGHT_PER_HOST),
         // The external hub is the operator's choice, not a stranger's: it may be inside the
         // network.
-        hub: Client::new(true, 2),
+        hub: Client::new(true, MAX_IN_FLIGHT_PER_HOST),
     };
-    for index in 0..WORKERS {
-        let jobs = job_rx.clone();
-        let done = done_tx.clone();
-        let clients = clients.clone();
-        std::thread::Builder::new()
-            .name(format!("feedsvc-hub-{index}"))
-            .spawn(move || work(&clients, &jobs, &done))
-            .map_err(|e| Error::io("starting a hub worker", e))?;
-    }
+    let verify = pool("feedsvc-hub-verify", VERIFIERS, &clients, &done_tx)?;
+    let deliver = pool("feedsvc-hub-deliver", DELIVERERS, &clients, &done_tx)?;
     let mut dispatcher = Dispatcher {
         hub_url: cfg.hub_url().unwrap_or_default(),
         fanout: crate::publish::fanout(&cfg),
         cfg,
         store,
         shared,
-        jobs: job_tx,
+        verify,
+        deliver,
         in_flight: HashMap::new(),
+        per_host: HashMap::new(),
         next_due: Some(0),
         data_version: None,
         unrecorded: Vec::new(),
@@ -93,12 +92,46 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
     };
     std::thread::Builder::new()
         .name("feedsvc-hub".to_string())
-        .spawn(move || dispatcher.run(&intents, &done_rx))
+        .spawn(move || {
+            yield_to_serving();
+            dispatcher.run(&intents, &done_rx)
+        })
         .map_err(|e| Error::io("starting the hub", e))?;
     Ok(())
 }
 
 /// A worker: takes jobs until the dispatcher is gone.
+/// Niceness of the hub's threads: when the cores are busy, serving comes first.
+const HUB_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority to [`HUB_NICENESS`] (on Linux, the priority of
+/// "process" 0 is the calling thread's), so that signing and sending deliveries takes the cores
+/// only when serving leaves them idle.
+fn yield_to_serving() {
+    if let Err(e) = rustix::process::setpriority_process(None, HUB_NICENESS) {
+        tracing::debug!(error = %e, "could not lower a hub thread's priority");
+    }
+}
+
+/// Starts `count` workers named `name-N` taking jobs from one queue; returns its sender.
+fn pool(name: &str, count: usize, clients: &Clients, done: &Sender<Done>) -> Result<Sender<Job>> {
+    let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for index in 0..count {
+        let jobs = receiver.clone();
+        let done = done.clone();
+        let clients = clients.clone();
+        std::thread::Builder::new()
+            .name(format!("{name}-{index}"))
+            .spawn(move || {
+                yield_to_serving();
+                work(&clients, &jobs, &done)
+            })
+            .map_err(|e| Error::io("starting a hub worker", e))?;
+    }
+    Ok(sender)
+}
+
 /// The workers' clients: one for subscribers' callbacks, one for the configured hub.
 #[derive(Clone)]
 struct Clients {
@@ -181,9 +214,15 @@ struct Dispatcher {
     fanout: Fanout,
     store: Store,
     shared: Arc<Shared>,
-    jobs: Sender<Job>,
-    /// Deliveries handed to the workers and not back yet: key, and topic.
+    /// The verifiers' queue.
+    verify: Sender<Job>,
+    /// The deliverers' queue.
+    deliver: Sender<Job>,
+    /// Deliveries handed to the workers and not back yet: key, and the host they went to (as
+    /// [`capped_host`] names it).
     in_flight: HashMap<String, String>,
+    /// Deliveries under way per host.
+    per_host: HashMap<String, usize>,
     /// When the soonest waiting delivery is due (ms); `None`: nothing waits.
     next_due: Option<i64>,
     /// The store's `data_version` when it last looked.
@@ -211,7 +250,7 @@ impl Dispatcher {
             }
             for intent in intents.try_iter() {
                 let challenge = outgoing::challenge();
-                let _ = self.jobs.send(Job::Verify { intent, challenge });
+                let _ = self.verify.send(Job::Verify { intent, challenge });
             }
             if let Err(e) = self.round() {
                 tracing::error!(error = %e, "the WebSub hub could not reach the store; trying again");
@@ -268,6 +307,7 @@ impl Dispatcher {
         let now = chrono::Utc::now().timestamp();
         let tx = self.store.write()?;
         let mut registry_changes = Vec::new();
+        let mut answered = Vec::new();
         let mut verifications_ended = Vec::new();
         for done in finished {
             match done {
@@ -339,7 +379,7 @@ impl Dispatcher {
                 } => {
                     let (key, version, subscription, attempts, first_ms) =
                         (key.as_str(), *version, *subscription, *attempts, *first_ms);
-                    self.in_flight.remove(key);
+                    answered.push(key);
                     let status = answer.status();
                     if answer.is_success() {
                         // Kept and due again if a publish met it since it was handed out.
@@ -379,6 +419,9 @@ impl Dispatcher {
             }
         }
         tx.commit()?;
+        for key in answered {
+            self.answered(key);
+        }
         let mut registry = lock(&self.shared.registry);
         for (added, topic, callback, host) in registry_changes {
             if added {
@@ -395,7 +438,20 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Hands the due deliveries to the workers (up to [`BATCH`] more than are out).
+    /// A delivery came back: it is no longer under way.
+    fn answered(&mut self, key: &str) {
+        if let Some(host) = self.in_flight.remove(key) {
+            if let Some(count) = self.per_host.get_mut(&host) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.per_host.remove(&host);
+                }
+            }
+        }
+    }
+
+    /// Hands the due deliveries to the workers (up to [`BATCH`] more than are out, at most
+    /// [`MAX_IN_FLIGHT_PER_HOST`] to one host).
     fn hand_out(&mut self) -> Result<()> {
         let now = now_ms();
         let waiting = self.store.deliveries(self.in_flight.len() + BATCH)?;
@@ -410,6 +466,14 @@ impl Dispatcher {
             if delivery.due_ms > now {
                 self.next_due = Some(delivery.due_ms);
                 break;
+            }
+            let host = delivery
+                .subscription
+                .as_ref()
+                .map_or_else(String::new, |s| capped_host(&s.callback_host));
+            if self.per_host.get(&host).copied().unwrap_or(0) >= MAX_IN_FLIGHT_PER_HOST {
+                // Its turn comes when one to that host is answered.
+                continue;
             }
             let body = match bodies.get(&delivery.topic) {
                 Some(body) => body.clone(),
@@ -437,9 +501,9 @@ impl Dispatcher {
                     } else {
                         Arc::new(self.ping_body(&delivery.topic))
                     };
-                    self.in_flight
-                        .insert(delivery.key.clone(), delivery.topic.clone());
-                    let _ = self.jobs.send(Job::Deliver {
+                    *self.per_host.entry(host.clone()).or_insert(0) += 1;
+                    self.in_flight.insert(delivery.key.clone(), host);
+                    let _ = self.deliver.send(Job::Deliver {
                         key: delivery.key,
                         version: delivery.version,
                         subscription: delivery.subscription.map(|s| s.id),

@@ -120,7 +120,7 @@ impl Registry {
 /// The host a callback's `host[:port]` counts against for [`MAX_PER_CALLBACK_HOST`]: without
 /// the port, and without the trailing dot of a fully qualified name (the same machine either
 /// way).
-fn capped_host(host_port: &str) -> String {
+pub(crate) fn capped_host(host_port: &str) -> String {
     let host = match host_port.strip_prefix('[') {
         Some(v6) => v6.split_once(']').map_or(host_port, |(inside, _)| inside),
         None => match host_port.rsplit_once(':') {
