@@ -115,10 +115,7 @@ start_sub() {
   sub_names+=("$name")
 }
 
-start_sub atom.xml subscribe atom.xml --unsubscribe-after 1
-start_sub rss.xml subscribe rss.xml
-start_sub feed.json subscribe feed.json --delivery-status 204
-
+# flask-websub first: installing it may take a while, and the subscribers wait for publish 1.
 flask=
 if "$py" -c 'import flask_websub.subscriber' >/dev/null 2>&1; then
   flask=1
@@ -130,6 +127,10 @@ elif ! reason=$("$py" -c 'import flask_websub.subscriber' 2>&1); then
 else
   flask=1
 fi
+start_sub atom.xml subscribe atom.xml --unsubscribe-after 1
+start_sub rss.xml subscribe rss.xml
+start_sub feed.json subscribe feed.json --delivery-status 204
+
 if [ -n "$flask" ]; then
   start_sub flask-websub flask-websub rss.xml
 fi
