@@ -137,6 +137,16 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// List the WebSub subscriptions of the built-in hub, by feed: callback host, lease end,
+    /// last delivery and its status, failures in a row.
+    #[command(
+        after_help = "Examples:\n  feedsvc subscriptions\n  feedsvc subscriptions --json | jq 'length'"
+    )]
+    Subscriptions {
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-lint every published feed and page, and check that they agree with the archive.
     #[command(
         after_help = "Example:\n  feedsvc check      exits 1 and lists each problem when there is any"
@@ -272,6 +282,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::List { json } => list(&cfg, json),
         Command::Show { slug, json } => show(&cfg, &slug, json),
+        Command::Subscriptions { json } => subscriptions(&cfg, json),
         Command::Check => check(&cfg),
         Command::Serve { listen } => serve(&cfg, listen.as_deref()),
     }
@@ -502,6 +513,88 @@ fn article_json(cfg: &Config, a: &Article, with_body: bool) -> serde_json::Value
         value["body_html"] = a.body_html.clone().into();
     }
     value
+}
+
+fn subscriptions(cfg: &Config, json: bool) -> anyhow::Result<()> {
+    let now = Utc::now().timestamp();
+    let list = if cfg.storage.database.exists() {
+        open(cfg, false)?.subscriptions(now)?
+    } else {
+        Vec::new()
+    };
+    let topic_url = |topic: &str| {
+        crate::routes::Route::parse(cfg, topic).map_or_else(|| topic.to_string(), |r| r.url(cfg))
+    };
+    let when = |epoch: i64| {
+        chrono::DateTime::from_timestamp(epoch, 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        let values: Vec<_> = list
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "topic": topic_url(&s.topic),
+                    "callback_host": s.callback_host,
+                    "lease_expires": when(s.expires_at),
+                    "last_delivery": s.last_delivery_at.map(when),
+                    "last_status": s.last_status,
+                    "failures": s.failures,
+                    "pending": s.pending,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?;
+        return Ok(());
+    }
+    if list.is_empty() {
+        let hub = match &cfg.websub.hub {
+            crate::config::Hub::Builtin => "",
+            crate::config::Hub::Off => " (websub.hub is \"\": no hub is advertised)",
+            crate::config::Hub::External(_) => {
+                " (websub.hub names an external hub, which keeps its own)"
+            }
+        };
+        writeln!(out, "no active subscriptions{hub}")?;
+        return Ok(());
+    }
+    let mut current = "";
+    for s in &list {
+        if s.topic != current {
+            current = &s.topic;
+            let count = list.iter().filter(|o| o.topic == s.topic).count();
+            writeln!(
+                out,
+                "{}  ({count} subscriber{})",
+                topic_url(&s.topic),
+                if count == 1 { "" } else { "s" }
+            )?;
+        }
+        let last = match (s.last_delivery_at, s.last_status) {
+            (Some(at), Some(0)) => format!("last delivery {} failed (no answer)", when(at)),
+            (Some(at), Some(status)) => format!("last delivery {} HTTP {status}", when(at)),
+            _ => "no delivery yet".to_string(),
+        };
+        let failures = if s.failures > 0 {
+            format!(
+                ", {} failure{} in a row",
+                s.failures,
+                if s.failures == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
+        let pending = if s.pending { ", delivery pending" } else { "" };
+        writeln!(
+            out,
+            "  {}  lease until {}  {last}{failures}{pending}",
+            s.callback_host,
+            when(s.expires_at)
+        )?;
+    }
+    Ok(())
 }
 
 fn list(cfg: &Config, json: bool) -> anyhow::Result<()> {

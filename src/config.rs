@@ -20,7 +20,39 @@ pub struct Config {
     pub storage: Storage,
     /// Feed sizes.
     pub feeds: Feeds,
+    /// Push delivery (WebSub).
+    pub websub: WebSub,
 }
+
+/// Which WebSub hub the feeds advertise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hub {
+    /// None: feeds name no hub and nothing is pushed.
+    Off,
+    /// feedsvc's own hub at `/websub`.
+    Builtin,
+    /// An external hub at this URL, pinged after each publish that changes a feed.
+    External(String),
+}
+
+/// `[websub]`: push delivery of feeds to subscribers.
+#[derive(Debug, Clone)]
+pub struct WebSub {
+    /// The hub the feeds advertise.
+    pub hub: Hub,
+    /// Lease granted when a subscriber asks for none, in seconds.
+    pub lease_seconds: u64,
+    /// Whether callbacks may resolve to loopback, private, link-local, multicast or
+    /// unspecified addresses.
+    pub allow_private_callbacks: bool,
+    /// The most subscriptions the built-in hub holds.
+    pub max_subscriptions: usize,
+}
+
+/// Shortest lease the built-in hub grants, in seconds (an hour).
+pub const MIN_LEASE_SECONDS: u64 = 3600;
+/// Longest lease the built-in hub grants, in seconds (30 days).
+pub const MAX_LEASE_SECONDS: u64 = 2_592_000;
 
 /// `[site]`: who publishes, and where.
 #[derive(Debug, Clone)]
@@ -93,6 +125,28 @@ struct RawConfig {
     storage: RawStorage,
     #[serde(default)]
     feeds: RawFeeds,
+    #[serde(default)]
+    websub: RawWebSub,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWebSub {
+    hub: String,
+    lease_seconds: u64,
+    allow_private_callbacks: bool,
+    max_subscriptions: usize,
+}
+
+impl Default for RawWebSub {
+    fn default() -> Self {
+        RawWebSub {
+            hub: "builtin".to_string(),
+            lease_seconds: 864_000,
+            allow_private_callbacks: false,
+            max_subscriptions: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,6 +331,29 @@ impl Config {
         if raw.storage.database.as_os_str().is_empty() {
             return Err(fail("storage.database: must not be empty".to_string()));
         }
+        let hub = match raw.websub.hub.trim() {
+            "" => Hub::Off,
+            "builtin" => Hub::Builtin,
+            other => {
+                let url = url::Url::parse(other).map_err(|e| {
+                    fail(format!(
+                        "websub.hub: \"{other}\" is not \"builtin\", \"\" or an absolute URL ({e})"
+                    ))
+                })?;
+                if url.scheme() != "http" && url.scheme() != "https" {
+                    return Err(fail(format!(
+                        "websub.hub: \"{other}\" must start with http:// or https://"
+                    )));
+                }
+                Hub::External(url.to_string())
+            }
+        };
+        if !(MIN_LEASE_SECONDS..=MAX_LEASE_SECONDS).contains(&raw.websub.lease_seconds) {
+            return Err(fail(format!(
+                "websub.lease_seconds: {} must be between {MIN_LEASE_SECONDS} and {MAX_LEASE_SECONDS}",
+                raw.websub.lease_seconds
+            )));
+        }
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -322,7 +399,22 @@ impl Config {
                 items: raw.feeds.items,
                 page_size: raw.feeds.page_size,
             },
+            websub: WebSub {
+                hub,
+                lease_seconds: raw.websub.lease_seconds,
+                allow_private_callbacks: raw.websub.allow_private_callbacks,
+                max_subscriptions: raw.websub.max_subscriptions,
+            },
         })
+    }
+
+    /// The URL of the hub the feeds advertise, if any.
+    pub fn hub_url(&self) -> Option<String> {
+        match &self.websub.hub {
+            Hub::Off => None,
+            Hub::Builtin => Some(crate::routes::Route::Hub.url(self)),
+            Hub::External(url) => Some(url.clone()),
+        }
     }
 
     /// The absolute URL of a site path such as `articles/x` (no leading slash).

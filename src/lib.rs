@@ -25,6 +25,7 @@ pub mod config;
 pub mod document;
 pub mod error;
 pub mod http;
+pub mod hub;
 pub mod import;
 pub mod input;
 pub mod ondemand;

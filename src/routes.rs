@@ -189,6 +189,8 @@ pub enum Route {
     NotFound,
     /// A fingerprinted asset (`assets/NAME`).
     Asset { name: String },
+    /// The built-in WebSub hub (`websub`), which takes subscription requests by POST.
+    Hub,
 }
 
 /// How long an answer may be kept, by kind of document.
@@ -260,6 +262,7 @@ impl Route {
             Route::Robots => "robots.txt".to_string(),
             Route::NotFound => "404".to_string(),
             Route::Asset { name } => format!("assets/{name}"),
+            Route::Hub => "websub".to_string(),
         }
     }
 
@@ -303,6 +306,7 @@ impl Route {
             "sitemap.xml" => Route::SitemapIndex,
             "robots.txt" => Route::Robots,
             "404" => Route::NotFound,
+            "websub" => Route::Hub,
             _ => {
                 if let Some(slug) = rest.strip_prefix("articles/") {
                     if slug.is_empty() || slug.contains('/') {
@@ -358,7 +362,7 @@ impl Route {
                 ..
             }
             | Route::SitemapIndex => sitemap,
-            Route::Robots => Kind {
+            Route::Robots | Route::Hub => Kind {
                 content_type: TEXT_TYPE,
                 freshness: Freshness::Page,
             },
@@ -431,6 +435,7 @@ mod tests {
             Route::SitemapIndex,
             Route::Robots,
             Route::NotFound,
+            Route::Hub,
             Route::Asset {
                 name: "style.0123456789.css".into(),
             },

@@ -420,7 +420,10 @@ impl Shared {
         };
         let resource = doc.map(|d| {
             let freshness = freshness_of(&self.cfg, &d.path);
-            Arc::new(to_resource(&self.policy, d, freshness))
+            let link = hub_link_of(&self.cfg, &d.path);
+            let mut resource = to_resource(&self.policy, d, freshness);
+            resource.link = link;
+            Arc::new(resource)
         });
         let mut entries = self.entries.write().map_err(poisoned)?;
         // Only cache what is at least as new as what the cache knows; an older snapshot could
@@ -458,6 +461,20 @@ fn freshness_of(cfg: &Config, path: &str) -> Freshness {
         return Freshness::Feed;
     }
     Route::parse(cfg, path).map_or(Freshness::Page, |route| route.kind().freshness)
+}
+
+/// The `Link` header of a subscription feed (site or tag feed; not an archive) when a hub is
+/// configured: `<hub>; rel="hub", <feed URL>; rel="self"` (WebSub §4).
+fn hub_link_of(cfg: &Config, path: &str) -> Option<HeaderValue> {
+    let hub = cfg.hub_url()?;
+    let route @ Route::Feed { .. } = Route::parse(cfg, path)? else {
+        return None;
+    };
+    HeaderValue::from_str(&format!(
+        "<{hub}>; rel=\"hub\", <{}>; rel=\"self\"",
+        route.url(cfg)
+    ))
+    .ok()
 }
 
 /// `freshness` follows from the document's route (see [`freshness_of`]).
@@ -506,6 +523,7 @@ fn to_resource(policy: &Policy, doc: Document, freshness: Freshness) -> Resource
             .flatten(),
         has_browser_view: crate::views::has_browser_view(&doc),
         is_browser_view,
+        link: None,
         variants: [
             Some((Coding::Identity, identity, Bytes::from(doc.body))),
             compressed.br.map(|b| (Coding::Brotli, br, Bytes::from(b))),
@@ -561,6 +579,7 @@ mod tests {
             )],
             has_browser_view: false,
             is_browser_view: false,
+            link: None,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod conns;
 pub mod respond;
 pub mod target;
+mod websub;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -52,6 +53,10 @@ const SCHEDULER_RETRY: Duration = Duration::from_secs(10);
 pub struct State {
     cfg: Config,
     cache: Cache,
+    /// The WebSub dispatcher, when a hub is configured.
+    hub: Option<crate::hub::Hub>,
+    /// The path of the built-in hub (`/websub`).
+    hub_path: String,
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight responses finish (up to
@@ -122,8 +127,11 @@ async fn run(
         .map_err(|e| Error::io("reading the bound address", e))?;
     let monitor = Store::open(&cfg.storage.database, cfg.storage.busy_timeout, false)?;
     let reader = Store::open(&cfg.storage.database, cfg.storage.busy_timeout, false)?;
+    let hub = crate::hub::Hub::start(&cfg)?;
     let state = Arc::new(State {
         cache: Cache::new(&cfg, monitor, reader, workers.len())?,
+        hub,
+        hub_path: crate::routes::Route::Hub.path(&cfg),
         cfg,
     });
     println!("feedsvc listening on http://{local}/");
@@ -592,24 +600,39 @@ async fn schedule(state: Arc<State>) {
 /// Answers one request and writes its access-log line.
 async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let response = answer(state, &req).await;
     // Fields are gathered only when the line is wanted: under load the log is usually off.
-    if tracing::enabled!(target: "feedsvc::access", tracing::Level::INFO) {
-        let header = |map: &hyper::HeaderMap, name| {
-            map.get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .unwrap_or("-")
-                .to_string()
-        };
+    let logged = tracing::enabled!(target: "feedsvc::access", tracing::Level::INFO).then(|| {
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string();
+        (
+            req.method().clone(),
+            req.uri().path().to_string(),
+            user_agent,
+        )
+    });
+    let response = if req.uri().path() == state.hub_path && check_host(&req).is_ok() {
+        websub::answer(state, req, peer).await
+    } else {
+        answer(state, &req).await
+    };
+    if let Some((method, path, user_agent)) = logged {
         tracing::info!(
             target: "feedsvc::access",
             %peer,
-            method = %req.method(),
-            path = %req.uri().path(),
+            %method,
+            %path,
             status = response.status().as_u16(),
-            bytes = %header(response.headers(), header::CONTENT_LENGTH),
+            bytes = %response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
             micros = started.elapsed().as_micros() as u64,
-            user_agent = %header(req.headers(), header::USER_AGENT),
+            %user_agent,
         );
     }
     response

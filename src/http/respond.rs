@@ -188,6 +188,8 @@ pub struct Resource {
     pub has_browser_view: bool,
     /// True for a browser view: the representation of a feed's URL that browsers get.
     pub is_browser_view: bool,
+    /// `Link` of a subscription feed: its WebSub hub and its own URL (WebSub §4).
+    pub link: Option<HeaderValue>,
 }
 
 impl Resource {
@@ -286,6 +288,9 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
         }
     }
     headers.insert(header::CACHE_CONTROL, resource.cache_control.clone());
+    if let Some(link) = &resource.link {
+        headers.insert(header::LINK, link.clone());
+    }
     if let Some(location) = &resource.location {
         headers.insert(header::LOCATION, location.clone());
     }
@@ -559,6 +564,7 @@ mod tests {
             ],
             has_browser_view: true,
             is_browser_view: false,
+            link: None,
         }
     }
 
@@ -576,6 +582,7 @@ mod tests {
             ],
             has_browser_view: false,
             is_browser_view: true,
+            link: None,
             ..resource()
         }
     }
@@ -726,6 +733,7 @@ mod tests {
             content_type: hv("text/html; charset=utf-8"),
             has_browser_view: false,
             is_browser_view: false,
+            link: None,
             variants: codings
                 .iter()
                 .map(|&c| (c, hv("\"p\""), Bytes::from_static(b"<p>page</p>")))

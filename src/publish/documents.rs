@@ -30,17 +30,29 @@ pub(super) struct DocumentWriter<'t, 'c> {
     /// The publish's clock, seconds since the epoch.
     now: i64,
     changed: usize,
+    /// Whether changed subscription feeds go to the hub's outbox.
+    push: bool,
 }
 
 impl<'t, 'c> DocumentWriter<'t, 'c> {
     /// A writer for the transaction `tx`, storing under `generation`, at the moment `now`.
-    pub(super) fn new(tx: &'t Tx<'c>, generation: i64, now: i64) -> Self {
+    pub(super) fn new(tx: &'t Tx<'c>, generation: i64, now: i64, push: bool) -> Self {
         DocumentWriter {
             tx,
             generation,
             now,
             changed: 0,
+            push,
         }
+    }
+
+    /// Stores a subscription feed; when its bytes changed and a hub is configured, its
+    /// subscribers are told through the outbox, in this same transaction.
+    fn put_feed(&mut self, stored: bool, path: &str) -> Result<()> {
+        if stored && self.push {
+            self.tx.queue_push(path, self.now)?;
+        }
+        Ok(())
     }
 
     /// The stamp of a changed document whose own date is `own` and whose previous stamp was
@@ -55,9 +67,9 @@ impl<'t, 'c> DocumentWriter<'t, 'c> {
     /// Stores `doc` unless the same bytes are already stored: an unchanged document costs a
     /// hash and an indexed lookup, and keeps its generation and validators. A changed one is
     /// stamped (see [`DocumentWriter`]); only answers with status 200 carry validators.
-    fn put(&mut self, mut doc: Document) -> Result<()> {
+    fn put(&mut self, mut doc: Document) -> Result<bool> {
         let previous = match self.tx.stored_version(&doc)? {
-            Some((_, true)) => return Ok(()),
+            Some((_, true)) => return Ok(false),
             Some((previous, false)) => Some(previous),
             None => None,
         };
@@ -77,12 +89,12 @@ impl<'t, 'c> DocumentWriter<'t, 'c> {
         content_type: &str,
         own: i64,
         render: impl Fn(i64) -> Result<Vec<u8>>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let previous = self.tx.stored_last_modified(path)?;
         let first = own.max(previous.unwrap_or(0));
         let doc = render::encode(path, content_type, render(first)?, first);
         let previous = match self.tx.stored_version(&doc)? {
-            Some((_, true)) => return Ok(()),
+            Some((_, true)) => return Ok(false),
             Some((previous, false)) => Some(previous),
             None => None,
         };
@@ -93,10 +105,10 @@ impl<'t, 'c> DocumentWriter<'t, 'c> {
         self.store(render::encode(path, content_type, render(stamp)?, stamp))
     }
 
-    fn store(&mut self, doc: Document) -> Result<()> {
+    fn store(&mut self, doc: Document) -> Result<bool> {
         self.tx.put_document(&doc, self.generation)?;
         self.changed += 1;
-        Ok(())
+        Ok(true)
     }
 
     /// How many documents changed in all.
@@ -226,12 +238,14 @@ fn render_feeds(spec: &FeedSpec<'_>, cfg: &Config, out: &mut DocumentWriter<'_, 
         page_url: spec.page_url.clone(),
         ..*spec
     };
-    out.put_dated(&path("rss.xml"), render::RSS_TYPE, own, |modified| {
+    let stored = out.put_dated(&path("rss.xml"), render::RSS_TYPE, own, |modified| {
         render::rss::render_rss(&stamped(modified))
     })?;
-    out.put_dated(&path("atom.xml"), render::ATOM_TYPE, own, |modified| {
+    out.put_feed(stored, &path("rss.xml"))?;
+    let stored = out.put_dated(&path("atom.xml"), render::ATOM_TYPE, own, |modified| {
         render::atom::render_atom(&stamped(modified))
     })?;
+    out.put_feed(stored, &path("atom.xml"))?;
     // The view shows what the feeds hold; it is stamped like any page when its bytes change.
     out.put(render::encode(
         &views::key_of_dir(&path("")),
@@ -240,12 +254,13 @@ fn render_feeds(spec: &FeedSpec<'_>, cfg: &Config, out: &mut DocumentWriter<'_, 
         own,
     ))?;
     // JSON Feed states no date of its own.
-    out.put(render::encode(
+    let stored = out.put(render::encode(
         &path("feed.json"),
         render::JSON_FEED_TYPE,
         render::json::render_json(spec)?,
         own,
     ))?;
+    out.put_feed(stored, &path("feed.json"))?;
     Ok(())
 }
 
@@ -301,7 +316,8 @@ fn render_site(tx: &Tx<'_>, cfg: &Config, out: &mut DocumentWriter<'_, '_>) -> R
         0,
     );
     doc.status = 404;
-    out.put(doc)
+    out.put(doc)?;
+    Ok(())
 }
 
 fn render_tag(
@@ -355,7 +371,8 @@ fn render_tag(
         render::HTML_TYPE,
         html,
         crate::article::newest_update(on_page),
-    ))
+    ))?;
+    Ok(())
 }
 
 fn article_path(cfg: &Config, slug: &str) -> String {
@@ -399,7 +416,8 @@ fn render_page_with(
         render::HTML_TYPE,
         html,
         last_modified,
-    ))
+    ))?;
+    Ok(())
 }
 
 fn render_redirects(
@@ -484,5 +502,6 @@ fn render_gone(
         None,
         body,
         0,
-    ))
+    ))?;
+    Ok(())
 }

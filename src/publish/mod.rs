@@ -329,6 +329,7 @@ fn fingerprint(cfg: &Config) -> String {
         cfg.feeds.items.to_string(),
         cfg.feeds.page_size.to_string(),
         cfg.server.feed_max_age.to_string(),
+        cfg.hub_url().unwrap_or_default(),
     ];
     let digest = Sha256::digest(parts.join("\u{1f}").as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
@@ -400,7 +401,8 @@ fn finish(tx: Tx<'_>, cfg: &Config, mut touched: Touched, now: DateTime<Utc>) ->
     // Lists, tags and months whose documents are rendered on request take this moment as
     // their change; stored documents are stamped as they are written.
     let stamped = tx.stamp_changes(now.timestamp())?;
-    let mut writer = DocumentWriter::new(&tx, generation, now.timestamp());
+    let push = cfg.websub.hub != crate::config::Hub::Off;
+    let mut writer = DocumentWriter::new(&tx, generation, now.timestamp(), push);
     if full || touched.everything {
         rebuild_everything(&tx, cfg, &mut writer, full)?;
         tx.set_meta(FINGERPRINT_KEY, &fingerprint)?;

@@ -68,6 +68,9 @@ fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8
         link(spec.url("atom.xml"), "self", Some("application/atom+xml")),
         link(spec.page_url.clone(), "alternate", Some("text/html")),
     ];
+    if let Some(hub) = spec.hub_url() {
+        links.push(link(hub, "hub", None));
+    }
     for (rel, href) in &spec.links {
         links.push(link(
             format!("{href}atom.xml"),

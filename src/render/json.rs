@@ -13,9 +13,19 @@ struct JsonFeed<'a> {
     feed_url: String,
     #[serde(skip_serializing_if = "str::is_empty")]
     description: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub>,
     language: &'a str,
     authors: Vec<Author<'a>>,
     items: Vec<JsonItem<'a>>,
+}
+
+/// A hub the feed can be subscribed at (JSON Feed 1.1 `hubs`).
+#[derive(Serialize)]
+struct Hub {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -70,6 +80,14 @@ pub fn render_json(spec: &FeedSpec<'_>) -> Result<Vec<u8>> {
             home_page_url: &spec.page_url,
             feed_url: spec.url("feed.json"),
             description: &spec.description,
+            hubs: spec
+                .hub_url()
+                .map(|url| Hub {
+                    kind: "WebSub",
+                    url,
+                })
+                .into_iter()
+                .collect(),
             language: &cfg.site.language,
             authors: vec![Author {
                 name: &cfg.site.author,

@@ -64,6 +64,15 @@ pub struct FeedSpec<'a> {
 pub const HISTORY_NS: &str = "http://purl.org/syndication/history/1.0";
 
 impl FeedSpec<'_> {
+    /// The WebSub hub a subscription feed names (none for archives, or with no hub).
+    pub fn hub_url(&self) -> Option<String> {
+        if self.is_archive {
+            None
+        } else {
+            self.cfg.hub_url()
+        }
+    }
+
     /// Absolute URL of one of this feed's files (`atom.xml`).
     pub fn url(&self, file: &str) -> String {
         self.cfg.url(&format!("{}{file}", self.dir))

@@ -46,6 +46,13 @@ fn write(spec: &FeedSpec<'_>, keep_content: usize) -> std::result::Result<Vec<u8
     self_link.set_rel("self");
     self_link.set_mime_type(Some("application/rss+xml".to_string()));
     let mut links = vec![self_link];
+    // WebSub discovery (§4): subscription feeds name their hub; archives never change.
+    if let Some(hub) = spec.hub_url() {
+        let mut link = Link::default();
+        link.set_href(hub);
+        link.set_rel("hub");
+        links.push(link);
+    }
     for (rel, href) in &spec.links {
         let mut link = Link::default();
         link.set_href(format!("{href}rss.xml"));

@@ -184,4 +184,41 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX old_urls_by_article ON old_urls (article_id);
     "#,
+    // 6: push delivery (WebSub). `hub_outbox` holds each subscription feed whose bytes a
+    // publish changed, written in the publish's transaction; the server turns each row into
+    // deliveries and deletes it. A subscription is active once verified, until `expires_at`.
+    // A delivery (`key`: `s:<subscription id>` to a subscriber, `p:<topic>` to ping an external
+    // hub) waits until `due_ms`; one per key, so publishes in a row coalesce into one delivery
+    // of the latest body. Topics are feed paths (`/atom.xml`).
+    r#"
+    CREATE TABLE hub_outbox (
+        topic      TEXT PRIMARY KEY,
+        changed_at INTEGER NOT NULL
+    );
+    CREATE TABLE subscriptions (
+        id               INTEGER PRIMARY KEY,
+        topic            TEXT NOT NULL,
+        callback         TEXT NOT NULL,
+        callback_host    TEXT NOT NULL,
+        secret           TEXT,
+        lease_seconds    INTEGER NOT NULL,
+        expires_at       INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        last_delivery_at INTEGER,
+        last_status      INTEGER,
+        failures         INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (topic, callback)
+    );
+    CREATE INDEX subscriptions_by_expiry ON subscriptions (expires_at);
+    CREATE TABLE hub_deliveries (
+        key             TEXT PRIMARY KEY,
+        subscription_id INTEGER REFERENCES subscriptions (id) ON DELETE CASCADE,
+        topic           TEXT NOT NULL,
+        due_ms          INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        first_ms        INTEGER NOT NULL
+    );
+    CREATE INDEX hub_deliveries_by_due ON hub_deliveries (due_ms);
+    CREATE INDEX hub_deliveries_by_subscription ON hub_deliveries (subscription_id);
+    "#,
 ];

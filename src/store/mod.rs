@@ -2,6 +2,7 @@
 
 pub mod articles;
 mod documents;
+pub mod hub;
 mod migrations;
 
 pub use articles::ArticleRow;

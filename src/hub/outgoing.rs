@@ -1,0 +1,199 @@
+//! The hub's requests to the outside: verifying intent, delivering a feed, pinging an external
+//! hub. Each goes through [`GuardedResolver`] (checked addresses only), follows no redirect,
+//! has tight timeouts and reads at most a few KB of the answer.
+
+use std::io::Read;
+use std::time::Duration;
+
+use sha2::Sha256;
+
+use super::address::GuardedResolver;
+
+/// The `User-Agent` of every hub request.
+const USER_AGENT: &str = concat!("feedsvc/", env!("CARGO_PKG_VERSION"), " (WebSub hub)");
+
+/// Longest a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a whole request may take, from resolving to the last byte of the answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes of an answer read (the challenge echo; anything else is discarded).
+const MAX_ANSWER_BYTES: u64 = 4096;
+/// Most answer header bytes.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A status, and the start of the body (at most [`MAX_ANSWER_BYTES`]).
+    Status(u16, Vec<u8>),
+    /// No answer: refused address, connection error, timeout.
+    Failed(String),
+}
+
+impl Answer {
+    /// The status, 0 when there was none.
+    pub fn status(&self) -> u16 {
+        match self {
+            Answer::Status(status, _) => *status,
+            Answer::Failed(_) => 0,
+        }
+    }
+
+    /// True for a 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status())
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Status(status, _) => write!(f, "HTTP {status}"),
+            Answer::Failed(reason) => write!(f, "no answer: {reason}"),
+        }
+    }
+}
+
+/// The client the hub sends every request with: shared by its workers, keeping connections
+/// alive per host.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client that reaches only addresses allowed by `allow_private` (see
+    /// [`super::address`]). No proxy: it would resolve the callback in our place, unchecked.
+    pub fn new(allow_private: bool, workers: usize) -> Client {
+        let config = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .max_response_header_size(MAX_HEADER_BYTES)
+            .max_idle_connections_per_host(workers.max(1))
+            .user_agent(USER_AGENT)
+            .proxy(None)
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            GuardedResolver::new(allow_private),
+        );
+        Client { agent }
+    }
+
+    /// `GET url` (a verification of intent).
+    pub fn get(&self, url: &str) -> Answer {
+        finish(self.agent.get(url).call())
+    }
+
+    /// `POST url` with `body` and `headers`.
+    pub fn post(&self, url: &str, headers: &[(&str, String)], body: &[u8]) -> Answer {
+        let mut request = self.agent.post(url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        finish(request.send(body))
+    }
+}
+
+fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    match result {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            let mut start = Vec::new();
+            let _ = response
+                .body_mut()
+                .as_reader()
+                .take(MAX_ANSWER_BYTES)
+                .read_to_end(&mut start);
+            Answer::Status(status, start)
+        }
+        Err(e) => Answer::Failed(e.to_string()),
+    }
+}
+
+/// `url` with `pairs` appended to its query, keeping the query it has (WebSub §5.3).
+pub fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(url.len() + 128);
+    out.push_str(url);
+    out.push(if url.contains('?') { '&' } else { '?' });
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    out.push_str(&encoded);
+    out
+}
+
+/// `url` without its query, for logs (a callback's query may hold a token).
+pub fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+/// `sha256=<hex>`: the `X-Hub-Signature` of `body` under `secret` (WebSub §8).
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Mac, SimpleHmac};
+    let mut mac = SimpleHmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256=");
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// A random challenge: 32 bytes from the system's generator, hex.
+pub fn challenge() -> String {
+    let mut bytes = [0u8; 32];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // No system generator: time and address entropy (the challenge only has to be
+        // unguessable by the subscriber, which learns it anyway).
+        let seed = format!("{:?}{:p}", std::time::SystemTime::now(), &bytes);
+        use sha2::Digest;
+        bytes.copy_from_slice(&Sha256::digest(seed.as_bytes()));
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn the_callbacks_query_is_kept() {
+        assert_eq!(
+            with_query(
+                "http://a.example/cb?id=7",
+                &[
+                    ("hub.mode", "subscribe"),
+                    ("hub.topic", "http://s/atom.xml")
+                ]
+            ),
+            "http://a.example/cb?id=7&hub.mode=subscribe&hub.topic=http%3A%2F%2Fs%2Fatom.xml"
+        );
+        assert_eq!(
+            with_query("http://a.example/cb", &[("hub.challenge", "x y")]),
+            "http://a.example/cb?hub.challenge=x+y"
+        );
+    }
+
+    #[test]
+    fn challenges_differ() {
+        let (a, b) = (challenge(), challenge());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+}

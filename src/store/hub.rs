@@ -1,0 +1,318 @@
+//! Push delivery (WebSub): the outbox a publish writes, subscriptions, and the deliveries the
+//! server works through. Topics are feed paths (`/atom.xml`), as documents are keyed.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Store, Tx};
+use crate::Result;
+
+/// A verified subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// Row id.
+    pub id: i64,
+    /// The feed's path.
+    pub topic: String,
+    /// Where deliveries go.
+    pub callback: String,
+    /// The callback's `host[:port]`.
+    pub callback_host: String,
+    /// The secret deliveries are signed with.
+    pub secret: Option<String>,
+    /// When the lease ends, seconds since the epoch.
+    pub expires_at: i64,
+    /// When the last delivery was tried, seconds since the epoch.
+    pub last_delivery_at: Option<i64>,
+    /// Status of the last delivery (0: no answer).
+    pub last_status: Option<i64>,
+    /// Failed deliveries since the last success.
+    pub failures: i64,
+    /// Whether a delivery waits.
+    pub pending: bool,
+}
+
+/// The fields a verified subscription is stored with.
+#[derive(Debug, Clone)]
+pub struct NewSubscription<'a> {
+    /// The feed's path.
+    pub topic: &'a str,
+    /// Where deliveries go.
+    pub callback: &'a str,
+    /// The callback's `host[:port]`.
+    pub callback_host: &'a str,
+    /// The secret deliveries are signed with.
+    pub secret: Option<&'a str>,
+    /// The lease granted, in seconds.
+    pub lease_seconds: i64,
+}
+
+/// A delivery waiting in the store.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// `s:<subscription id>` or `p:<topic>`.
+    pub key: String,
+    /// The subscription (`None`: a ping of the external hub).
+    pub subscription: Option<Subscription>,
+    /// The feed's path.
+    pub topic: String,
+    /// When it is due, milliseconds since the epoch.
+    pub due_ms: i64,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// When it was first due, milliseconds since the epoch.
+    pub first_ms: i64,
+}
+
+/// Where the outbox's feeds go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fanout {
+    /// Nowhere (no hub): the outbox is emptied.
+    Nowhere,
+    /// To each active subscription of the built-in hub.
+    Subscribers,
+    /// To the external hub, one ping per feed.
+    ExternalHub,
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "s.id, s.topic, s.callback, s.callback_host, s.secret, \
+     s.expires_at, s.last_delivery_at, s.last_status, s.failures";
+
+fn subscription_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Subscription> {
+    Ok(Subscription {
+        id: r.get(first)?,
+        topic: r.get(first + 1)?,
+        callback: r.get(first + 2)?,
+        callback_host: r.get(first + 3)?,
+        secret: r.get(first + 4)?,
+        expires_at: r.get(first + 5)?,
+        last_delivery_at: r.get(first + 6)?,
+        last_status: r.get(first + 7)?,
+        failures: r.get(first + 8)?,
+        pending: false,
+    })
+}
+
+impl Tx<'_> {
+    /// Records, in the publish's transaction, that the feed at `topic` changed.
+    pub fn queue_push(&self, topic: &str, now: i64) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO hub_outbox (topic, changed_at) VALUES (?1, ?2) \
+                 ON CONFLICT (topic) DO UPDATE SET changed_at = excluded.changed_at",
+            )?
+            .execute(params![topic, now])?;
+        Ok(())
+    }
+
+    /// Turns the outbox into deliveries due at `now_ms` (a delivery already waiting for the
+    /// same subscriber or hub stays as it is: it sends the latest body anyway) and empties it.
+    /// Returns how many deliveries were added.
+    pub fn drain_outbox(&self, fanout: Fanout, now_ms: i64) -> Result<usize> {
+        let added = match fanout {
+            Fanout::Nowhere => 0,
+            Fanout::Subscribers => self.tx.execute(
+                "INSERT INTO hub_deliveries (key, subscription_id, topic, due_ms, first_ms) \
+                 SELECT 's:' || s.id, s.id, s.topic, ?1, ?1 \
+                 FROM hub_outbox o JOIN subscriptions s ON s.topic = o.topic \
+                 WHERE s.expires_at > ?1 / 1000 \
+                 ON CONFLICT (key) DO NOTHING",
+                [now_ms],
+            )?,
+            Fanout::ExternalHub => self.tx.execute(
+                "INSERT INTO hub_deliveries (key, subscription_id, topic, due_ms, first_ms) \
+                 SELECT 'p:' || topic, NULL, topic, ?1, ?1 FROM hub_outbox WHERE true \
+                 ON CONFLICT (key) DO NOTHING",
+                [now_ms],
+            )?,
+        };
+        self.tx.execute("DELETE FROM hub_outbox", [])?;
+        Ok(added)
+    }
+
+    /// Stores a verified subscription, replacing the one of the same topic and callback (its
+    /// lease and secret); its delivery statistics are kept. Returns its id.
+    pub fn put_subscription(&self, new: &NewSubscription<'_>, now: i64) -> Result<i64> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "INSERT INTO subscriptions (topic, callback, callback_host, secret, \
+                 lease_seconds, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6 + ?5, ?6) \
+                 ON CONFLICT (topic, callback) DO UPDATE SET callback_host = excluded.callback_host, \
+                 secret = excluded.secret, lease_seconds = excluded.lease_seconds, \
+                 expires_at = excluded.expires_at RETURNING id",
+            )?
+            .query_row(
+                params![
+                    new.topic,
+                    new.callback,
+                    new.callback_host,
+                    new.secret,
+                    new.lease_seconds,
+                    now
+                ],
+                |r| r.get(0),
+            )?)
+    }
+
+    /// Removes the subscription of `topic` and `callback` (and its waiting delivery); returns
+    /// its callback host if there was one.
+    pub fn remove_subscription(&self, topic: &str, callback: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "DELETE FROM subscriptions WHERE topic = ?1 AND callback = ?2 \
+                 RETURNING callback_host",
+            )?
+            .query_row([topic, callback], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Removes the subscriptions whose lease ended at or before `now`; returns their topic,
+    /// callback and callback host.
+    pub fn expire_subscriptions(&self, now: i64) -> Result<Vec<(String, String, String)>> {
+        let rows = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM subscriptions WHERE expires_at <= ?1 \
+                 RETURNING topic, callback, callback_host",
+            )?
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// A delivery succeeded with `status` at `now`: it is done, and its subscriber's record
+    /// shows it.
+    pub fn delivery_done(
+        &self,
+        key: &str,
+        subscription: Option<i64>,
+        status: u16,
+        now: i64,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM hub_deliveries WHERE key = ?1")?
+            .execute([key])?;
+        if let Some(id) = subscription {
+            self.tx
+                .prepare_cached(
+                    "UPDATE subscriptions SET last_delivery_at = ?2, last_status = ?3, \
+                     failures = 0 WHERE id = ?1",
+                )?
+                .execute(params![id, now, status])?;
+        }
+        Ok(())
+    }
+
+    /// A delivery failed with `status` (0: no answer) at `now`: it is tried again at
+    /// `retry_ms`, or dropped when `None`; its subscriber's record counts the failure.
+    pub fn delivery_failed(
+        &self,
+        key: &str,
+        subscription: Option<i64>,
+        status: u16,
+        now: i64,
+        retry_ms: Option<i64>,
+    ) -> Result<()> {
+        match retry_ms {
+            Some(due) => self
+                .tx
+                .prepare_cached(
+                    "UPDATE hub_deliveries SET attempts = attempts + 1, due_ms = ?2 WHERE key = ?1",
+                )?
+                .execute(params![key, due])?,
+            None => self
+                .tx
+                .prepare_cached("DELETE FROM hub_deliveries WHERE key = ?1")?
+                .execute([key])?,
+        };
+        if let Some(id) = subscription {
+            self.tx
+                .prepare_cached(
+                    "UPDATE subscriptions SET last_delivery_at = ?2, last_status = ?3, \
+                     failures = failures + 1 WHERE id = ?1",
+                )?
+                .execute(params![id, now, status])?;
+        }
+        Ok(())
+    }
+
+    /// Removes a subscription by id (its subscriber answered 410 Gone); returns its topic,
+    /// callback and callback host.
+    pub fn remove_subscription_by_id(&self, id: i64) -> Result<Option<(String, String, String)>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "DELETE FROM subscriptions WHERE id = ?1 RETURNING topic, callback, callback_host",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?)
+    }
+
+    /// Drops a delivery that can no longer be made (its topic is gone).
+    pub fn drop_delivery(&self, key: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM hub_deliveries WHERE key = ?1")?
+            .execute([key])?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Whether a publish left feeds in the outbox.
+    pub fn outbox_has_work(&self) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM hub_outbox)")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// Up to `limit` waiting deliveries, the soonest due first, with their subscriptions.
+    pub fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>> {
+        let sql = format!(
+            "SELECT d.key, d.topic, d.due_ms, d.attempts, d.first_ms, s.id IS NOT NULL, \
+             {SUBSCRIPTION_COLUMNS} FROM hub_deliveries d \
+             LEFT JOIN subscriptions s ON s.id = d.subscription_id \
+             ORDER BY d.due_ms LIMIT ?1"
+        );
+        let rows = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_map([limit as i64], |r| {
+                let has_subscription: bool = r.get(5)?;
+                Ok(Delivery {
+                    key: r.get(0)?,
+                    topic: r.get(1)?,
+                    due_ms: r.get(2)?,
+                    attempts: r.get(3)?,
+                    first_ms: r.get(4)?,
+                    subscription: if has_subscription {
+                        Some(subscription_at(r, 6)?)
+                    } else {
+                        None
+                    },
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Every subscription whose lease has not ended at `now`, by topic then callback.
+    pub fn subscriptions(&self, now: i64) -> Result<Vec<Subscription>> {
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLUMNS}, EXISTS (SELECT 1 FROM hub_deliveries d \
+             WHERE d.subscription_id = s.id) FROM subscriptions s WHERE s.expires_at > ?1 \
+             ORDER BY s.topic, s.callback"
+        );
+        let rows = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_map([now], |r| {
+                let mut s = subscription_at(r, 0)?;
+                s.pending = r.get(9)?;
+                Ok(s)
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+}
