@@ -18,7 +18,10 @@
 #   4. `feedsvc add` of a second title: delivered to all but the Atom subscriber, which must get
 #      nothing; `feedsvc subscriptions --json` no longer lists /atom.xml and shows each other
 #      subscription's last status (200, or 204 for the JSON Feed one), no failure and nothing
-#      pending. The server's log must hold no error or panic.
+#      pending.
+#   5. The limit on subscription requests per client address: 70 in a row from 127.0.0.9, the
+#      first 60 accepted and the rest 429; 127.0.0.10 is still served.
+#   The server's log must hold no error or panic.
 #
 # usage: websub.sh FEEDSVC_BIN PYTHON     (PYTHON: the venv run.sh made; flask-websub goes there)
 # Prints one PASS/FAIL line per check and a closing "N passed, M failed"; exits 1 on any
@@ -220,6 +223,37 @@ if got=$(subscriptions "$expected" 2>&1); then
   pass subscriptions-after "atom.xml gone after its unsubscription, the others delivered: $got"
 else
   fail subscriptions-after "feedsvc subscriptions --json: $got"
+fi
+
+# ---------------------------------------------------------------------------- 5. rate limit
+# 70 subscription requests in a row from one client address (127.0.0.9; every callback on a
+# port nobody listens on, so none becomes active): the hub takes 60 a minute from one address,
+# so the first 60 (61 or 62 if the bucket refilled meanwhile) get 202 and the rest 429; another
+# address (127.0.0.10) is still served.
+codes=()
+for i in $(seq 70); do
+  codes+=("$(curl -sS --max-time 10 --interface 127.0.0.9 -o /dev/null -w '%{http_code}' \
+    --data-urlencode hub.mode=subscribe --data-urlencode "hub.topic=${base}rss.xml" \
+    --data-urlencode "hub.callback=http://127.0.0.1:9/limit/$i" "$hub" 2>&1 || true)")
+done
+n202=0
+n429=0
+first429=
+for i in "${!codes[@]}"; do
+  case ${codes[$i]} in
+    202) n202=$((n202 + 1)) ;;
+    429) n429=$((n429 + 1)); [ -n "$first429" ] || first429=$((i + 1)) ;;
+  esac
+done
+other=$(curl_hub --interface 127.0.0.10 --data-urlencode hub.mode=subscribe \
+  --data-urlencode "hub.topic=${base}rss.xml" --data-urlencode "hub.callback=http://127.0.0.1:9/other" "$hub")
+if [ "$n202" -ge 60 ] && [ "$n202" -le 62 ] && [ $((n202 + n429)) -eq 70 ] &&
+  [ "$first429" = $((n202 + 1)) ] && [ "$other" = 202 ]; then
+  pass hub-rate-limit "70 requests from 127.0.0.9: $n202 answered 202, then $n429 answered 429;" \
+    "127.0.0.10 still 202"
+else
+  fail hub-rate-limit "70 requests from 127.0.0.9: ${codes[*]}; then 127.0.0.10: $other" \
+    "(expected 60-62 x 202, then 429s, then 202)"
 fi
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
