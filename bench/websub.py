@@ -4,7 +4,7 @@ while wrk polls the feed. Release binary, loopback only (every address is in 127
 
 usage: python3 bench/websub.py [--bin target/release/feedsvc] [--publishes 30]
                                [--subscribers 1000] [--runs 3] [--wrk-seconds 4]
-                               [--callback-hosts 4] [--listener-procs 2]
+                               [--callback-hosts 4] [--listener-procs 2] [--keep] [--log warn]
 
 1. Latency. One subscriber on /atom.xml (with a secret). --publishes times: `feedsvc add` of a
    new article (a generated 3-5 KB body, the newest, so it changes every site feed), then the
@@ -129,8 +129,9 @@ def parse_chunked(buf):
 
 
 class CallbackProtocol(asyncio.Protocol):
-    def __init__(self, events):
+    def __init__(self, events, sample):
         self.events = events
+        self.sample = sample
         self.buf = bytearray()
         self.head = None
 
@@ -194,16 +195,20 @@ class CallbackProtocol(asyncio.Protocol):
             self.events.put(("verify", cb, q.get("hub.mode", [""])[0], now))
             return self.respond(200, b"OK", challenge.encode(), close)
         if method == b"POST":
-            sig = headers.get(b"x-hub-signature", b"").decode("latin-1")
-            want = "sha256=" + hmac.new(secret_of(cb).encode(), body, hashlib.sha256).hexdigest()
+            sig_ok = None  # not checked (only every sample-th callback is, to spare the CPU)
+            if cb % self.sample.value == 0:
+                sig = headers.get(b"x-hub-signature", b"").decode("latin-1")
+                want = "sha256=" + hmac.new(secret_of(cb).encode(), body,
+                                            hashlib.sha256).hexdigest()
+                sig_ok = hmac.compare_digest(sig, want)
             serials = [int(x) for x in MARKER.findall(body)]
-            self.events.put(("delivery", cb, max(serials) if serials else -1, now,
-                             hmac.compare_digest(sig, want), len(body)))
+            self.events.put(("delivery", cb, max(serials) if serials else -1, now, sig_ok,
+                             len(body)))
             return self.respond(200, b"OK", b"ok\n", close)
         self.respond(405, b"Method Not Allowed", b"", close)
 
 
-def listener_main(hosts, ports_out, events, stop):
+def listener_main(hosts, ports_out, events, stop, sample):
     """One subscriber process: an event loop serving the callback URLs on each address."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -212,7 +217,7 @@ def listener_main(hosts, ports_out, events, stop):
         ports = []
         servers = []
         for host in hosts:
-            srv = await loop.create_server(lambda: CallbackProtocol(events), host, 0, backlog=4096)
+            srv = await loop.create_server(lambda: CallbackProtocol(events, sample), host, 0, backlog=4096)
             servers.append(srv)
             ports.append(srv.sockets[0].getsockname()[1])
         ports_out.send(ports)
@@ -231,6 +236,7 @@ class Subscribers:
         ctx = multiprocessing.get_context("fork")
         self.events = ctx.Queue()
         self.stop = ctx.Event()
+        self.sample = ctx.Value("i", 1, lock=False)  # check the signature of every sample-th cb
         self.procs = []
         self.addr = {}  # host -> port
         groups = [hosts[i::procs] for i in range(procs)]
@@ -238,7 +244,8 @@ class Subscribers:
             if not group:
                 continue
             a, b = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=listener_main, args=(group, b, self.events, self.stop), daemon=True)
+            p = ctx.Process(target=listener_main, args=(group, b, self.events, self.stop, self.sample),
+                            daemon=True)
             p.start()
             if not a.poll(10):
                 raise BenchError("a subscriber process did not start")
@@ -250,6 +257,8 @@ class Subscribers:
         self.verified = {}    # cb -> mode of the last verification
         self.deliveries = {}  # serial -> {cb: [arrival, ...]}
         self.bad_sigs = 0
+        self.checked_sigs = 0
+        self.last_size = 0
         self.n_deliveries = 0
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -271,10 +280,13 @@ class Subscribers:
                 if ev[0] == "verify":
                     self.verified[ev[1]] = ev[2]
                 else:
-                    _, cb, serial, t, sig_ok, _size = ev
+                    _, cb, serial, t, sig_ok, size = ev
                     self.n_deliveries += 1
-                    if not sig_ok:
-                        self.bad_sigs += 1
+                    self.last_size = size
+                    if sig_ok is not None:
+                        self.checked_sigs += 1
+                        if not sig_ok:
+                            self.bad_sigs += 1
                     self.deliveries.setdefault(serial, {}).setdefault(cb, []).append(t)
                 self.cond.notify_all()
 
@@ -302,7 +314,7 @@ class Subscribers:
 # ---------------------------------------------------------------------------- feedsvc
 
 class Site:
-    def __init__(self, bin_path, work):
+    def __init__(self, bin_path, work, log_level="warn"):
         self.bin = bin_path
         self.work = work
         self.port = free_port()
@@ -316,7 +328,7 @@ title = "WebSub Bench Wire"
 base_url = "{self.base}"
 [server]
 listen = "127.0.0.1:{self.port}"
-log = "warn"
+log = "{log_level}"
 [storage]
 database = "data/feedsvc.db"
 samples = "{os.path.join(ROOT, 'data/samples')}"
@@ -340,6 +352,8 @@ allow_private_callbacks = true
         raise BenchError(f"feedsvc serve did not answer on {self.base}: {self.log_tail()}")
 
     def log_tail(self):
+        if self.proc.poll() is not None:
+            log(f"feedsvc serve has exited with status {self.proc.returncode}")
         with open(os.path.join(self.work, "serve.err"), "rb") as f:
             return f.read()[-800:].decode("utf-8", "replace")
 
@@ -429,13 +443,15 @@ def wrk_argv(script, base, seconds):
     return ["wrk", "-t2", "-c64", f"-d{seconds}s", "-s", script, base + "atom.xml"]
 
 
-def wrk_parse(out):
+def wrk_parse(out, err=""):
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not m:
-        raise BenchError(f"cannot parse wrk output:\n{out}")
+        raise BenchError(f"cannot parse wrk output:\n{out}\n{err}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rps": float(m.group(1)), "non_2xx_3xx": int(bad.group(1)) if bad else 0,
+    total = re.search(r"(\d+) requests in", out)
+    return {"rps": float(m.group(1)), "requests": int(total.group(1)) if total else None,
+            "non_2xx_3xx": int(bad.group(1)) if bad else 0,
             "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0}
 
 
@@ -450,6 +466,8 @@ def main():
     ap.add_argument("--wrk-seconds", type=int, default=4)
     ap.add_argument("--callback-hosts", type=int, default=4)
     ap.add_argument("--listener-procs", type=int, default=2)
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--log", default="warn", help="feedsvc's [server] log (warn: no access log)")
     args = ap.parse_args()
     if not os.access(args.bin, os.X_OK):
         raise SystemExit(f"websub-bench: no feedsvc binary at {args.bin} (cargo build --release)")
@@ -462,12 +480,12 @@ def main():
     wrk_proc = None
     rng = random.Random(7)
     try:
-        site = Site(args.bin, work)
+        site = Site(args.bin, work, args.log)
         hosts = ["127.0.0.1"] + [f"127.0.1.{i}" for i in range(1, args.callback_hosts)]
         subs = Subscribers(hosts, max(1, min(args.listener_procs, len(hosts))))
         topic = site.base + "atom.xml"
         log(f"feedsvc on {site.base}; subscribers on {subs.addr}")
-        result = {"settings": vars(args)}
+        result = {"settings": vars(args), "subscriber_procs": len(subs.procs)}
 
         # -- 1. latency ---------------------------------------------------------------------
         status, body = site.subscribe(topic, subs.url(0), secret_of(0), "127.0.0.1")
@@ -549,6 +567,8 @@ def main():
 
         def one_publish():
             """One publish; waits until all n subscribers have it (at most 30 s)."""
+            if site.proc.poll() is not None:
+                raise BenchError(f"feedsvc serve exited with status {site.proc.returncode}")
             state_s["serial"] += 1
             s = state_s["serial"]
             t_start = time.monotonic()
@@ -564,69 +584,77 @@ def main():
                 "first_ms": (firsts[0] - t_ret) * 1000 if firsts else float("nan"),
                 "median_ms": (statistics.median(firsts) - t_ret) * 1000 if firsts else float("nan"),
                 "duplicates": sum(len(ts) - 1 for ts in got.values()),
-                "busy_s": t_seen - t_start,
+                "busy_s": t_seen - t_start, "t_start": t_start, "t_seen": t_seen,
             }
 
-        def fanout(wrk_seconds):
-            """Without wrk: one publish. With wrk: wrk for wrk_seconds, and publishes back to
-            back from 0.3 s in until it ends (each waits for all n deliveries of the last), so
-            that wrk's figure is its throughput during fan-outs."""
+        def run_wrk(seconds, during=None):
+            """wrk for `seconds`, calling during(t_start, t_end) meanwhile; its figures and the
+            CPU seconds feedsvc, the subscribers and wrk used over its whole run."""
             nonlocal wrk_proc
-            if wrk_seconds:
-                wrk_proc = subprocess.Popen(wrk_argv(script, site.base, wrk_seconds),
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                            text=True)
-                t_end = time.monotonic() + wrk_seconds
-                time.sleep(0.3)
-            pids = [site.proc.pid] + ([wrk_proc.pid] if wrk_seconds else [])
-            cpu0 = [cpu_seconds(p) for p in pids] + [subs.cpu()]
-            pubs = [one_publish()]
-            while wrk_seconds and wrk_proc.poll() is None and t_end - time.monotonic() > 0.3 \
-                    and pubs[-1]["complete"]:
-                pubs.append(one_publish())
-            cpu1 = [cpu_seconds(p) for p in pids] + [subs.cpu()]
-            run = {"rps": None}
-            if wrk_seconds:
-                out, _ = wrk_proc.communicate(timeout=wrk_seconds + 60)
-                wrk_proc = None
-                run = wrk_parse(out)
-            busy = sum(p["busy_s"] for p in pubs)
-            run.update(pubs[0])
+            cpu0 = (cpu_seconds(site.proc.pid), subs.cpu())
+            wrk_proc = subprocess.Popen(wrk_argv(script, site.base, seconds),
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            t0 = time.monotonic()
+            extra = during(t0, t0 + seconds) if during else {}
+            # wait for wrk's exit without reaping it, so that /proc still has its CPU times
+            os.waitid(os.P_PID, wrk_proc.pid, os.WEXITED | os.WNOWAIT)
+            cpu1 = (cpu_seconds(site.proc.pid), subs.cpu(), cpu_seconds(wrk_proc.pid))
+            out, err = wrk_proc.communicate(timeout=60)
+            wrk_proc = None
+            run = wrk_parse(out, err)
+            run.update({"cpu_feedsvc": cpu1[0] - cpu0[0], "cpu_subscribers": cpu1[1] - cpu0[1],
+                        "cpu_wrk": cpu1[2]})
+            run.update(extra)
+            return run
+
+        def summary(pubs, t_wrk=None, t_end=None):
+            run = dict(pubs[0])
+            overlap = sum(max(0.0, min(p["t_seen"], t_end) - max(p["t_start"], t_wrk))
+                          for p in pubs) if t_wrk is not None else None
             run.update({
                 "publishes": len(pubs),
                 "all_s_each": [p["all_s"] for p in pubs],
                 "incomplete": sum(1 for p in pubs if not p["complete"]),
                 "duplicates": sum(p["duplicates"] for p in pubs),
-                "coverage": busy / wrk_seconds if wrk_seconds else None,
-                "cpu_feedsvc": cpu1[0] - cpu0[0], "cpu_subscribers": cpu1[-1] - cpu0[-1],
-                "cpu_wrk": (cpu1[1] - cpu0[1]) if wrk_seconds else 0.0,
-                "window_s": busy,
+                "coverage": overlap / (t_end - t_wrk) if t_wrk is not None else None,
             })
             return run
 
+        def publishes_during(t_wrk, t_end):
+            """Publishes back to back from 0.3 s into wrk's run until 0.3 s before its end."""
+            time.sleep(0.3)
+            pubs = [one_publish()]
+            while t_end - time.monotonic() > 0.3 and pubs[-1]["complete"]:
+                pubs.append(one_publish())
+            return summary(pubs, t_wrk, t_end)
+
         log(f"fan-out to {n} without wrk")
-        quiet = fanout(0)
+        c0 = (cpu_seconds(site.proc.pid), subs.cpu())
+        quiet = summary([one_publish()])
+        c1 = (cpu_seconds(site.proc.pid), subs.cpu())
+        quiet.update({"cpu_feedsvc": c1[0] - c0[0], "cpu_subscribers": c1[1] - c0[1],
+                      "window_s": quiet["busy_s"], "body_bytes": subs.last_size})
         log(f"quiet fan-out: {quiet['delivered']}/{n}, all in {fmt_s(quiet['all_s'])} s, CPU feedsvc "
             f"{quiet['cpu_feedsvc']:.2f} s, subscribers {quiet['cpu_subscribers']:.2f} s")
         time.sleep(1)
+        subs.sample.value = 20  # under wrk, the subscribers check one signature in 20
         base_runs, fan_runs = [], []
         for r in range(args.runs):
             log(f"round {r + 1}/{args.runs}: wrk alone")
-            out = subprocess.run(wrk_argv(script, site.base, args.wrk_seconds), capture_output=True,
-                                 text=True, timeout=args.wrk_seconds + 60).stdout
-            base_runs.append(wrk_parse(out))
+            base_runs.append(run_wrk(args.wrk_seconds))
             time.sleep(1)
-            log(f"round {r + 1}/{args.runs}: wrk with a fan-out to {n}")
-            run = fanout(args.wrk_seconds)
+            log(f"round {r + 1}/{args.runs}: wrk with fan-outs to {n}")
+            run = run_wrk(args.wrk_seconds, publishes_during)
             fan_runs.append(run)
             log(f"fan-out {r + 1}: {run['publishes']} publishes, the first delivered to "
                 f"{run['delivered']}/{n} in {fmt_s(run['all_s'])} s; wrk {run['rps']:.0f} req/s "
                 f"vs {base_runs[-1]['rps']:.0f} alone")
             time.sleep(1)
         with subs.cond:
-            bad_sigs, total = subs.bad_sigs, subs.n_deliveries
+            bad_sigs, total, checked = subs.bad_sigs, subs.n_deliveries, subs.checked_sigs
         result["fanout"] = {"quiet": quiet, "baseline": base_runs, "fanout": fan_runs,
-                            "bad_signatures": bad_sigs, "deliveries": total}
+                            "bad_signatures": bad_sigs, "checked_signatures": checked,
+                            "deliveries": total}
         errors_logged = [l for l in site.log_tail().splitlines()
                          if re.search(r"panicked|\bERROR\b", l)]
         report(args, site, result, errors_logged)
@@ -643,7 +671,10 @@ def main():
             subs.close()
         if site:
             site.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def report(args, site, result, errors_logged):
@@ -665,8 +696,9 @@ def report(args, site, result, errors_logged):
       f"| {statistics.median(add_ms):.1f} | median < 100 ms: "
       f"{'met' if med < 100 and not result['latency']['missed'] else 'NOT met'} |\n")
     sb = result["subscribe"]
-    w(f"### Fan-out: {sb['n']:,} subscribers on /atom.xml, one publish, wrk polling\n")
     q = fo["quiet"]
+    w(f"### Fan-out: {sb['n']:,} subscribers on /atom.xml, one publish, wrk polling\n")
+    w(f"The delivered body (the whole Atom feed, 20 entries) is {q['body_bytes'] / 1024:.0f} KiB.")
     w(f"{sb['n']:,} subscriptions from {sb['sources']} client addresses, verified and active in "
       f"{sb['seconds']:.1f} s ({sb['answers_429']} answers 429). Round 0: one publish with "
       f"nothing else running. Rounds 1-{len(fo['fanout'])}: wrk (`-t2 -c64 -d{args.wrk_seconds}s`, "
@@ -676,20 +708,20 @@ def report(args, site, result, errors_logged):
       f"each round is in the columns, all of them in \"every publish\".\n")
     w("| round | delivered | all delivered s | first ms | median ms | publishes: every one, all "
       "delivered s | fan-out share of the wrk run | wrk req/s alone | wrk req/s with fan-outs "
-      "| CPU s feedsvc / subscribers / wrk |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+      "| CPU s alone: feedsvc / wrk | CPU s with fan-outs: feedsvc / subscribers / wrk |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
     def alls_of(x):
         return f"{x:.2f}" if x is not None else "incomplete"
 
     w(f"| 0 (no wrk) | {q['delivered']:,} | {alls_of(q['all_s'])} | {q['first_ms']:.0f} "
-      f"| {q['median_ms']:.0f} | 1: {alls_of(q['all_s'])} | – | – | – "
+      f"| {q['median_ms']:.0f} | 1: {alls_of(q['all_s'])} | – | – | – | – "
       f"| {q['cpu_feedsvc']:.2f} / {q['cpu_subscribers']:.2f} / – |")
     for i, (b, f) in enumerate(zip(fo["baseline"], fo["fanout"]), 1):
         each = " ".join(alls_of(x) for x in f["all_s_each"])
         w(f"| {i} | {f['delivered']:,} | {alls_of(f['all_s'])} | {f['first_ms']:.0f} "
           f"| {f['median_ms']:.0f} | {f['publishes']}: {each} | {f['coverage']:.0%} "
-          f"| {b['rps']:,.0f} | {f['rps']:,.0f} "
+          f"| {b['rps']:,.0f} | {f['rps']:,.0f} | {b['cpu_feedsvc']:.2f} / {b['cpu_wrk']:.2f} "
           f"| {f['cpu_feedsvc']:.2f} / {f['cpu_subscribers']:.2f} / {f['cpu_wrk']:.2f} |")
     every = [q["all_s"]] + [x for f in fo["fanout"] for x in f["all_s_each"]]
     alls = [x for x in every if x is not None]
@@ -704,11 +736,34 @@ def report(args, site, result, errors_logged):
     w(f"- wrk throughput during fan-outs / without: {f_med:,.0f} / {b_med:,.0f} req/s = "
       f"**{f_med / b_med:.2f}** (medians of {len(fo['baseline'])} runs each)")
     bad = sum(f["non_2xx_3xx"] + f["socket_errors"] for f in fo["baseline"] + fo["fanout"])
-    w(f"- bad signatures: {fo['bad_signatures']} of {fo['deliveries']:,} deliveries; duplicate "
+    w(f"- bad signatures: {fo['bad_signatures']} of the {fo['checked_signatures']:,} checked "
+      f"({fo['deliveries']:,} deliveries; all checked but under wrk, one callback in 20); duplicate "
       f"deliveries: {dups}; wrk non-2xx/3xx answers and socket errors: {bad}")
-    side = "the subscriber processes" if q["cpu_subscribers"] > q["cpu_feedsvc"] else "feedsvc"
+    procs = result["subscriber_procs"]
+    busy = q["cpu_subscribers"] / (q["window_s"] * procs) if q["window_s"] else float("nan")
     w(f"- CPU of round 0 (no wrk; publish to last delivery, {q['window_s']:.2f} s): feedsvc "
-      f"{q['cpu_feedsvc']:.2f} s, subscribers {q['cpu_subscribers']:.2f} s: {side} used more")
+      f"{q['cpu_feedsvc']:.2f} s ({q['cpu_feedsvc'] / q['window_s']:.0%} of a core), the "
+      f"{procs} subscriber processes {q['cpu_subscribers']:.2f} s ({busy:.0%} of their "
+      f"capacity, one core each): "
+      + ("the subscribers were busy most of the time and may be what bounds the fan-out"
+         if busy > 0.7 else "the subscriber side was not the bottleneck"))
+    # Where the CPU went in the wrk runs: feedsvc's CPU per poll answered comes from the runs
+    # without fan-out; what it used beyond that in the runs with fan-outs went to the hub.
+    per_req = statistics.median(b["cpu_feedsvc"] / b["requests"] for b in fo["baseline"]
+                                if b["requests"])
+    hub_cpu = [f["cpu_feedsvc"] - per_req * f["requests"] for f in fo["fanout"]]
+    n_del = [f["publishes"] * sb["n"] for f in fo["fanout"]]
+    us_per = statistics.median(h / d * 1e6 for h, d in zip(hub_cpu, n_del))
+    serve_alone = statistics.median(b["cpu_feedsvc"] + b["cpu_wrk"] for b in fo["baseline"])
+    serve_fan = statistics.median(f["cpu_feedsvc"] - h + f["cpu_wrk"]
+                                  for f, h in zip(fo["fanout"], hub_cpu))
+    subs_fan = statistics.median(f["cpu_subscribers"] for f in fo["fanout"])
+    w(f"- where the CPU went ({os.cpu_count()} cores, {args.wrk_seconds} s per wrk run, medians): "
+      f"serving the polls and wrk itself {serve_alone:.2f} s alone, {serve_fan:.2f} s with "
+      f"fan-outs (ratio {serve_fan / serve_alone:.2f}); the hub's deliveries about "
+      f"{statistics.median(hub_cpu):.2f} s ({us_per:.0f} µs of feedsvc CPU per delivery, counting "
+      f"as serving what the same number of polls cost without fan-out); the subscriber "
+      f"processes {subs_fan:.2f} s")
     if errors_logged:
         w(f"- feedsvc logged errors: {errors_logged[:3]}")
 
