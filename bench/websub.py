@@ -46,6 +46,7 @@ import os
 import queue
 import random
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -440,7 +441,7 @@ end
 
 
 def wrk_argv(script, base, seconds):
-    return ["wrk", "-t2", "-c64", f"-d{seconds}s", "-s", script, base + "atom.xml"]
+    return ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "-s", script, base + "atom.xml"]
 
 
 def wrk_parse(out, err=""):
@@ -450,7 +451,10 @@ def wrk_parse(out, err=""):
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     total = re.search(r"(\d+) requests in", out)
+    p99 = re.search(r"^\s+99(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     return {"rps": float(m.group(1)), "requests": int(total.group(1)) if total else None,
+            "p99_ms": float(p99.group(1)) * unit[p99.group(2)] if p99 else float("nan"),
             "non_2xx_3xx": int(bad.group(1)) if bad else 0,
             "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0}
 
@@ -687,7 +691,7 @@ def report(args, site, result, errors_logged):
                             text=True).stdout.strip()
     w = print
     w(f"## WebSub delivery ({version}, commit {commit}, {os.cpu_count()} cores)\n")
-    w(f"`python3 bench/websub.py {' '.join(sys.argv[1:])}`".replace("  ", " ") + "\n")
+    w(f"`{shlex.join(['python3', 'bench/websub.py'] + sys.argv[1:])}`\n")
     w("### Latency: `feedsvc add` returning → the subscriber has the new feed body\n")
     w("| publishes | missed | median ms | p90 ms | min ms | max ms | `feedsvc add` median ms | goal |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -734,7 +738,9 @@ def report(args, site, result, errors_logged):
       f"all {sb['n']:,} had it: median {statistics.median(alls) if alls else float('nan'):.2f} s, "
       f"worst {worst:.2f} s; goal < 5 s: {'met' if worst < 5 else 'NOT met'}")
     w(f"- wrk throughput during fan-outs / without: {f_med:,.0f} / {b_med:,.0f} req/s = "
-      f"**{f_med / b_med:.2f}** (medians of {len(fo['baseline'])} runs each)")
+      f"**{f_med / b_med:.2f}** (medians of {len(fo['baseline'])} runs each); wrk's p99 latency "
+      f"{statistics.median(f['p99_ms'] for f in fo['fanout']):.2f} ms with fan-outs, "
+      f"{statistics.median(b['p99_ms'] for b in fo['baseline']):.2f} ms without")
     bad = sum(f["non_2xx_3xx"] + f["socket_errors"] for f in fo["baseline"] + fo["fanout"])
     w(f"- bad signatures: {fo['bad_signatures']} of the {fo['checked_signatures']:,} checked "
       f"({fo['deliveries']:,} deliveries; all checked but under wrk, one callback in 20); duplicate "
