@@ -2,33 +2,36 @@
 # WebSub from the outside: feedsvc's built-in hub against a subscriber written independently
 # with the Python standard library (websub_subscriber.py), and against PyPI's flask-websub
 # subscriber when it installs and imports here.
-#   1. A site with one article, `[websub] allow_private_callbacks = true` (every subscriber
+#   1. A site with one article (tagged Shipping), `[websub] allow_private_callbacks = true` (every subscriber
 #      listens on 127.0.0.1), served on a free loopback port; GET /websub is refused with 405
 #      and `Allow: POST`, a subscription request without hub.topic with 400 naming it, and a
-#      body that is not form-encoded with 415.
-#   2. Three subscribers, one per format: /atom.xml, /rss.xml and /feed.json (the JSON Feed
-#      topic, its deliveries answered 204). Each discovers the hub and the self URL from the
-#      Link header and from the document (they must agree), checks HEAD and a 304, subscribes
-#      with a random secret and answers the verification. flask-websub subscribes to /rss.xml
-#      too (without a secret: it sends none over plain http).
+#      body that is not form-encoded with 415; the month's archive feed names no hub.
+#   2. Four subscribers: /atom.xml, /rss.xml, /feed.json (the JSON Feed topic, its deliveries
+#      answered 204) and the tag feed /tags/shipping/atom.xml. Each discovers the hub and the
+#      self URL from the Link header and from the document (they must agree), checks HEAD and a
+#      304, subscribes with a random secret and answers the verification. flask-websub
+#      subscribes to /rss.xml too (without a secret: it sends none over plain http).
 #   3. `feedsvc subscriptions --json` lists every subscription; `feedsvc add` of a first title:
 #      each subscriber must get one signed delivery of the new feed body (signature,
 #      Content-Type, Link headers, the body parsing as the feed with the new entry, and equal to
 #      what a GET returns). The Atom subscriber then unsubscribes.
-#   4. `feedsvc add` of a second title: delivered to all but the Atom subscriber, which must get
-#      nothing; `feedsvc subscriptions --json` no longer lists /atom.xml and shows each other
+#   4. `feedsvc add` of a second title, tagged otherwise: delivered to all but the Atom
+#      subscriber and the tag feed's, which must get nothing.
+#   5. The server is killed (SIGKILL), a third title (tagged Shipping) is added while it is
+#      down, and the server started again: the outbox delivers it to every subscriber but the
+#      Atom one. `feedsvc subscriptions --json` no longer lists /atom.xml and shows each other
 #      subscription's last status (200, or 204 for the JSON Feed one), no failure and nothing
 #      pending.
-#   5. The limit on subscription requests per client address: 70 in a row from 127.0.0.9, the
+#   6. The limit on subscription requests per client address: 70 in a row from 127.0.0.9, the
 #      first 60 accepted and the rest 429; 127.0.0.10 is still served.
-#   The server's log must hold no error or panic.
+#   The server's logs (both runs) must hold no error or panic.
 #
 # usage: websub.sh FEEDSVC_BIN PYTHON     (PYTHON: the venv run.sh made; flask-websub goes there)
 # Prints one PASS/FAIL line per check and a closing "N passed, M failed"; exits 1 on any
 # failure. A step the rest depends on ends the script at once with a FAIL line. When
 # flask-websub cannot be installed or imported, a line `# flask-websub: not usable here: ...`
 # goes to stderr and that subscriber is left out. Every request stays on 127.0.0.0/8.
-# About 20 seconds (plus installing flask-websub the first time).
+# About 30 seconds (plus installing flask-websub the first time).
 # Functions called from traps look unreachable to shellcheck.
 # shellcheck disable=SC2317
 set -euo pipefail
@@ -72,7 +75,8 @@ feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 
 # ---------------------------------------------------------------------------- 1. the site
 printf 'Pilots kept watch over the harbour through the storm.\n' >"$work/seed.txt"
-out=$(feedsvc add --title "Harbour pilots keep watch" --slug harbour-pilots "$work/seed.txt" 2>&1) ||
+out=$(feedsvc add --title "Harbour pilots keep watch" --slug harbour-pilots --tag Shipping \
+  "$work/seed.txt" 2>&1) ||
   fatal setup "feedsvc add of the first article failed: $out"
 start_server "$work/site/config.toml"
 grep -qx "feedsvc listening on $base" "$work/serve.out" ||
@@ -104,11 +108,24 @@ if [ "$status" = 415 ]; then
 else
   fail hub-content-type "a text/plain body: status $status (expected 415)"
 fi
+# An archive document is not a subscription feed: no hub, neither in the header nor inside.
+archive="${base}archive/$(date -u +%Y-%m)/atom.xml"
+status=$(curl_hub "$archive")
+if [ "$status" = 200 ] && ! grep -qi '^link:.*rel="\?hub' "$work/headers" &&
+  ! grep -q 'rel="hub"' "$work/body"; then
+  pass archive-no-hub "$archive: 200, no rel=hub in its Link header or document"
+else
+  fail archive-no-hub "$archive: status $status, Link: $(grep -i '^link:' "$work/headers" | tr -d '\r')," \
+    "rel=\"hub\" in the document: $(grep -c 'rel="hub"' "$work/body" || true)"
+fi
 
 # ---------------------------------------------------------------------------- 2. subscribers
-titles=("Tidal barrier opens & ferries resume" "Night trains return to the coast")
+# Publish 1 is tagged Shipping, 2 Transport, 3 Shipping (made while the server is down).
+titles=("Tidal barrier opens & ferries resume" "Night trains return to the coast"
+  "Pilots' strike ends at the container port")
 
-# start_sub NAME COMMAND FEED ARGS...: a websub_subscriber.py in the background.
+# start_sub NAME COMMAND FEED ARGS...: a websub_subscriber.py in the background, expecting
+# each of the three titles unless ARGS has its own --titles.
 start_sub() {
   local name=$1 cmd=$2 feed=$3
   shift 3
@@ -133,6 +150,8 @@ fi
 start_sub atom.xml subscribe atom.xml --unsubscribe-after 1
 start_sub rss.xml subscribe rss.xml
 start_sub feed.json subscribe feed.json --delivery-status 204
+# A tag feed is a topic of its own: publish 2 (tagged Transport) leaves it as it was.
+start_sub tags-shipping-atom.xml subscribe tags/shipping/atom.xml --titles "${titles[0]}" - "${titles[2]}"
 
 if [ -n "$flask" ]; then
   start_sub flask-websub flask-websub rss.xml
@@ -162,7 +181,8 @@ subscriptions() {
 # ---------------------------------------------------------------------------- 3. first publish
 wait_ready 1
 if [ -n "$flask" ]; then rss_subs='null, null'; else rss_subs='null'; fi
-expected="{\"atom.xml\": [null], \"rss.xml\": [$rss_subs], \"feed.json\": [null]}"
+expected="{\"atom.xml\": [null], \"rss.xml\": [$rss_subs], \"feed.json\": [null],"
+expected+=" \"tags/shipping/atom.xml\": [null]}"
 # A subscription is active once the hub has read the verification answer: allow it a moment.
 deadline=$((SECONDS + 10))
 until got=$(subscriptions "$expected" 2>&1); do
@@ -188,6 +208,22 @@ out=$(feedsvc add --title "${titles[1]}" --slug night-trains --tag Transport "$w
   fatal add-2 "feedsvc add failed: $out"
 touch "$sync/published.2"
 pass add-2 "published $out"
+
+# ---------------------------------------------------------------------------- 5. third publish
+# Made while the server is down (killed with SIGKILL): the outbox must deliver it once the
+# server runs again.
+wait_ready 3
+sleep 1 # the hub records the answers to publish 2
+cp "$work/serve.err" "$work/serve-1.err"
+kill -KILL "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=
+printf 'Cranes moved again at first light.\n' >"$work/three.txt"
+out=$(feedsvc add --title "${titles[2]}" --slug pilots-strike --tag Shipping "$work/three.txt" 2>&1) ||
+  fatal add-3 "feedsvc add failed: $out"
+touch "$sync/published.3"
+pass add-3 "published $out while the server was down (killed with SIGKILL)"
+start_server "$work/site/config.toml"
 
 # Every subscriber ends on its own (its waits are bounded); then its lines become ours.
 for i in "${!sub_names[@]}"; do
@@ -218,14 +254,14 @@ done
 sub_pids=()
 
 if [ -n "$flask" ]; then rss_subs='200, 200'; else rss_subs='200'; fi
-expected="{\"rss.xml\": [$rss_subs], \"feed.json\": [204]}"
+expected="{\"rss.xml\": [$rss_subs], \"feed.json\": [204], \"tags/shipping/atom.xml\": [200]}"
 if got=$(subscriptions "$expected" 2>&1); then
   pass subscriptions-after "atom.xml gone after its unsubscription, the others delivered: $got"
 else
   fail subscriptions-after "feedsvc subscriptions --json: $got"
 fi
 
-# ---------------------------------------------------------------------------- 5. rate limit
+# ---------------------------------------------------------------------------- 6. rate limit
 # 70 subscription requests in a row from one client address (127.0.0.9; every callback on a
 # port nobody listens on, so none becomes active): the hub takes 60 a minute from one address,
 # so the first 60 (61 or 62 if the bucket refilled meanwhile) get 202 and the rest 429; another
@@ -258,9 +294,10 @@ fi
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
   fail server "feedsvc serve exited early: $(tail -c 500 "$work/serve.err")"
-elif grep -qiE 'panicked|\bERROR\b' "$work/serve.err"; then
-  fail server "$(grep -iE 'panicked|\bERROR\b' "$work/serve.err" | head -n 3 | tr '\n' ' ')"
+elif grep -qiE 'panicked|\bERROR\b' "$work/serve-1.err" "$work/serve.err"; then
+  fail server "$(grep -hiE 'panicked|\bERROR\b' "$work/serve-1.err" "$work/serve.err" |
+    head -n 3 | tr '\n' ' ')"
 else
-  pass server "ran to the end, no errors or panics logged"
+  pass server "both runs: no errors or panics logged"
 fi
 finish

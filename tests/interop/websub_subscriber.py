@@ -23,6 +23,7 @@ Python standard library only, to check feedsvc's hub from the outside; used by w
      an entry titled TK. Every delivery must carry `X-Hub-Signature: sha256=<HMAC of the body>`
      (compared in constant time), the feed's Content-Type, the Link rel=hub and rel=self headers,
      and a body that parses as the feed; the body must be the one a GET of the topic returns.
+     A title "-" means that publish K does not change this feed: nothing may come within 5 s.
   4. With --unsubscribe-after K: after delivery K it unsubscribes (and answers the verification
      GET with hub.mode=unsubscribe), and then expects nothing at all for the later titles.
   feedparser, when importable, parses every document and delivery too (it does not read JSON
@@ -647,7 +648,17 @@ def cmd_subscribe(args):
             if published is None:
                 rep.bad(f"delivery-{k}", f"the script never published title {k}")
                 raise Fatal()
-            if subscribed:
+            if title == "-" or not subscribed:
+                quiet = min(args.timeout, 5)
+                time.sleep(quiet)
+                with cb.cond:
+                    late = cb.deliveries[seen:]
+                    seen = len(cb.deliveries)
+                why = "publish {k} leaves this feed as it was" if subscribed else "unsubscribed"
+                rep.check(not late, f"nothing-{k}",
+                          f"nothing delivered within {quiet} s of publish {k} ({why.format(k=k)})",
+                          f"{len(late)} deliveries after publish {k} ({why.format(k=k)})")
+            else:
                 d = wait_delivery(cb, seen, title, fmt, args.timeout)
                 with cb.cond:
                     seen = len(cb.deliveries)
@@ -675,14 +686,6 @@ def cmd_subscribe(args):
                                      f"(last query: {query})"):
                         raise Fatal()
                     subscribed = False
-            else:
-                quiet = min(args.timeout, 5)
-                time.sleep(quiet)
-                with cb.cond:
-                    late = cb.deliveries[seen:]
-                rep.check(not late, f"after-unsubscribe-{k}",
-                          f"nothing delivered within {quiet} s of publish {k}",
-                          f"{len(late)} deliveries after the unsubscription was verified")
         time.sleep(1.0)
         with cb.cond:
             bodies = [hashlib.sha256(d["body"]).hexdigest() for d in cb.deliveries]
