@@ -486,6 +486,41 @@ mod tests {
     }
 
     #[test]
+    fn the_hub_is_builtin_unless_set() {
+        let base = "[site]\nbase_url = \"https://news.example.org/world\"\n";
+        let c = parse(base).unwrap();
+        assert_eq!(c.websub.hub, Hub::Builtin);
+        assert_eq!(
+            c.hub_url().as_deref(),
+            Some("https://news.example.org/world/websub")
+        );
+        assert_eq!(c.websub.lease_seconds, 864_000);
+        assert!(!c.websub.allow_private_callbacks);
+        assert_eq!(c.websub.max_subscriptions, 10_000);
+        let off = parse(&format!("{base}[websub]\nhub = \"\"\n")).unwrap();
+        assert_eq!(off.websub.hub, Hub::Off);
+        assert_eq!(off.hub_url(), None);
+        let external = parse(&format!(
+            "{base}[websub]\nhub = \"https://hub.example.net/\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            external.hub_url().as_deref(),
+            Some("https://hub.example.net/")
+        );
+        for (value, key) in [
+            ("hub = \"ftp://hub.example.net/\"", "websub.hub"),
+            ("hub = \"built-in\"", "websub.hub"),
+            ("lease_seconds = 60", "websub.lease_seconds"),
+            ("lease_seconds = 2592001", "websub.lease_seconds"),
+            ("leases = 1", "leases"),
+        ] {
+            let err = parse(&format!("{base}[websub]\n{value}\n")).unwrap_err();
+            assert!(err.to_string().contains(key), "{value}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = parse("[site]\nbase_url = \"http://a/\"\ncolour = \"red\"\n").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");

@@ -125,7 +125,24 @@ impl ureq::unversioned::resolver::Resolver for GuardedResolver {
         config: &ureq::config::Config,
         timeout: ureq::unversioned::transport::NextTimeout,
     ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
-        let addresses = self.inner.resolve(uri, config, timeout)?;
+        // An address written in the URL needs no lookup (the system's spawns a thread for each).
+        let literal = uri
+            .host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse::<IpAddr>().ok());
+        let port = uri.port_u16().or(match uri.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        });
+        let addresses = match (literal, port) {
+            (Some(ip), Some(port)) => {
+                let mut one = self.empty();
+                one.push(SocketAddr::new(ip, port));
+                one
+            }
+            _ => self.inner.resolve(uri, config, timeout)?,
+        };
         check_all(&addresses, self.allow_private).map_err(|refused| {
             ureq::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,

@@ -62,14 +62,19 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let client = Client::new(cfg.websub.allow_private_callbacks, WORKERS);
+    let clients = Clients {
+        callbacks: Client::new(cfg.websub.allow_private_callbacks, WORKERS),
+        // The external hub is the operator's choice, not a stranger's: it may be inside the
+        // network.
+        hub: Client::new(true, 2),
+    };
     for index in 0..WORKERS {
         let jobs = job_rx.clone();
         let done = done_tx.clone();
-        let client = client.clone();
+        let clients = clients.clone();
         std::thread::Builder::new()
             .name(format!("feedsvc-hub-{index}"))
-            .spawn(move || work(&client, &jobs, &done))
+            .spawn(move || work(&clients, &jobs, &done))
             .map_err(|e| Error::io("starting a hub worker", e))?;
     }
     let mut dispatcher = Dispatcher {
@@ -96,7 +101,14 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
 }
 
 /// A worker: takes jobs until the dispatcher is gone.
-fn work(client: &Client, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
+/// The workers' clients: one for subscribers' callbacks, one for the configured hub.
+#[derive(Clone)]
+struct Clients {
+    callbacks: Client,
+    hub: Client,
+}
+
+fn work(clients: &Clients, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
     loop {
         let job = match lock(jobs).recv() {
             Ok(job) => job,
@@ -113,7 +125,9 @@ fn work(client: &Client, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
                 if intent.mode == Mode::Subscribe {
                     pairs.push(("hub.lease_seconds", &lease));
                 }
-                let answer = client.get(&outgoing::with_query(&intent.callback, &pairs));
+                let answer = clients
+                    .callbacks
+                    .get(&outgoing::with_query(&intent.callback, &pairs));
                 tell(
                     done,
                     Done::Verified {
@@ -132,6 +146,11 @@ fn work(client: &Client, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
                 headers,
                 body,
             } => {
+                let client = if subscription.is_some() {
+                    &clients.callbacks
+                } else {
+                    &clients.hub
+                };
                 let answer = client.post(&url, &headers, &body);
                 tell(
                     done,
@@ -223,9 +242,15 @@ impl Dispatcher {
             .is_none_or(|at| at.elapsed() >= EXPIRY_EVERY)
         {
             self.last_expiry = Some(Instant::now());
-            let tx = self.store.write()?;
-            let ended = tx.expire_subscriptions(chrono::Utc::now().timestamp())?;
-            tx.commit()?;
+            let now = chrono::Utc::now().timestamp();
+            let ended = if self.store.next_lease_end()?.is_some_and(|end| end <= now) {
+                let tx = self.store.write()?;
+                let ended = tx.expire_subscriptions(now)?;
+                tx.commit()?;
+                ended
+            } else {
+                Vec::new()
+            };
             let mut registry = lock(&self.shared.registry);
             for (topic, callback, host) in &ended {
                 registry.remove(topic, callback, host);

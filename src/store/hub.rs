@@ -267,6 +267,14 @@ impl Store {
             .query_row([], |r| r.get(0))?)
     }
 
+    /// When the soonest lease ends, seconds since the epoch.
+    pub fn next_lease_end(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT min(expires_at) FROM subscriptions")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// Up to `limit` waiting deliveries, the soonest due first, with their subscriptions.
     pub fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>> {
         let sql = format!(
@@ -314,5 +322,147 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = Store::open(&dir.path().join("f.db"), Duration::from_secs(1), true)
+            .expect("a new store");
+        (dir, store)
+    }
+
+    fn subscribe(store: &mut Store, topic: &str, callback: &str, lease: i64, now: i64) -> i64 {
+        let tx = store.write().unwrap();
+        let id = tx
+            .put_subscription(
+                &NewSubscription {
+                    topic,
+                    callback,
+                    callback_host: "r.example",
+                    secret: None,
+                    lease_seconds: lease,
+                },
+                now,
+            )
+            .unwrap();
+        tx.commit().unwrap();
+        id
+    }
+
+    fn publish(store: &mut Store, topics: &[&str], now_ms: i64) -> usize {
+        let tx = store.write().unwrap();
+        for topic in topics {
+            tx.queue_push(topic, now_ms / 1000).unwrap();
+        }
+        tx.commit().unwrap();
+        assert!(store.outbox_has_work().unwrap());
+        let tx = store.write().unwrap();
+        let added = tx.drain_outbox(Fanout::Subscribers, now_ms).unwrap();
+        tx.commit().unwrap();
+        assert!(!store.outbox_has_work().unwrap());
+        added
+    }
+
+    #[test]
+    fn a_changed_feed_becomes_one_delivery_per_active_subscriber() {
+        let (_dir, mut store) = store();
+        let now = 1_800_000_000;
+        let a = subscribe(&mut store, "/atom.xml", "https://r.example/a", 3600, now);
+        subscribe(
+            &mut store,
+            "/atom.xml",
+            "https://r.example/old",
+            3600,
+            now - 7200,
+        );
+        subscribe(&mut store, "/rss.xml", "https://r.example/b", 3600, now);
+        assert_eq!(
+            publish(&mut store, &["/atom.xml"], now * 1000),
+            1,
+            "the expired lease gets nothing"
+        );
+        // A second publish before the delivery is made coalesces into it.
+        assert_eq!(publish(&mut store, &["/atom.xml"], now * 1000 + 5), 0);
+        let waiting = store.deliveries(10).unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].subscription.as_ref().map(|s| s.id), Some(a));
+        let tx = store.write().unwrap();
+        tx.delivery_failed(&waiting[0].key, Some(a), 500, now, Some(now * 1000 + 2000))
+            .unwrap();
+        tx.commit().unwrap();
+        let listed = store.subscriptions(now).unwrap();
+        let first = listed.iter().find(|s| s.id == a).unwrap();
+        assert_eq!(
+            (first.failures, first.last_status, first.pending),
+            (1, Some(500), true)
+        );
+        let tx = store.write().unwrap();
+        tx.delivery_done(&waiting[0].key, Some(a), 204, now + 2)
+            .unwrap();
+        assert_eq!(tx.expire_subscriptions(now).unwrap().len(), 1);
+        tx.commit().unwrap();
+        let listed = store.subscriptions(now).unwrap();
+        assert_eq!(listed.len(), 2);
+        let first = listed.iter().find(|s| s.id == a).unwrap();
+        assert_eq!(
+            (first.failures, first.last_status, first.pending),
+            (0, Some(204), false)
+        );
+    }
+
+    #[test]
+    fn a_renewal_keeps_one_subscription_and_an_unsubscription_drops_its_delivery() {
+        let (_dir, mut store) = store();
+        let now = 1_800_000_000;
+        let first = subscribe(&mut store, "/atom.xml", "https://r.example/a", 3600, now);
+        let again = subscribe(
+            &mut store,
+            "/atom.xml",
+            "https://r.example/a",
+            86_400,
+            now + 10,
+        );
+        assert_eq!(first, again);
+        let listed = store.subscriptions(now).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].expires_at, now + 10 + 86_400);
+        publish(&mut store, &["/atom.xml"], now * 1000);
+        let tx = store.write().unwrap();
+        assert_eq!(
+            tx.remove_subscription("/atom.xml", "https://r.example/a")
+                .unwrap()
+                .as_deref(),
+            Some("r.example")
+        );
+        tx.commit().unwrap();
+        assert!(
+            store.deliveries(10).unwrap().is_empty(),
+            "its delivery went with it"
+        );
+    }
+
+    #[test]
+    fn an_external_hub_gets_one_ping_per_feed() {
+        let (_dir, mut store) = store();
+        let tx = store.write().unwrap();
+        tx.queue_push("/atom.xml", 1).unwrap();
+        tx.queue_push("/rss.xml", 1).unwrap();
+        tx.queue_push("/atom.xml", 2).unwrap();
+        assert_eq!(tx.drain_outbox(Fanout::ExternalHub, 2000).unwrap(), 2);
+        tx.commit().unwrap();
+        let keys: Vec<String> = store
+            .deliveries(10)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.key)
+            .collect();
+        assert_eq!(keys.len(), 2);
+        assert!(keys.contains(&"p:/atom.xml".to_string()));
     }
 }

@@ -15,3 +15,4 @@ mod properties;
 mod reliability;
 mod robustness;
 mod server;
+mod websub;

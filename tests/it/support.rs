@@ -572,6 +572,12 @@ pub struct Response {
 }
 
 impl Response {
+    /// Parses a whole response read from a connection by a client of the test's own
+    /// (`is_head`: the answer to a HEAD request, which has no body).
+    pub fn from_raw(raw: &[u8], is_head: bool) -> Response {
+        Response::parse(raw, is_head)
+    }
+
     fn parse(raw: &[u8], is_head: bool) -> Response {
         let end = raw
             .windows(4)
