@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::outgoing::{self, Answer, Client};
 use super::request::{Intent, Mode};
 use super::{lock, tell, Done, Shared};
-use crate::config::{Config, Hub as HubSetting};
+use crate::config::Config;
 use crate::routes::Route;
 use crate::store::hub::{Delivery, Fanout, NewSubscription};
 use crate::store::Store;
@@ -79,11 +79,7 @@ pub(super) fn start(cfg: Config, shared: Arc<Shared>, intents: Receiver<Intent>)
     }
     let mut dispatcher = Dispatcher {
         hub_url: cfg.hub_url().unwrap_or_default(),
-        fanout: match cfg.websub.hub {
-            HubSetting::Off => Fanout::Nowhere,
-            HubSetting::Builtin => Fanout::Subscribers,
-            HubSetting::External(_) => Fanout::ExternalHub,
-        },
+        fanout: crate::publish::fanout(&cfg),
         cfg,
         store,
         shared,
@@ -186,7 +182,7 @@ struct Dispatcher {
     in_flight: HashSet<String>,
     /// When the soonest waiting delivery is due (ms); `None`: nothing waits.
     next_due: Option<i64>,
-    /// The store's `data_version` when the outbox was last looked at.
+    /// The store's `data_version` when it last looked.
     data_version: Option<i64>,
     last_expiry: Option<Instant>,
 }
@@ -219,23 +215,16 @@ impl Dispatcher {
         }
     }
 
-    /// Records answers, looks at the outbox, ends leases, hands out due deliveries.
+    /// Records answers, notices publishes, ends leases, hands out due deliveries.
     fn round(&mut self, finished: Vec<Done>) -> Result<()> {
         if !finished.is_empty() {
             self.record(finished)?;
         }
+        // A commit by another connection (a publish) may have queued deliveries.
         let version = self.store.data_version()?;
         if self.data_version != Some(version) {
             self.data_version = Some(version);
-            if self.store.outbox_has_work()? {
-                let tx = self.store.write()?;
-                let added = tx.drain_outbox(self.fanout, now_ms())?;
-                tx.commit()?;
-                if added > 0 {
-                    tracing::debug!(added, "feeds changed: deliveries queued");
-                    self.next_due = Some(0);
-                }
-            }
+            self.next_due = Some(0);
         }
         if self
             .last_expiry

@@ -1,11 +1,12 @@
 //! Push delivery (WebSub): the built-in hub and the pings of an external one.
 //!
-//! A publish writes each subscription feed whose bytes changed into the store's outbox, in its
-//! own transaction ([`crate::store::hub`]). The server runs one dispatcher thread
-//! ([`dispatch`]) that notices commits, turns the outbox into deliveries (one per subscriber,
-//! or one ping of the external hub), and hands them to a pool of worker threads that make the
-//! requests; results come back to the dispatcher, which records them. Serving never waits on
-//! any of it: the HTTP layer only checks a subscription request and queues it ([`Hub::admit`]).
+//! A publish that changes a subscription feed writes, in its own transaction, a delivery for
+//! each active subscriber of that feed, or one ping of the external hub ([`crate::store::hub`]):
+//! the store is the outbox. The server runs one dispatcher thread ([`dispatch`]) that notices
+//! commits and hands due deliveries to a pool of worker threads that make the requests; answers
+//! come back to the dispatcher, which records them and schedules retries. Serving never waits
+//! on any of it: the HTTP layer only checks a subscription request and queues it
+//! ([`Hub::admit`]).
 
 pub mod address;
 mod dispatch;
@@ -88,8 +89,7 @@ impl Hub {
     /// Starts the dispatcher and its workers when a hub is configured; `None` otherwise.
     pub fn start(cfg: &Config) -> Result<Option<Hub>> {
         if cfg.websub.hub == HubSetting::Off {
-            // Feeds written while a hub was configured may have left work; it is dropped at the
-            // next publish (the outbox is emptied into nothing).
+            // Deliveries queued while a hub was configured wait until one is again.
             return Ok(None);
         }
         let shared = Arc::new(Shared::default());

@@ -13,6 +13,7 @@ use crate::document::Document;
 use crate::render::{self, pages, FeedSpec};
 use crate::routes::Route;
 use crate::store::articles::ArticleQueries;
+use crate::store::hub::Fanout;
 use crate::store::Tx;
 use crate::views;
 use crate::Result;
@@ -30,13 +31,13 @@ pub(super) struct DocumentWriter<'t, 'c> {
     /// The publish's clock, seconds since the epoch.
     now: i64,
     changed: usize,
-    /// Whether changed subscription feeds go to the hub's outbox.
-    push: bool,
+    /// Where changed subscription feeds are pushed.
+    push: Fanout,
 }
 
 impl<'t, 'c> DocumentWriter<'t, 'c> {
     /// A writer for the transaction `tx`, storing under `generation`, at the moment `now`.
-    pub(super) fn new(tx: &'t Tx<'c>, generation: i64, now: i64, push: bool) -> Self {
+    pub(super) fn new(tx: &'t Tx<'c>, generation: i64, now: i64, push: Fanout) -> Self {
         DocumentWriter {
             tx,
             generation,
@@ -46,11 +47,12 @@ impl<'t, 'c> DocumentWriter<'t, 'c> {
         }
     }
 
-    /// Stores a subscription feed; when its bytes changed and a hub is configured, its
-    /// subscribers are told through the outbox, in this same transaction.
+    /// After a subscription feed was stored: when its bytes changed, its subscribers (or the
+    /// external hub) get a delivery, written in this same transaction.
     fn put_feed(&mut self, stored: bool, path: &str) -> Result<()> {
-        if stored && self.push {
-            self.tx.queue_push(path, self.now)?;
+        if stored {
+            self.tx
+                .queue_push(path, self.push, self.now.saturating_mul(1000))?;
         }
         Ok(())
     }

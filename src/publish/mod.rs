@@ -314,6 +314,16 @@ fn render_body(new: &NewArticle, url: &str) -> Result<String> {
     Ok(html)
 }
 
+/// Where a publish pushes the subscription feeds it changes.
+pub fn fanout(cfg: &Config) -> crate::store::hub::Fanout {
+    use crate::store::hub::Fanout;
+    match cfg.websub.hub {
+        crate::config::Hub::Off => Fanout::Nowhere,
+        crate::config::Hub::Builtin => Fanout::Subscribers,
+        crate::config::Hub::External(_) => Fanout::ExternalHub,
+    }
+}
+
 /// Everything besides the articles that shapes what is rendered.
 fn fingerprint(cfg: &Config) -> String {
     use sha2::{Digest, Sha256};
@@ -401,7 +411,7 @@ fn finish(tx: Tx<'_>, cfg: &Config, mut touched: Touched, now: DateTime<Utc>) ->
     // Lists, tags and months whose documents are rendered on request take this moment as
     // their change; stored documents are stamped as they are written.
     let stamped = tx.stamp_changes(now.timestamp())?;
-    let push = cfg.websub.hub != crate::config::Hub::Off;
+    let push = fanout(cfg);
     let mut writer = DocumentWriter::new(&tx, generation, now.timestamp(), push);
     if full || touched.everything {
         rebuild_everything(&tx, cfg, &mut writer, full)?;

@@ -63,10 +63,10 @@ pub struct Delivery {
     pub first_ms: i64,
 }
 
-/// Where the outbox's feeds go.
+/// Where a changed feed goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fanout {
-    /// Nowhere (no hub): the outbox is emptied.
+    /// Nowhere (no hub).
     Nowhere,
     /// To each active subscription of the built-in hub.
     Subscribers,
@@ -93,40 +93,28 @@ fn subscription_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Subs
 }
 
 impl Tx<'_> {
-    /// Records, in the publish's transaction, that the feed at `topic` changed.
-    pub fn queue_push(&self, topic: &str, now: i64) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO hub_outbox (topic, changed_at) VALUES (?1, ?2) \
-                 ON CONFLICT (topic) DO UPDATE SET changed_at = excluded.changed_at",
-            )?
-            .execute(params![topic, now])?;
-        Ok(())
-    }
-
-    /// Turns the outbox into deliveries due at `now_ms` (a delivery already waiting for the
-    /// same subscriber or hub stays as it is: it sends the latest body anyway) and empties it.
-    /// Returns how many deliveries were added.
-    pub fn drain_outbox(&self, fanout: Fanout, now_ms: i64) -> Result<usize> {
-        let added = match fanout {
-            Fanout::Nowhere => 0,
-            Fanout::Subscribers => self.tx.execute(
+    /// Records, in the publish's transaction, that the feed at `topic` changed: a delivery
+    /// due at `now_ms` for each subscriber whose lease runs (or one ping of the external hub).
+    /// A delivery already waiting for the same subscriber or hub stays as it is: it sends the
+    /// latest body anyway. Returns how many deliveries were added.
+    pub fn queue_push(&self, topic: &str, fanout: Fanout, now_ms: i64) -> Result<usize> {
+        let sql = match fanout {
+            Fanout::Nowhere => return Ok(0),
+            Fanout::Subscribers => {
                 "INSERT INTO hub_deliveries (key, subscription_id, topic, due_ms, first_ms) \
-                 SELECT 's:' || s.id, s.id, s.topic, ?1, ?1 \
-                 FROM hub_outbox o JOIN subscriptions s ON s.topic = o.topic \
-                 WHERE s.expires_at > ?1 / 1000 \
-                 ON CONFLICT (key) DO NOTHING",
-                [now_ms],
-            )?,
-            Fanout::ExternalHub => self.tx.execute(
+                 SELECT 's:' || id, id, topic, ?2, ?2 FROM subscriptions \
+                 WHERE topic = ?1 AND expires_at > ?2 / 1000 \
+                 ON CONFLICT (key) DO NOTHING"
+            }
+            Fanout::ExternalHub => {
                 "INSERT INTO hub_deliveries (key, subscription_id, topic, due_ms, first_ms) \
-                 SELECT 'p:' || topic, NULL, topic, ?1, ?1 FROM hub_outbox WHERE true \
-                 ON CONFLICT (key) DO NOTHING",
-                [now_ms],
-            )?,
+                 VALUES ('p:' || ?1, NULL, ?1, ?2, ?2) ON CONFLICT (key) DO NOTHING"
+            }
         };
-        self.tx.execute("DELETE FROM hub_outbox", [])?;
-        Ok(added)
+        Ok(self
+            .tx
+            .prepare_cached(sql)?
+            .execute(params![topic, now_ms])?)
     }
 
     /// Stores a verified subscription, replacing the one of the same topic and callback (its
@@ -259,14 +247,6 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Whether a publish left feeds in the outbox.
-    pub fn outbox_has_work(&self) -> Result<bool> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM hub_outbox)")?
-            .query_row([], |r| r.get(0))?)
-    }
-
     /// When the soonest lease ends, seconds since the epoch.
     pub fn next_lease_end(&self) -> Result<Option<i64>> {
         Ok(self
@@ -357,15 +337,11 @@ mod tests {
 
     fn publish(store: &mut Store, topics: &[&str], now_ms: i64) -> usize {
         let tx = store.write().unwrap();
+        let mut added = 0;
         for topic in topics {
-            tx.queue_push(topic, now_ms / 1000).unwrap();
+            added += tx.queue_push(topic, Fanout::Subscribers, now_ms).unwrap();
         }
         tx.commit().unwrap();
-        assert!(store.outbox_has_work().unwrap());
-        let tx = store.write().unwrap();
-        let added = tx.drain_outbox(Fanout::Subscribers, now_ms).unwrap();
-        tx.commit().unwrap();
-        assert!(!store.outbox_has_work().unwrap());
         added
     }
 
@@ -451,10 +427,25 @@ mod tests {
     fn an_external_hub_gets_one_ping_per_feed() {
         let (_dir, mut store) = store();
         let tx = store.write().unwrap();
-        tx.queue_push("/atom.xml", 1).unwrap();
-        tx.queue_push("/rss.xml", 1).unwrap();
-        tx.queue_push("/atom.xml", 2).unwrap();
-        assert_eq!(tx.drain_outbox(Fanout::ExternalHub, 2000).unwrap(), 2);
+        assert_eq!(
+            tx.queue_push("/atom.xml", Fanout::ExternalHub, 1000)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            tx.queue_push("/rss.xml", Fanout::ExternalHub, 1000)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            tx.queue_push("/atom.xml", Fanout::ExternalHub, 2000)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            tx.queue_push("/atom.xml", Fanout::Nowhere, 2000).unwrap(),
+            0
+        );
         tx.commit().unwrap();
         let keys: Vec<String> = store
             .deliveries(10)

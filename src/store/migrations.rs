@@ -184,17 +184,13 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX old_urls_by_article ON old_urls (article_id);
     "#,
-    // 6: push delivery (WebSub). `hub_outbox` holds each subscription feed whose bytes a
-    // publish changed, written in the publish's transaction; the server turns each row into
-    // deliveries and deletes it. A subscription is active once verified, until `expires_at`.
-    // A delivery (`key`: `s:<subscription id>` to a subscriber, `p:<topic>` to ping an external
-    // hub) waits until `due_ms`; one per key, so publishes in a row coalesce into one delivery
-    // of the latest body. Topics are feed paths (`/atom.xml`).
+    // 6: push delivery (WebSub). A subscription is active once verified, until `expires_at`.
+    // A publish that changes a subscription feed writes, in its own transaction, a delivery for
+    // each active subscriber (`key` `s:<subscription id>`) or one ping of the external hub
+    // (`p:<topic>`): this table is the outbox the server works through. One row per key, so
+    // publishes in a row coalesce into one delivery of the latest body. Topics are feed paths
+    // (`/atom.xml`).
     r#"
-    CREATE TABLE hub_outbox (
-        topic      TEXT PRIMARY KEY,
-        changed_at INTEGER NOT NULL
-    );
     CREATE TABLE subscriptions (
         id               INTEGER PRIMARY KEY,
         topic            TEXT NOT NULL,

@@ -582,25 +582,6 @@ fn listed(env: &TestEnv, topic: &str, host: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Everything stored, once the server has taken up the outbox row the site's first publish
-/// left (it deletes the row, with nobody to deliver to): a snapshot taken earlier would change
-/// by that alone.
-#[track_caller]
-fn settled_snapshot(env: &TestEnv) -> crate::support::Snapshot {
-    wait_for("the server drains the outbox", || {
-        let conn = rusqlite::Connection::open_with_flags(
-            env.db_path(),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("open the database read-only");
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM hub_outbox", [], |r| r.get(0))
-            .expect("count the outbox");
-        (rows == 0).then_some(())
-    });
-    env.snapshot()
-}
-
 /// The `(rel, url)` pairs of every `Link` header: `<url>; rel="hub", <url>; rel="self"`.
 fn links<'a>(headers: impl IntoIterator<Item = &'a (String, String)>) -> Vec<(String, String)> {
     let mut found = Vec::new();
@@ -1357,21 +1338,14 @@ fn an_external_hub_is_advertised_instead_of_the_built_in_one() {
     let queued = |sql: &str| -> i64 {
         let conn = rusqlite::Connection::open(env.db_path()).expect("open the database");
         conn.execute_batch(sql).expect("edit the outbox");
-        conn.query_row(
-            "SELECT (SELECT count(*) FROM hub_outbox) + (SELECT count(*) FROM hub_deliveries)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count the outbox")
+        conn.query_row("SELECT count(*) FROM hub_deliveries", [], |r| r.get(0))
+            .expect("count the outbox")
     };
     assert!(
         queued("") > 0,
         "the publish queued no ping of the external hub"
     );
-    assert_eq!(
-        queued("DELETE FROM hub_outbox; DELETE FROM hub_deliveries;"),
-        0
-    );
+    assert_eq!(queued("DELETE FROM hub_deliveries;"), 0);
     let server = env.serve();
     for path in ["/atom.xml", "/rss.xml", "/feed.json", "/tags/asia/atom.xml"] {
         let answer = server.get(path, &[("Accept-Encoding", "identity")]);
@@ -1532,7 +1506,7 @@ fn a_private_callback_is_refused_by_default() {
     let subscriber = Subscriber::echoing();
     let server = env.serve();
     let topic = site_url(&env, "atom.xml");
-    let before = settled_snapshot(&env);
+    let before = env.snapshot();
     // Every one of these names the loopback interface (0.0.0.0 reaches it on Linux): a hub that
     // wrongly accepted them would still send nothing off this machine.
     let callbacks = [
@@ -1650,7 +1624,7 @@ fn bad_subscription_requests_get_a_reason_and_change_nothing() {
         ),
     ];
 
-    let before = settled_snapshot(&env);
+    let before = env.snapshot();
     let assert_reason = |answer: &Response, what: &str, status: u16, names: &str| {
         assert_eq!(answer.status, status, "{what}: {}", answer.text());
         assert!(
@@ -1853,4 +1827,103 @@ fn a_hanging_callback_never_slows_serving() {
             "POST /websub took {took:?} beside hanging callbacks"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checked again at delivery time; the external hub
+// ---------------------------------------------------------------------------------------------
+
+/// A callback's address is checked on every connection, not only when it subscribed: a
+/// subscription made while private callbacks were allowed (or a name that later resolves
+/// inside the network) gets no request once they are not, and its failures are counted.
+#[test]
+fn a_callback_is_checked_again_at_delivery_time() {
+    let env = site(&[PRIVATE_OK]);
+    let subscriber = Subscriber::echoing();
+    let server = env.serve();
+    let topic = site_url(&env, "atom.xml");
+    subscribe_and_wait(
+        &env,
+        &server,
+        &subscriber,
+        &topic,
+        &subscriber.callback("rebound"),
+        &[],
+    );
+    drop(server);
+    let mut config = env.config_text(&[]);
+    config.push_str("\n[websub]\nallow_private_callbacks = false\n");
+    env.write_config(&config);
+    publish(&env, "Ports reopen", "ports", "2026-02-11T10:00:00Z", &[]);
+    let _server = env.serve();
+    let failed = wait_for("the refused delivery is recorded", || {
+        listed(&env, &topic, &subscriber.host())
+            .pop()
+            .filter(|s| s["failures"].as_i64().unwrap_or(0) >= 1)
+    });
+    assert_eq!(
+        failed["last_status"], 0,
+        "no answer, since no request: {failed}"
+    );
+    assert_eq!(failed["pending"], true, "it will be tried again: {failed}");
+    std::thread::sleep(QUIET);
+    assert!(
+        subscriber.deliveries().is_empty(),
+        "a delivery reached a loopback callback with private callbacks refused"
+    );
+}
+
+/// `hub = "<URL>"`: after each publish that changes a feed, the server tells that hub, with
+/// `hub.mode=publish` and the feed's URL as both `hub.url` and `hub.topic`.
+#[test]
+fn an_external_hub_is_pinged_for_each_changed_feed() {
+    let hub = Subscriber::echoing();
+    let hub_url = format!("http://127.0.0.1:{}/hub", hub.port);
+    let env = site(&[&format!("hub = \"{hub_url}\"")]);
+    let _server = env.serve();
+    let pinged = |received: &[Received]| -> Vec<String> {
+        received
+            .iter()
+            .map(|r| {
+                assert_eq!(r.path, "/hub");
+                assert_eq!(
+                    r.header("content-type"),
+                    Some("application/x-www-form-urlencoded")
+                );
+                let form: Vec<(String, String)> =
+                    url::form_urlencoded::parse(&r.body).into_owned().collect();
+                let value = |name: &str| {
+                    form.iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                assert_eq!(value("hub.mode"), "publish", "{form:?}");
+                assert_eq!(value("hub.url"), value("hub.topic"), "{form:?}");
+                value("hub.url")
+            })
+            .collect()
+    };
+    // The site's first publish queued a ping of each of its feeds.
+    let first = pinged(&hub.wait_deliveries(6));
+    for path in ["atom.xml", "rss.xml", "feed.json"] {
+        assert!(first.contains(&site_url(&env, path)), "{path}: {first:?}");
+    }
+    let before = hub.deliveries().len();
+    publish(
+        &env,
+        "Ports reopen",
+        "ports",
+        "2026-02-11T10:00:00Z",
+        &["Trade"],
+    );
+    let after = wait_for("pings of the second publish", || {
+        let all = hub.deliveries();
+        let new = pinged(&all[before..]);
+        (new.len() >= 6).then_some(new)
+    });
+    for path in ["atom.xml", "tags/trade/rss.xml", "tags/trade/feed.json"] {
+        assert!(after.contains(&site_url(&env, path)), "{path}: {after:?}");
+    }
+    assert!(hub.verifications().is_empty());
 }
