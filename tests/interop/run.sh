@@ -10,7 +10,8 @@
 # names a binary, prints one `PASS name detail` / `FAIL name detail` line per check and
 # `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
 #
-# The sub-scripts (check_feeds.py, nginx_cache.sh, pages.sh, judges.sh, import_roundtrip.sh)
+# The sub-scripts (check_feeds.py, nginx_cache.sh, pages.sh, judges.sh, import_roundtrip.sh,
+# websub.sh)
 # each print PASS/FAIL lines and a closing `N passed, M failed`, and exit non-zero on failure.
 # Each one fails the run when it exits non-zero, prints no PASS line, loses or miscounts its
 # closing line, or exceeds its time limit; each of its FAIL lines counts too. judges.sh runs the
@@ -259,5 +260,10 @@ run_sub judges.sh 2700 bash "$here/judges.sh" "$bin"
 # Site B imports site A's feed by URL and takes its place; after judges.sh, which installs what
 # the judges need.
 run_sub import_roundtrip.sh 300 bash "$here/import_roundtrip.sh" "$bin" "$py"
+
+# ---------------------------------------------------------------------------- WebSub
+# The built-in hub against an independent subscriber and flask-websub (installed into the venv
+# when it can be; the limit includes that).
+run_sub websub.sh 420 bash "$here/websub.sh" "$bin" "$py"
 
 summary
