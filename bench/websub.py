@@ -68,6 +68,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import generate  # noqa: E402  (bench/generate.py: sentences and paragraphs for the bodies)
+from harness import free_port, percentile  # noqa: E402  (bench/harness.py)
 
 MARKER = re.compile(rb"WSB(\d{6})")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -79,22 +80,6 @@ def log(msg):
 
 class BenchError(Exception):
     pass
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(xs, p):
-    """Nearest-rank percentile (p in 0..100)."""
-    if not xs:
-        return float("nan")
-    s = sorted(xs)
-    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
-    return s[k]
 
 
 def fmt_s(x):

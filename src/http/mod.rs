@@ -774,12 +774,12 @@ fn build(answer: respond::Answer) -> Response<Full<Bytes>> {
     response
 }
 
-fn plain(status: StatusCode, text: &'static str, is_head: bool) -> Response<Full<Bytes>> {
-    let body = if is_head {
-        Bytes::new()
-    } else {
-        Bytes::from_static(text.as_bytes())
-    };
+/// A plain-text answer that is never cached (errors, refusals, the hub's answers). A HEAD gets
+/// the length its GET would, without the body.
+fn plain(status: StatusCode, text: impl Into<Bytes>, is_head: bool) -> Response<Full<Bytes>> {
+    let text = text.into();
+    let length = text.len();
+    let body = if is_head { Bytes::new() } else { text };
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -787,7 +787,7 @@ fn plain(status: StatusCode, text: &'static str, is_head: bool) -> Response<Full
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     respond::add_security_headers(headers);
     response

@@ -155,19 +155,8 @@ fn refuse(rejection: Rejection) -> Response<Full<Bytes>> {
     r
 }
 
-/// A plain-text answer that is never cached.
+/// A plain-text line that is never cached.
 fn text(status: StatusCode, mut message: String) -> Response<Full<Bytes>> {
     message.push('\n');
-    let length = message.len();
-    let mut response = Response::new(Full::new(Bytes::from(message)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    super::respond::add_security_headers(headers);
-    response
+    super::plain(status, message, false)
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::outgoing::{self, Answer, Client};
 use super::request::{Intent, Mode};
-use super::{capped_host, lock, tell, Done, Shared};
+use super::{capped_host, lock, tell, Done, Handed, Shared};
 use crate::config::Config;
 use crate::routes::Route;
 use crate::store::hub::{Delivery, Fanout, NewSubscription};
@@ -45,12 +45,7 @@ enum Job {
         challenge: String,
     },
     Deliver {
-        key: String,
-        version: i64,
-        subscription: Option<i64>,
-        attempts: i64,
-        first_ms: i64,
-        url: String,
+        handed: Handed,
         headers: Vec<(&'static str, String)>,
         body: Arc<Vec<u8>>,
     },
@@ -169,33 +164,17 @@ fn work(clients: &Clients, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
                 );
             }
             Job::Deliver {
-                key,
-                version,
-                subscription,
-                attempts,
-                first_ms,
-                url,
+                handed,
                 headers,
                 body,
             } => {
-                let client = if subscription.is_some() {
+                let client = if handed.subscription.is_some() {
                     &clients.callbacks
                 } else {
                     &clients.hub
                 };
-                let answer = client.post(&url, &headers, &body);
-                tell(
-                    done,
-                    Done::Delivered {
-                        key,
-                        version,
-                        subscription,
-                        attempts,
-                        first_ms,
-                        target: url,
-                        answer,
-                    },
-                );
+                let answer = client.post(&handed.url, &headers, &body);
+                tell(done, Done::Delivered { handed, answer });
             }
         }
     }
@@ -368,15 +347,15 @@ impl Dispatcher {
                         }
                     }
                 }
-                Done::Delivered {
-                    key,
-                    version,
-                    subscription,
-                    attempts,
-                    first_ms,
-                    target,
-                    answer,
-                } => {
+                Done::Delivered { handed, answer } => {
+                    let Handed {
+                        key,
+                        version,
+                        subscription,
+                        attempts,
+                        first_ms,
+                        url: target,
+                    } = handed;
                     let (key, version, subscription, attempts, first_ms) =
                         (key.as_str(), *version, *subscription, *attempts, *first_ms);
                     answered.push(key);
@@ -504,12 +483,14 @@ impl Dispatcher {
                     *self.per_host.entry(host.clone()).or_insert(0) += 1;
                     self.in_flight.insert(delivery.key.clone(), host);
                     let _ = self.deliver.send(Job::Deliver {
-                        key: delivery.key,
-                        version: delivery.version,
-                        subscription: delivery.subscription.map(|s| s.id),
-                        attempts: delivery.attempts,
-                        first_ms: delivery.first_ms,
-                        url,
+                        handed: Handed {
+                            key: delivery.key,
+                            version: delivery.version,
+                            subscription: delivery.subscription.map(|s| s.id),
+                            attempts: delivery.attempts,
+                            first_ms: delivery.first_ms,
+                            url,
+                        },
                         headers,
                         body: payload,
                     });

@@ -277,14 +277,25 @@ enum Done {
     },
     /// A delivery (or ping) came back.
     Delivered {
-        key: String,
-        version: i64,
-        subscription: Option<i64>,
-        attempts: i64,
-        first_ms: i64,
-        target: String,
+        handed: Handed,
         answer: outgoing::Answer,
     },
+}
+
+/// A delivery as handed to a worker, and so as its answer comes back.
+struct Handed {
+    /// The delivery's key in the store.
+    key: String,
+    /// Its version when it was handed out.
+    version: i64,
+    /// Its subscription (`None`: a ping of the external hub).
+    subscription: Option<i64>,
+    /// Attempts made before this one.
+    attempts: i64,
+    /// When it was first due, milliseconds since the epoch.
+    first_ms: i64,
+    /// Where it is sent.
+    url: String,
 }
 
 /// Sends on a channel whose receiver may be gone (the process is stopping).

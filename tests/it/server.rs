@@ -68,15 +68,8 @@ fn replace_setting(env: &TestEnv, old: &str, new: &str) {
 
 /// Polls `probe` until it returns something; fails after [`CEILING`].
 #[track_caller]
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + CEILING;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{what}: not after {CEILING:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_for<T>(what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    crate::support::wait_for(what, CEILING, probe)
 }
 
 /// Starts `feedsvc serve` on a site whose documents must be rendered again (a new version or

@@ -57,6 +57,19 @@ pub fn toml_string(text: &str) -> String {
     out
 }
 
+/// Polls `probe` every 20 ms until it returns something; fails naming `what` after `limit`.
+#[track_caller]
+pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not after {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// What one run of the binary produced.
 #[derive(Debug, Clone)]
 pub struct Run {

@@ -413,15 +413,8 @@ fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
 
 /// Polls `probe` until it returns something; fails after [`CEILING`].
 #[track_caller]
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + CEILING;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{what}: not after {CEILING:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for<T>(what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    crate::support::wait_for(what, CEILING, probe)
 }
 
 /// A site with the `[websub]` lines given and one article, "Envoys reopen the Geneva channel",
