@@ -470,11 +470,7 @@ fn hub_link_of(cfg: &Config, path: &str) -> Option<HeaderValue> {
     let route @ Route::Feed { .. } = Route::parse(cfg, path)? else {
         return None;
     };
-    HeaderValue::from_str(&format!(
-        "<{hub}>; rel=\"hub\", <{}>; rel=\"self\"",
-        route.url(cfg)
-    ))
-    .ok()
+    HeaderValue::from_str(&crate::hub::discovery_link(&hub, &route.url(cfg))).ok()
 }
 
 /// `freshness` follows from the document's route (see [`freshness_of`]).

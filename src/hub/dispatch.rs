@@ -185,6 +185,8 @@ fn work(clients: &Clients, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
 struct Feed {
     bytes: Arc<Vec<u8>>,
     content_type: String,
+    /// The feed's URL: the topic.
+    url: String,
 }
 
 struct Dispatcher {
@@ -462,7 +464,8 @@ impl Dispatcher {
                     body
                 }
             };
-            match (body, self.job(&delivery)) {
+            let job = body.as_ref().and_then(|feed| self.job(&delivery, feed));
+            match (body, job) {
                 (Some(body), Some((url, mut headers))) => {
                     let payload = if delivery.subscription.is_some() {
                         headers.push(("Content-Type", body.content_type.clone()));
@@ -478,7 +481,7 @@ impl Dispatcher {
                         }
                         body.bytes.clone()
                     } else {
-                        Arc::new(self.ping_body(&delivery.topic))
+                        Arc::new(Self::ping_body(&body.url))
                     };
                     *self.per_host.entry(host.clone()).or_insert(0) += 1;
                     self.in_flight.insert(delivery.key.clone(), host);
@@ -512,19 +515,26 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// The current body and type of the feed at `topic`, if it is still served.
+    /// The current body, type and URL of the feed at `topic`, if it is still served.
     fn feed(&self, topic: &str) -> Result<Option<Feed>> {
+        let Some(route) = Route::parse(&self.cfg, topic) else {
+            return Ok(None);
+        };
         let (_, doc) = self.store.document(topic)?;
         Ok(doc.filter(|d| d.status == 200).map(|d| Feed {
             bytes: Arc::new(d.body),
             content_type: d.content_type,
+            url: route.url(&self.cfg),
         }))
     }
 
     /// Where a delivery goes and the headers it carries besides its type and signature;
     /// `None` when it can no longer be made (lease ended, hub no longer external).
-    fn job(&self, delivery: &Delivery) -> Option<(String, Vec<(&'static str, String)>)> {
-        let topic_url = Route::parse(&self.cfg, &delivery.topic)?.url(&self.cfg);
+    fn job(
+        &self,
+        delivery: &Delivery,
+        feed: &Feed,
+    ) -> Option<(String, Vec<(&'static str, String)>)> {
         match &delivery.subscription {
             Some(s) => {
                 if s.expires_at <= chrono::Utc::now().timestamp()
@@ -532,10 +542,7 @@ impl Dispatcher {
                 {
                     return None;
                 }
-                let link = format!(
-                    "<{}>; rel=\"hub\", <{topic_url}>; rel=\"self\"",
-                    self.hub_url
-                );
+                let link = super::discovery_link(&self.hub_url, &feed.url);
                 Some((s.callback.clone(), vec![("Link", link)]))
             }
             None => (self.fanout == Fanout::ExternalHub).then(|| {
@@ -550,14 +557,13 @@ impl Dispatcher {
         }
     }
 
-    /// The form that tells an external hub the feed at `topic` changed: `hub.url` and
+    /// The form that tells an external hub the feed at `topic_url` changed: `hub.url` and
     /// `hub.topic` both (hubs differ on the name).
-    fn ping_body(&self, topic: &str) -> Vec<u8> {
-        let url = Route::parse(&self.cfg, topic).map_or_else(String::new, |r| r.url(&self.cfg));
+    fn ping_body(topic_url: &str) -> Vec<u8> {
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("hub.mode", "publish")
-            .append_pair("hub.url", &url)
-            .append_pair("hub.topic", &url)
+            .append_pair("hub.url", topic_url)
+            .append_pair("hub.topic", topic_url)
             .finish()
             .into_bytes()
     }

@@ -298,6 +298,12 @@ struct Handed {
     url: String,
 }
 
+/// The `Link` header that names a feed's hub and the feed itself (WebSub §4), on the feed's
+/// answers and on each delivery of it.
+pub fn discovery_link(hub_url: &str, topic_url: &str) -> String {
+    format!("<{hub_url}>; rel=\"hub\", <{topic_url}>; rel=\"self\"")
+}
+
 /// Sends on a channel whose receiver may be gone (the process is stopping).
 fn tell<T>(sender: &Sender<T>, message: T) {
     let _ = sender.send(message);
