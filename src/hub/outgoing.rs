@@ -196,6 +196,67 @@ mod tests {
         );
     }
 
+    /// A loopback server answering every connection with `answer`, then (when `endless`)
+    /// bytes without end; returns its address and the request lines it received.
+    fn server(
+        answer: &'static str,
+        endless: bool,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address").to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                log.lock().unwrap().push(line.trim_end().to_string());
+                let mut stream = stream;
+                let _ = stream.write_all(answer.as_bytes());
+                while endless && stream.write_all(&[b'x'; 8192]).is_ok() {}
+            }
+        });
+        (address, seen)
+    }
+
+    #[test]
+    fn an_answer_is_read_up_to_its_cap_and_redirects_are_not_followed() {
+        let client = Client::new(true, 1);
+        // A body without end: the request ends once the cap is read.
+        let (endless, _) = server(
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n",
+            true,
+        );
+        let started = std::time::Instant::now();
+        match client.get(&format!("http://{endless}/cb")) {
+            Answer::Status(200, start) => assert_eq!(start.len() as u64, MAX_ANSWER_BYTES),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            started.elapsed() < REQUEST_TIMEOUT,
+            "{:?}",
+            started.elapsed()
+        );
+        // A redirect is an answer, not a request to make.
+        let (redirecting, seen) = server(
+            "HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert_eq!(
+            client.post(&format!("http://{redirecting}/cb"), &[], b"body"),
+            Answer::Status(302, Vec::new())
+        );
+        assert_eq!(
+            client.get(&format!("http://{redirecting}/cb")).status(),
+            302
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, ["POST /cb HTTP/1.1", "GET /cb HTTP/1.1"], "{seen:?}");
+    }
+
     #[test]
     fn challenges_differ() {
         let (a, b) = (challenge(), challenge());

@@ -487,6 +487,25 @@ mod tests {
     }
 
     #[test]
+    fn a_delivery_given_up_is_dropped_and_counted() {
+        let (_dir, mut store) = store();
+        let now = 1_800_000_000;
+        let a = subscribe(&mut store, "/atom.xml", "https://r.example/a", 3600, now);
+        publish(&mut store, &["/atom.xml"], now * 1000);
+        let key = store.deliveries(10).unwrap().remove(0).key;
+        let tx = store.write().unwrap();
+        tx.delivery_failed(&key, Some(a), 503, now, None).unwrap();
+        tx.commit().unwrap();
+        assert!(store.deliveries(10).unwrap().is_empty());
+        let listed = store.subscriptions(now).unwrap();
+        assert_eq!(
+            (listed[0].failures, listed[0].last_status, listed[0].pending),
+            (1, Some(503), false),
+            "the subscription stays, with the failure on record"
+        );
+    }
+
+    #[test]
     fn an_external_hub_gets_one_ping_per_feed() {
         let (_dir, mut store) = store();
         let tx = store.write().unwrap();
