@@ -33,6 +33,7 @@ pub mod parallel;
 pub mod publish;
 pub mod render;
 pub mod routes;
+pub mod stats;
 pub mod store;
 pub mod text;
 pub mod views;
