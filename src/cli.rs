@@ -724,6 +724,10 @@ fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
     };
     let listener = crate::http::bind(address)
         .map_err(|e| anyhow::anyhow!("{origin}: cannot listen on \"{address}\": {e}"))?;
+    let admin = match &cfg.admin.listen {
+        Some(admin) => Some(bind_admin(cfg, admin, &listener)?),
+        None => None,
+    };
     let is_new = !cfg.storage.database.exists();
     let mut store = open(cfg, true)?;
     if is_new {
@@ -739,8 +743,38 @@ fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
         publish::refresh_if_stale(&mut store, cfg, Utc::now())?;
     }
     drop(store);
-    crate::http::serve(cfg.clone(), listener)?;
+    crate::http::serve(cfg.clone(), listener, admin)?;
     Ok(())
+}
+
+/// Binds the admin listener; never on the public listener's address.
+fn bind_admin(
+    cfg: &Config,
+    address: &str,
+    public: &std::net::TcpListener,
+) -> anyhow::Result<std::net::TcpListener> {
+    let origin = format!("{}: admin.listen", cfg.path.display());
+    let same = |a: std::net::SocketAddr, b: std::net::SocketAddr| {
+        a.port() == b.port()
+            && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    };
+    if let (Ok(public), Ok(wanted)) = (
+        public.local_addr(),
+        address.parse::<std::net::SocketAddr>(),
+    ) {
+        if wanted.port() != 0 && same(public, wanted) {
+            anyhow::bail!(
+                "{origin}: \"{address}\" is the public listener's address; the dashboard and \
+                 /metrics need an address of their own (\"\" turns them off)"
+            );
+        }
+    }
+    crate::http::bind(address).map_err(|e| {
+        anyhow::anyhow!(
+            "{origin}: cannot listen on \"{address}\": {e} (set admin.listen to a free \
+             address, or to \"\" to turn the dashboard and /metrics off)"
+        )
+    })
 }
 
 /// Loads every `*.md` file of `dir` in one transaction.

@@ -3,6 +3,7 @@
 pub mod articles;
 mod documents;
 pub mod hub;
+pub mod stats;
 mod migrations;
 
 pub use articles::ArticleRow;
