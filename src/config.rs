@@ -473,9 +473,7 @@ impl Config {
             )));
         }
         if raw.stats.retention_days == 0 {
-            return Err(fail(
-                "stats.retention_days: must be at least 1".to_string(),
-            ));
+            return Err(fail("stats.retention_days: must be at least 1".to_string()));
         }
         let admin = admin_settings(&raw.admin).map_err(fail)?;
         let resolve = |p: &Path| {

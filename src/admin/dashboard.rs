@@ -656,7 +656,7 @@ fn coord(v: f64) -> String {
 }
 
 /// `12345` -> `12,345`.
-fn group(n: u64) -> String {
+pub(crate) fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -669,7 +669,7 @@ fn group(n: u64) -> String {
 }
 
 /// `1234.56` -> `1,234.6`; `—` for a value that is not a number.
-fn decimal(v: f64) -> String {
+pub(crate) fn decimal(v: f64) -> String {
     if !v.is_finite() || v < 0.0 {
         return "—".to_string();
     }
@@ -678,7 +678,7 @@ fn decimal(v: f64) -> String {
 }
 
 /// `part` as a percentage of `whole` (`42.5%`), `—` when `whole` is 0.
-fn percent(part: u64, whole: u64) -> String {
+pub(crate) fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         "—".to_string()
     } else {
@@ -687,7 +687,7 @@ fn percent(part: u64, whole: u64) -> String {
 }
 
 /// `1234567` -> `1.2 MB` (decimal units, as network traffic is counted).
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
     if bytes < 1000 {
         return format!("{bytes} B");

@@ -146,7 +146,11 @@ pub fn render(totals: &Totals, live: &Live, gathered: &Gathered) -> String {
         "Subscribers of each feed on the latest day counted.",
     );
     for (path, n) in &gathered.subscribers {
-        let _ = writeln!(out, "feedsvc_feed_subscribers{{path=\"{}\"}} {n}", label(path));
+        let _ = writeln!(
+            out,
+            "feedsvc_feed_subscribers{{path=\"{}\"}} {n}",
+            label(path)
+        );
     }
     if let Some((subscriptions, pending)) = gathered.websub {
         family(
@@ -224,7 +228,10 @@ mod tests {
             "feedsvc_websub_deliveries_total{outcome=\"delivered\"} 7",
             "feedsvc_websub_deliveries_total{outcome=\"failed\"} 1",
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
         }
         assert!(text.ends_with('\n'));
     }

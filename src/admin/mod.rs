@@ -103,6 +103,9 @@ pub async fn serve(
         }
     };
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut stopped = std::pin::pin!(async move {
+        let _ = stopping.wait_for(|&s| s).await;
+    });
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -113,7 +116,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = stopping.wait_for(|&s| s) => return,
+            () = &mut stopped => return,
         };
         // At the limit, new admin connections are closed; the public listener is not touched.
         let Ok(place) = places.clone().try_acquire_owned() else {
@@ -318,7 +321,13 @@ mod tests {
         let header = |v: &str| Some(HeaderValue::from_str(v).unwrap());
         assert!(is_authorized("s3cret", header("Bearer s3cret").as_ref()));
         assert!(is_authorized("s3cret", header("bearer s3cret").as_ref()));
-        for wrong in ["Bearer s3cre", "Bearer s3crett", "Basic s3cret", "s3cret", "Bearer "] {
+        for wrong in [
+            "Bearer s3cre",
+            "Bearer s3crett",
+            "Basic s3cret",
+            "s3cret",
+            "Bearer ",
+        ] {
             assert!(!is_authorized("s3cret", header(wrong).as_ref()), "{wrong}");
         }
         assert!(!is_authorized("s3cret", None));

@@ -164,6 +164,9 @@ async fn run(
     };
     let mut line = conns::WaitingLine::default();
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    if let Some(admin) = admin {
+        start_admin(&state, admin, &places, max_connections, stopping.clone())?;
+    }
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut next_worker = 0usize;
     loop {
@@ -231,6 +234,39 @@ async fn run(
             SHUTDOWN_GRACE.as_secs()
         );
     }
+    Ok(())
+}
+
+/// Starts the admin listener (dashboard and `/metrics`) beside the public one, and prints its
+/// address.
+fn start_admin(
+    state: &Arc<State>,
+    listener: std::net::TcpListener,
+    places: &Places,
+    max_connections: usize,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the admin listener's address", e))?;
+    let (seen, places) = (state.clone(), places.clone());
+    let live = move || {
+        let (cache_hits, cache_misses) = seen.cache.hits_and_misses();
+        let seated = max_connections.saturating_sub(places.permits.available_permits());
+        crate::admin::Live {
+            cache_hits,
+            cache_misses,
+            open_connections: (seated + places.waiting.load(Ordering::Relaxed)) as u64,
+            websub: seen.hub.as_ref().map(crate::hub::Hub::delivery_counts),
+        }
+    };
+    let sources =
+        crate::admin::Sources::new(state.cfg.clone(), state.stats.clone(), Box::new(live));
+    tokio::spawn(crate::admin::serve(listener, Arc::new(sources), stopping));
+    println!("feedsvc admin listening on http://{local}/");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tracing::info!(address = %local, "admin listener (dashboard and /metrics)");
     Ok(())
 }
 
@@ -637,10 +673,11 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
         response
     };
     if served.family == crate::routes::Family::Hub {
-        state
-            .stats
-            .metrics
-            .count(served.family, response.status().as_u16(), body_bytes(&response));
+        state.stats.metrics.count(
+            served.family,
+            response.status().as_u16(),
+            body_bytes(&response),
+        );
     }
     if let Some((method, path, user_agent)) = logged {
         tracing::info!(

@@ -11,6 +11,9 @@ pub struct Reported {
     pub feed_id: String,
     /// Its subscribers.
     pub subscribers: u64,
+    /// The User-Agent with the count written `N`, so that one aggregator's polls read as one
+    /// User-Agent whatever the count of the day.
+    pub agent: String,
 }
 
 /// Known aggregators: a lowercase mark found in the User-Agent, and the name shown.
@@ -49,34 +52,36 @@ const MAX_FIELD: usize = 120;
 /// (`N subscriber`/`N reader` too), with the aggregator's name and its feed id
 /// (`feed-id:1234`, `feed-id=…`, `feedid: …`, or NewsBlur's site URL).
 pub fn reported(user_agent: &str) -> Option<Reported> {
-    let subscribers = count(user_agent)?;
+    let (subscribers, digits) = count(user_agent)?;
     Some(Reported {
         name: name(user_agent),
         feed_id: feed_id(user_agent),
         subscribers,
+        agent: format!(
+            "{}N{}",
+            &user_agent[..digits.start],
+            &user_agent[digits.end..]
+        ),
     })
 }
 
-/// The number before ` subscribers` or ` readers` (case-insensitive).
-fn count(user_agent: &str) -> Option<u64> {
+/// The number before ` subscribers` or ` readers` (case-insensitive), and where its digits are.
+fn count(user_agent: &str) -> Option<(u64, std::ops::Range<usize>)> {
     let lower = user_agent.to_ascii_lowercase();
     for word in ["subscriber", "reader"] {
         let mut from = 0;
         while let Some(at) = lower[from..].find(word).map(|i| i + from) {
             from = at + word.len();
-            // The word must stand alone: `readers` but not `feedreaders`, and `readers;`.
+            // The word must stand alone: `readers` or `readers;`, not `feedreaders` or `readers-club`.
             let after = lower[from..].trim_start_matches('s');
-            if after.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            if !(after.is_empty() || after.starts_with([' ', '\t', ';', ',', ')', ']', '.'])) {
                 continue;
             }
             let before = lower[..at].trim_end_matches([' ', '\t']);
             if before.len() == lower[..at].len() {
                 continue;
             }
-            let digits = before.len()
-                - before
-                    .trim_end_matches(|c: char| c.is_ascii_digit())
-                    .len();
+            let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
             if digits == 0 || digits > 12 {
                 continue;
             }
@@ -90,7 +95,7 @@ fn count(user_agent: &str) -> Option<u64> {
                 continue;
             }
             if let Ok(n) = before[start..].parse() {
-                return Some(n);
+                return Some((n, start..before.len()));
             }
         }
     }
@@ -161,6 +166,16 @@ fn clip(text: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_count_is_taken_out_of_the_user_agent() {
+        let said = reported("Feedly/1.0 (+http://www.feedly.com/fetcher.html; 462 subscribers; )")
+            .unwrap();
+        assert_eq!(
+            said.agent,
+            "Feedly/1.0 (+http://www.feedly.com/fetcher.html; N subscribers; )"
+        );
+    }
+
     fn said(ua: &str) -> Option<(String, String, u64)> {
         reported(ua).map(|r| (r.name, r.feed_id, r.subscribers))
     }
@@ -196,7 +211,9 @@ mod tests {
             r("The Old Reader", "6a1bc0ffee", 7)
         );
         assert_eq!(
-            said("Mozilla/5.0 (compatible; BazQux/2.4; +https://bazqux.com/fetcher; 3 subscribers)"),
+            said(
+                "Mozilla/5.0 (compatible; BazQux/2.4; +https://bazqux.com/fetcher; 3 subscribers)"
+            ),
             r("BazQux", "", 3)
         );
         assert_eq!(said("Dreamwidth Studios; 1 reader"), r("Dreamwidth", "", 1));
@@ -239,7 +256,11 @@ mod tests {
 
     #[test]
     fn long_names_and_ids_are_clipped_on_a_character_boundary() {
-        let ua = format!("{}/1.0 (2 subscribers; feed-id={})", "é".repeat(100), "x".repeat(500));
+        let ua = format!(
+            "{}/1.0 (2 subscribers; feed-id={})",
+            "é".repeat(100),
+            "x".repeat(500)
+        );
         let got = reported(&ua).unwrap();
         assert!(got.name.len() <= MAX_FIELD && got.feed_id.len() <= MAX_FIELD);
         assert_eq!(got.subscribers, 2);

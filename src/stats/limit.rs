@@ -94,7 +94,11 @@ mod tests {
             "49.5 s left: asked to wait 50"
         );
         assert_eq!(limiter.check(1, "/rss.xml", start), Ok(()), "another feed");
-        assert_eq!(limiter.check(2, "/atom.xml", start), Ok(()), "another poller");
+        assert_eq!(
+            limiter.check(2, "/atom.xml", start),
+            Ok(()),
+            "another poller"
+        );
         assert_eq!(
             limiter.check(1, "/atom.xml", start + Duration::from_secs(60)),
             Ok(())

@@ -93,12 +93,8 @@ impl Metrics {
                 }
             }
         }
-        let bytes = std::array::from_fn(|i| {
-            self.threads
-                .iter()
-                .map(|t| t.bytes[i].load(Relaxed))
-                .sum()
-        });
+        let bytes =
+            std::array::from_fn(|i| self.threads.iter().map(|t| t.bytes[i].load(Relaxed)).sum());
         Totals { requests, bytes }
     }
 }

@@ -279,14 +279,13 @@ impl Stats {
         }
         let poller = feed.pollers.entry(hash).or_insert_with(|| {
             counts.pollers += 1;
-            let kind = if agent::reported(poll.user_agent).is_some() {
-                Kind::Aggregator
-            } else {
-                Kind::Reader
+            let (kind, agent) = match agent::reported(poll.user_agent) {
+                Some(said) => (Kind::Aggregator, clip(&said.agent, MAX_AGENT_BYTES).into()),
+                None => (Kind::Reader, clip(poll.user_agent, MAX_AGENT_BYTES).into()),
             };
             PollerCounts {
                 kind,
-                agent: clip(poll.user_agent, MAX_AGENT_BYTES).into(),
+                agent,
                 requests: 0,
                 unconditional: 0,
             }
@@ -446,7 +445,8 @@ mod tests {
     #[test]
     fn counts_add_up_per_feed_and_poller_and_keep_the_latest_reported_count() {
         let stats = stats();
-        let feedly = |n: u64| format!("Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; )");
+        let feedly =
+            |n: u64| format!("Feedly/1.0 (+http://www.feedly.com/fetcher.html; {n} subscribers; )");
         let (first, second) = (feedly(462), feedly(470));
         stats.record(&poll(&first, "192.0.2.9", 200));
         stats.record(&poll(&second, "192.0.2.10", 304));
@@ -464,7 +464,11 @@ mod tests {
             (feed.requests, feed.ok, feed.not_modified, feed.bytes),
             (5, 3, 2, 3000)
         );
-        assert_eq!(feed.pollers.len(), 3, "two Feedly fetchers and newsboat; no browser");
+        assert_eq!(
+            feed.pollers.len(),
+            3,
+            "two Feedly fetchers and newsboat; no browser"
+        );
         let reader = feed
             .pollers
             .values()

@@ -105,6 +105,30 @@ pub struct WorstPoller {
 /// Most User-Agents listed among the worst pollers.
 const WORST_POLLERS: usize = 10;
 
+/// The report of a window in which nothing was counted (no database yet).
+pub fn build_empty(days: u32, today: i64) -> Report {
+    let days = days.max(1);
+    let first_day = today - i64::from(days) + 1;
+    Report {
+        days,
+        first_day,
+        last_day: today,
+        latest_day: None,
+        total_subscribers: 0,
+        feeds: Vec::new(),
+        worst_pollers: Vec::new(),
+        daily: (first_day..=today)
+            .map(|day| DayTotals {
+                day: super::day_label(day),
+                subscribers: 0,
+                requests: 0,
+                not_modified: 0,
+                bytes: 0,
+            })
+            .collect(),
+    }
+}
+
 /// Adds up the counts of the `days` days that end with `today` (a UTC day number).
 pub fn build(store: &crate::store::Store, days: u32, today: i64) -> crate::Result<Report> {
     use std::collections::{BTreeMap, BTreeSet, HashMap};

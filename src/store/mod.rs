@@ -3,8 +3,8 @@
 pub mod articles;
 mod documents;
 pub mod hub;
-pub mod stats;
 mod migrations;
+pub mod stats;
 
 pub use articles::ArticleRow;
 
