@@ -250,7 +250,8 @@ fn render(sources: &Sources, page: Page) -> Result<(&'static str, String)> {
         Page::Dashboard => {
             let (report, hub, recent) = sources.with_store(|store| {
                 let today = crate::stats::day_of(now.timestamp_millis());
-                let report = crate::stats::report::build(store, DASHBOARD_DAYS, today)?;
+                let mut report = crate::stats::report::build(store, DASHBOARD_DAYS, today)?;
+                report.skip_days_before_counting();
                 let hub = match sources.cfg.websub.hub {
                     crate::config::Hub::Builtin => {
                         let all = store.subscriptions(now.timestamp())?;
