@@ -311,11 +311,6 @@ fn assert_counted(feed: &Value, sent: &Sent) {
     assert_eq!(&counted, sent, "the counts of {}", feed["path"]);
 }
 
-/// Today, UTC, as `feedsvc stats` names days.
-fn today() -> String {
-    chrono::Utc::now().format("%Y-%m-%d").to_string()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Counting and `feedsvc stats`
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +360,7 @@ fn stats_report_the_latest_aggregator_counts_and_one_subscriber_per_reader() {
     let report = report(&env, &[]);
     assert_eq!(report["days"], 30, "{report:#}");
     let day = report["latest_day"].as_str().expect("a latest day");
-    assert_eq!(day, today());
+    assert_eq!(day, day_name(today_number()));
     assert_eq!(feed_paths(&report), ["/atom.xml", "/rss.xml"], "{report:#}");
 
     let atom = feed(&report, "/atom.xml");
@@ -635,6 +630,156 @@ fn stats_without_polls_is_empty_and_a_bad_days_is_refused() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Days: the window, the latest day, retention
+// ---------------------------------------------------------------------------------------------
+
+/// Today's number, in UTC days since 1970-01-01 (the stats tables' `day`).
+fn today_number() -> i64 {
+    chrono::Utc::now().timestamp().div_euclid(86_400)
+}
+
+/// A day's number as `feedsvc stats` writes it: `YYYY-MM-DD`.
+fn day_name(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .expect("a day")
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Counts of earlier days, written straight into the tables (as a server would have flushed
+/// them) for `/atom.xml`: on `day`, `requests` requests (all 200 but `not_modified`), 100 bytes
+/// each, Feedly reporting `feedly`, `readers` readers and one browser.
+fn write_day(env: &TestEnv, day: i64, requests: i64, not_modified: i64, feedly: i64, readers: u8) {
+    let conn = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    conn.execute(
+        "INSERT INTO stats_feeds (day, path, requests, ok, not_modified, limited, bytes) \
+         VALUES (?1, '/atom.xml', ?2, ?3, ?4, 0, ?5)",
+        rusqlite::params![
+            day,
+            requests,
+            requests - not_modified,
+            not_modified,
+            requests * 100
+        ],
+    )
+    .expect("insert a day of a feed");
+    conn.execute(
+        "INSERT INTO stats_aggregators (day, path, name, feed_id, subscribers, seen_ms) \
+         VALUES (?1, '/atom.xml', 'Feedly', '', ?2, ?3)",
+        rusqlite::params![day, feedly, day * 86_400_000 + 3_600_000],
+    )
+    .expect("insert an aggregator's count");
+    let pollers = (0..readers)
+        .map(|n| (vec![n; 16], 0, format!("reader-{n}/1.0")))
+        .chain([
+            (vec![200; 16], 1, FEEDLY_462.to_string()),
+            (vec![201; 16], 2, FIREFOX.to_string()),
+        ]);
+    for (poller, kind, agent) in pollers {
+        conn.execute(
+            "INSERT INTO stats_pollers (day, path, poller, kind, agent, requests, unconditional) \
+             VALUES (?1, '/atom.xml', ?2, ?3, ?4, 1, 1)",
+            rusqlite::params![day, poller, kind, agent],
+        )
+        .expect("insert a poller");
+    }
+}
+
+/// Sums are over the window; subscribers are those of the latest day in it with counts; a
+/// window holding no counted day has no latest day and no feed.
+#[test]
+fn stats_sum_the_window_and_take_subscribers_from_its_latest_day() {
+    let env = site(&[]);
+    let today = today_number();
+    write_day(&env, today - 10, 10, 2, 500, 1);
+    write_day(&env, today - 3, 4, 1, 520, 2);
+
+    let month = report(&env, &[]);
+    assert_eq!(month["latest_day"], day_name(today - 3), "{month:#}");
+    assert_eq!(number(&month, "total_subscribers"), 522);
+    let atom = feed(&month, "/atom.xml");
+    assert_eq!(readers(atom), rows(&[("Feedly", 520), (OTHER, 2)]));
+    assert_counted(
+        atom,
+        &Sent {
+            requests: 14,
+            ok: 11,
+            not_modified: 3,
+            limited: 0,
+            bytes: 1400,
+        },
+    );
+    // One reader and Feedly, then two readers and Feedly; browsers are not pollers.
+    assert_eq!(number(atom, "pollers"), 2 + 3, "{atom:#}");
+    let history = atom["history"].as_array().expect("history");
+    assert_eq!(history.len(), 30);
+    let on = |day: i64| {
+        history
+            .iter()
+            .find(|d| d["day"] == day_name(day))
+            .unwrap_or_else(|| panic!("no {} in {history:#?}", day_name(day)))
+    };
+    assert_eq!(number(on(today - 10), "subscribers"), 501);
+    assert_eq!(number(on(today - 10), "requests"), 10);
+    assert_eq!(number(on(today - 3), "subscribers"), 522);
+    assert_eq!(number(on(today - 5), "requests"), 0);
+    assert_eq!(history[29]["day"], day_name(today));
+
+    let week = report_with_days(&env, "5");
+    assert_eq!(week["latest_day"], day_name(today - 3), "{week:#}");
+    assert_eq!(number(&week, "total_subscribers"), 522);
+    assert_eq!(number(feed(&week, "/atom.xml"), "requests"), 4);
+
+    let two_days = report_with_days(&env, "2");
+    assert_eq!(two_days["latest_day"], Value::Null, "{two_days:#}");
+    assert_eq!(two_days["total_subscribers"], 0);
+    assert_eq!(two_days["feeds"], serde_json::json!([]));
+}
+
+/// Rows of `day` in the three stats tables together.
+fn rows_of_day(env: &TestEnv, day: i64) -> i64 {
+    let conn = open_database(env);
+    ["stats_feeds", "stats_pollers", "stats_aggregators"]
+        .into_iter()
+        .map(|table| {
+            conn.query_row(
+                &format!("SELECT count(*) FROM {table} WHERE day = ?1"),
+                [day],
+                |r| r.get::<_, i64>(0),
+            )
+            .expect("count a day's rows")
+        })
+        .sum()
+}
+
+/// A flush deletes the days older than `stats.retention_days` and keeps the others.
+#[test]
+fn a_flush_deletes_the_days_beyond_retention() {
+    let env = site(&[
+        ("stats", "flush_secs = 1"),
+        ("stats", "retention_days = 30"),
+    ]);
+    let today = today_number();
+    write_day(&env, today - 100, 3, 0, 400, 1);
+    write_day(&env, today - 10, 3, 0, 450, 1);
+    assert_eq!(rows_of_day(&env, today - 100), 1 + 1 + 3);
+    let server = env.serve();
+    let mut client = Poller::new(&server);
+    client.poll(NEWSBOAT, "/atom.xml");
+    wait_for("the old day deleted", CEILING, || {
+        (rows_of_day(&env, today - 100) == 0).then_some(())
+    });
+    assert_eq!(
+        rows_of_day(&env, today - 10),
+        1 + 1 + 3,
+        "a day within retention was deleted"
+    );
+    wait_for_report(&env, "today's poll flushed", |r| {
+        r["latest_day"] == day_name(today)
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // No client address is stored
 // ---------------------------------------------------------------------------------------------
 
@@ -707,13 +852,15 @@ fn assert_no_address_stored(env: &TestEnv, addresses: &[[u8; 4]], when: &str) {
     }
 }
 
+/// The site's database, opened read-only.
+fn open_database(env: &TestEnv) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(env.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the database read-only")
+}
+
 /// Rows in each stats table.
 fn stats_rows(env: &TestEnv) -> BTreeMap<&'static str, i64> {
-    let conn = rusqlite::Connection::open_with_flags(
-        env.db_path(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the database read-only");
+    let conn = open_database(env);
     ["stats_feeds", "stats_pollers", "stats_aggregators"]
         .into_iter()
         .map(|table| {
@@ -745,11 +892,30 @@ fn the_database_holds_no_client_address() {
         let view = client.get_from(from, FIREFOX, "/atom.xml", &[("Accept", BROWSER_ACCEPT)]);
         assert_eq!(view.status, 200);
     }
-    // Three readers of /atom.xml and three of /rss.xml, from three addresses.
+    // A User-Agent is kept to its first 256 bytes.
+    let long_agent = format!("LongReader/1.0 ({})", "x".repeat(1000));
+    let r = client.get_from(addresses[1], &long_agent, "/atom.xml", &[]);
+    assert_eq!(r.status, 200);
+    // Four readers of /atom.xml and three of /rss.xml, from three addresses.
     let report = wait_for_report(&env, "the polls flushed", |r| {
-        r["feeds"].as_array().is_some_and(|f| f.len() == 2) && r["total_subscribers"] == 462 + 3 + 3
+        r["feeds"].as_array().is_some_and(|f| f.len() == 2) && r["total_subscribers"] == 462 + 4 + 3
     });
-    assert_eq!(number(&report, "total_subscribers"), 468);
+    assert_eq!(number(&report, "total_subscribers"), 469);
+    for poller in report["worst_pollers"].as_array().expect("worst_pollers") {
+        let agent = poller["user_agent"].as_str().expect("a User-Agent");
+        assert!(agent.len() <= 256, "a User-Agent of {} bytes", agent.len());
+    }
+    let longest: i64 = open_database(&env)
+        .query_row(
+            "SELECT max(length(CAST(agent AS BLOB))) FROM stats_pollers",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the longest agent");
+    assert!(
+        (1..=256).contains(&longest),
+        "an agent of {longest} bytes is stored"
+    );
     let counted = stats_rows(&env);
     assert!(
         counted["stats_feeds"] >= 2
