@@ -173,8 +173,16 @@ impl TestEnv {
             "[site]\ntitle = \"Test Wire\"\nbase_url = \"{base}\"\ndescription = \"World news for tests\"\n{site}\
              \n[server]\nlisten = \"127.0.0.1:0\"\nlog = \"warn\"\n{server}\
              \n[storage]\ndatabase = \"data/feedsvc.db\"\nsamples = \"\"\n{storage}\
-             \n[feeds]\n{feeds}",
+             \n[feeds]\n{feeds}\
+             \n[stats]\n{stats}\
+             \n[admin]\n{admin}",
             base = self.base,
+            stats = section("stats"),
+            // No admin listener unless a test asks for one: tests run side by side.
+            admin = match section("admin") {
+                lines if lines.is_empty() => "listen = \"\"\n".to_string(),
+                lines => lines,
+            },
             site = section("site"),
             server = section("server"),
             storage = section("storage"),
