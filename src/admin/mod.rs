@@ -132,6 +132,8 @@ pub async fn serve(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
+                // One request per connection: an idle client cannot hold one of the few places.
+                .keep_alive(false)
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = connection.await {
