@@ -49,6 +49,7 @@ const OTHER: &str = "Other readers";
 /// The usual client address.
 const LOCAL: [u8; 4] = [127, 0, 0, 1];
 
+/// An IPv4 address as the client side of a connection binds it.
 fn ip(octets: [u8; 4]) -> IpAddr {
     IpAddr::from(octets)
 }
@@ -286,6 +287,7 @@ fn readers(feed: &Value) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// `readers` rows as [`readers`] returns them.
 fn rows(expected: &[(&str, u64)]) -> Vec<(String, u64)> {
     expected.iter().map(|(n, c)| (n.to_string(), *c)).collect()
 }
@@ -1281,6 +1283,29 @@ fn a_public_admin_address_without_a_token_is_refused_at_start() {
         database_files(&env) == before,
         "a refused serve changed the database's files"
     );
+}
+
+/// Settings of the counting out of their range are refused at start, naming the setting.
+#[test]
+fn stats_settings_out_of_range_are_refused_at_start() {
+    let env = site(&[]);
+    let valid = std::fs::read_to_string(env.config_path()).expect("read config.toml");
+    for (section, line, named) in [
+        ("stats", "flush_secs = 0", "flush_secs"),
+        ("stats", "flush_secs = 86401", "flush_secs"),
+        ("stats", "retention_days = 0", "retention_days"),
+        ("server", "min_poll_secs = -1", "min_poll_secs"),
+    ] {
+        env.write_config(&set_setting(&valid, section, line));
+        let run = env.run_with_limit(&["serve"], CEILING);
+        assert_no_panic(&run.stderr);
+        assert_ne!(run.code, 0, "serve started with {section}.{line}");
+        assert!(
+            run.stderr.contains(named),
+            "{section}.{line}: the error does not name {named}: {}",
+            run.stderr
+        );
+    }
 }
 
 /// With `admin.token` set, every admin request needs `Authorization: Bearer TOKEN`; without
