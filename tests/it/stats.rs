@@ -573,7 +573,8 @@ fn feeds_under_a_base_path_are_counted() {
     assert_eq!(number(&report, "total_subscribers"), 463);
 }
 
-/// Tag feeds are subscription feeds: counted under their own path.
+/// Tag feeds and the JSON feed are subscription feeds: counted under their own path; a
+/// month's archive feed is not.
 #[test]
 fn tag_feeds_are_counted_under_their_path() {
     let env = site(&[]);
@@ -582,6 +583,8 @@ fn tag_feeds_are_counted_under_their_path() {
     client.poll(INOREADER, "/tags/asia/atom.xml");
     client.poll(NEWSBOAT, "/tags/asia/rss.xml");
     client.poll(NEWSBOAT, "/feed.json");
+    // A month's archive feed is for reading back, not for subscribing: not counted.
+    client.poll(THUNDERBIRD, "/archive/2026-01/atom.xml");
     stop(&mut server);
     let report = report(&env, &[]);
     assert_eq!(
