@@ -313,6 +313,10 @@ mod tests {
 
         let mut quiet = build_empty(10, 20_000);
         quiet.skip_days_before_counting();
-        assert_eq!(quiet.daily.len(), 1, "a window without requests keeps its last day");
+        assert_eq!(
+            quiet.daily.len(),
+            1,
+            "a window without requests keeps its last day"
+        );
     }
 }

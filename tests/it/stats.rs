@@ -738,27 +738,6 @@ fn stats_sum_the_window_and_take_subscribers_from_its_latest_day() {
     assert_eq!(two_days["feeds"], serde_json::json!([]));
 }
 
-/// A browser viewing a feed is no poller: a row of kind 2 (browser) in `stats_pollers` counts
-/// neither as a subscriber nor among the feed's pollers.
-#[test]
-fn browsers_are_not_pollers_in_the_report() {
-    let env = site(&[]);
-    let today = today_number();
-    write_day(&env, today - 1, 3, 0, 40, 1);
-    let conn = rusqlite::Connection::open(env.db_path()).expect("open the database");
-    conn.execute(
-        "INSERT INTO stats_pollers (day, path, poller, kind, agent, requests, unconditional) \
-         VALUES (?1, '/atom.xml', ?2, 2, ?3, 1, 1)",
-        rusqlite::params![today - 1, vec![201u8; 16], FIREFOX],
-    )
-    .expect("insert a browser");
-    let report = report(&env, &[]);
-    let atom = feed(&report, "/atom.xml");
-    assert_eq!(readers(atom), rows(&[("Feedly", 40), (OTHER, 1)]));
-    assert_eq!(number(atom, "pollers"), 2, "a reader and Feedly: {atom:#}");
-    assert_eq!(number(atom, "pollers_without_validators"), 2, "{atom:#}");
-}
-
 /// Rows of `day` in the three stats tables together.
 fn rows_of_day(env: &TestEnv, day: i64) -> i64 {
     let conn = open_database(env);
