@@ -537,10 +537,14 @@ fn article_json(cfg: &Config, a: &Article, with_body: bool) -> serde_json::Value
 
 fn stats(cfg: &Config, days: u32, json: bool) -> anyhow::Result<()> {
     let today = crate::stats::day_of(Utc::now().timestamp_millis());
-    let report = if cfg.storage.database.exists() {
-        crate::stats::report::build(&open(cfg, false)?, days, today)?
-    } else {
-        crate::stats::report::build_empty(days, today)
+    let counts = crate::store::stats::StatsStore::open(
+        &cfg.stats_database(),
+        cfg.storage.busy_timeout,
+        false,
+    )?;
+    let report = match counts {
+        Some(counts) => crate::stats::report::build(&counts, days, today)?,
+        None => crate::stats::report::build_empty(days, today),
     };
     let mut out = std::io::stdout().lock();
     if json {

@@ -537,6 +537,11 @@ impl Config {
         })
     }
 
+    /// The counting's database, beside the archive's (`data/feedsvc-stats.db`).
+    pub fn stats_database(&self) -> PathBuf {
+        crate::store::stats::path_beside(&self.storage.database)
+    }
+
     /// The URL of the hub the feeds advertise, if any.
     pub fn hub_url(&self) -> Option<String> {
         match &self.websub.hub {

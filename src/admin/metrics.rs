@@ -27,11 +27,16 @@ pub struct Gathered {
 }
 
 /// Reads what the metrics need from the database.
-pub fn gather(store: &Store, cfg: &Config, now: chrono::DateTime<chrono::Utc>) -> Result<Gathered> {
+pub fn gather(
+    store: &Store,
+    counts: &crate::store::stats::StatsStore,
+    cfg: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Gathered> {
     use crate::store::articles::ArticleQueries;
     let today = crate::stats::day_of(now.timestamp_millis());
     // Two days: the latest day counted is today, or yesterday just after midnight.
-    let report = crate::stats::report::build(store, 2, today)?;
+    let report = crate::stats::report::build(counts, 2, today)?;
     let websub = match cfg.websub.hub {
         crate::config::Hub::Builtin => {
             let all = store.subscriptions(now.timestamp())?;

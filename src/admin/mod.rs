@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::stats::Stats;
+use crate::store::stats::StatsStore;
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -51,8 +52,8 @@ pub struct Sources {
     pub stats: Arc<Stats>,
     /// The in-memory figures, read on each request.
     pub live: Box<dyn Fn() -> Live + Send + Sync>,
-    /// A connection to the database, opened on first use.
-    store: Mutex<Option<Store>>,
+    /// Connections to the archive and to the counting's database, opened on first use.
+    stores: Mutex<Option<(Store, StatsStore)>>,
 }
 
 impl Sources {
@@ -65,23 +66,28 @@ impl Sources {
             cfg,
             stats,
             live,
-            store: Mutex::new(None),
+            stores: Mutex::new(None),
         }
     }
 
-    /// Runs `read` on the database connection (opening it if needed); a failed read drops the
-    /// connection, so the next request opens a fresh one.
-    fn with_store<T>(&self, read: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
-        let mut slot = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        let store = match slot.as_ref() {
-            Some(store) => store,
-            None => slot.insert(Store::open(
-                &self.cfg.storage.database,
-                self.cfg.storage.busy_timeout,
-                false,
-            )?),
+    /// Runs `read` on the connections to the archive and to the counting's database (opening
+    /// them if needed); a failed read drops them, so the next request opens fresh ones.
+    fn with_stores<T>(&self, read: impl FnOnce(&Store, &StatsStore) -> Result<T>) -> Result<T> {
+        let mut slot = self.stores.lock().unwrap_or_else(PoisonError::into_inner);
+        let (store, counts) = match slot.as_ref() {
+            Some(stores) => stores,
+            None => {
+                let timeout = self.cfg.storage.busy_timeout;
+                let store = Store::open(&self.cfg.storage.database, timeout, false)?;
+                let counts = StatsStore::open(&self.cfg.stats_database(), timeout, true)?
+                    .ok_or_else(|| Error::Internal {
+                        what: "opening the counting's database",
+                        source: "it could not be created".into(),
+                    })?;
+                slot.insert((store, counts))
+            }
         };
-        let outcome = read(store);
+        let outcome = read(store, counts);
         if outcome.is_err() {
             *slot = None;
         }
@@ -248,16 +254,17 @@ fn render(sources: &Sources, page: Page) -> Result<(&'static str, String)> {
     let live = (sources.live)();
     match page {
         Page::Metrics => {
-            let gathered = sources.with_store(|store| metrics::gather(store, &sources.cfg, now))?;
+            let gathered = sources
+                .with_stores(|store, counts| metrics::gather(store, counts, &sources.cfg, now))?;
             Ok((
                 metrics::CONTENT_TYPE,
                 metrics::render(&sources.stats.metrics.totals(), &live, &gathered),
             ))
         }
         Page::Dashboard => {
-            let (report, hub, recent) = sources.with_store(|store| {
+            let (report, hub, recent) = sources.with_stores(|store, counts| {
                 let today = crate::stats::day_of(now.timestamp_millis());
-                let mut report = crate::stats::report::build(store, DASHBOARD_DAYS, today)?;
+                let mut report = crate::stats::report::build(counts, DASHBOARD_DAYS, today)?;
                 report.skip_days_before_counting();
                 let hub = match sources.cfg.websub.hub {
                     crate::config::Hub::Builtin => {

@@ -116,6 +116,22 @@ pub fn worker() -> usize {
 struct Watcher {
     inotify: inotify::Inotify,
     last_event: Option<std::time::Instant>,
+    /// The database's file name: events about other files of the directory (the counting's
+    /// database among them) are not the archive changing.
+    name: std::ffi::OsString,
+}
+
+impl Watcher {
+    /// Whether an event about `file` may be a change of the archive: the database, its WAL,
+    /// its shared memory or its journal (or a file the event does not name).
+    fn concerns(&self, file: Option<&std::ffi::OsStr>) -> bool {
+        let Some(file) = file else {
+            return true;
+        };
+        let (file, name) = (file.as_encoded_bytes(), self.name.as_encoded_bytes());
+        file.strip_prefix(name)
+            .is_some_and(|rest| matches!(rest, b"" | b"-wal" | b"-shm" | b"-journal"))
+    }
 }
 
 impl Watcher {
@@ -125,11 +141,19 @@ impl Watcher {
         let mut buffer = [0u8; 4096];
         loop {
             match self.inotify.read_events(&mut buffer) {
-                Ok(mut events) => {
-                    if events.next().is_none() {
+                Ok(events) => {
+                    let mut any = false;
+                    let mut archive = false;
+                    for event in events {
+                        any = true;
+                        archive |= self.concerns(event.name);
+                    }
+                    if !any {
                         break;
                     }
-                    self.last_event = Some(std::time::Instant::now());
+                    if archive {
+                        self.last_event = Some(std::time::Instant::now());
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => return true,
@@ -161,6 +185,7 @@ fn watch_directory(database: &std::path::Path) -> Option<Watcher> {
     Some(Watcher {
         inotify: watcher,
         last_event: None,
+        name: database.file_name()?.to_os_string(),
     })
 }
 
@@ -606,6 +631,29 @@ mod tests {
                 .starts_with("internal error in the document cache"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn only_the_archives_files_wake_the_cache() {
+        let watcher = watch_directory(std::path::Path::new("/tmp/feedsvc.db")).unwrap();
+        let concerns = |name: &str| watcher.concerns(Some(std::ffi::OsStr::new(name)));
+        for name in [
+            "feedsvc.db",
+            "feedsvc.db-wal",
+            "feedsvc.db-shm",
+            "feedsvc.db-journal",
+        ] {
+            assert!(concerns(name), "{name}");
+        }
+        for name in [
+            "feedsvc-stats.db",
+            "feedsvc-stats.db-wal",
+            "feedsvc.db.bak",
+            "other.db",
+        ] {
+            assert!(!concerns(name), "{name}");
+        }
+        assert!(watcher.concerns(None), "an event naming no file");
     }
 
     fn resource(body: &'static [u8]) -> Arc<Resource> {

@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::stats::StatsStore;
 use crate::Result;
 
 /// Longest User-Agent kept, in bytes.
@@ -328,12 +328,24 @@ pub struct Flusher {
 
 impl Flusher {
     /// Starts the thread that flushes `stats` into the database of `cfg`.
+    /// The counting's database is opened (made, the first time) here, so that a problem with
+    /// it shows at start; serving goes on without it, and each flush tries again.
     pub fn start(cfg: &Config, stats: Arc<Stats>) -> Result<Flusher> {
         let (stop, stopped) = mpsc::channel::<()>();
         let cfg = cfg.clone();
+        let store = if stats.enabled() {
+            StatsStore::open(&cfg.stats_database(), cfg.storage.busy_timeout, true)
+                .inspect_err(|e| {
+                    tracing::error!(error = %e, "the counting's database cannot be opened; counts are kept in memory until it can")
+                })
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
         let thread = std::thread::Builder::new()
             .name("feedsvc-stats".to_string())
-            .spawn(move || flush_loop(&cfg, &stats, &stopped))
+            .spawn(move || flush_loop(&cfg, &stats, store, &stopped))
             .map_err(|e| crate::Error::io("starting the counting's thread", e))?;
         Ok(Flusher {
             stop,
@@ -350,8 +362,12 @@ impl Flusher {
     }
 }
 
-fn flush_loop(cfg: &Config, stats: &Stats, stopped: &mpsc::Receiver<()>) {
-    let mut store: Option<Store> = None;
+fn flush_loop(
+    cfg: &Config,
+    stats: &Stats,
+    mut store: Option<StatsStore>,
+    stopped: &mpsc::Receiver<()>,
+) {
     let mut unwritten: Vec<Counts> = Vec::new();
     loop {
         let last = !matches!(
@@ -386,21 +402,20 @@ fn flush_loop(cfg: &Config, stats: &Stats, stopped: &mpsc::Receiver<()>) {
     }
 }
 
-fn write(cfg: &Config, store: &mut Option<Store>, counts: &[Counts], today: i64) -> Result<()> {
+fn write(
+    cfg: &Config,
+    store: &mut Option<StatsStore>,
+    counts: &[Counts],
+    today: i64,
+) -> Result<()> {
     let store = match store {
         Some(store) => store,
-        None => store.insert(Store::open(
-            &cfg.storage.database,
-            cfg.storage.busy_timeout,
-            false,
-        )?),
+        None => match StatsStore::open(&cfg.stats_database(), cfg.storage.busy_timeout, true)? {
+            Some(opened) => store.insert(opened),
+            None => return Ok(()),
+        },
     };
-    let tx = store.write()?;
-    for batch in counts {
-        tx.add_counts(batch)?;
-    }
-    tx.forget_days_before(today - i64::from(cfg.stats.retention_days) + 1)?;
-    tx.commit()
+    store.add(counts, today - i64::from(cfg.stats.retention_days) + 1)
 }
 
 #[cfg(test)]

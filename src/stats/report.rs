@@ -146,7 +146,11 @@ pub fn build_empty(days: u32, today: i64) -> Report {
 }
 
 /// Adds up the counts of the `days` days that end with `today` (a UTC day number).
-pub fn build(store: &crate::store::Store, days: u32, today: i64) -> crate::Result<Report> {
+pub fn build(
+    store: &crate::store::stats::StatsStore,
+    days: u32,
+    today: i64,
+) -> crate::Result<Report> {
     use std::collections::{BTreeMap, BTreeSet, HashMap};
 
     let days = days.max(1);

@@ -219,41 +219,4 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX hub_deliveries_by_due ON hub_deliveries (due_ms);
     CREATE INDEX hub_deliveries_by_subscription ON hub_deliveries (subscription_id);
     "#,
-    // 7: who polls the feeds (see `crate::stats`). Days are UTC days since 1970-01-01. A poller
-    // is a keyed hash of (client address, User-Agent) whose key changes every day and is never
-    // written anywhere: no client address is stored. `kind`: 0 a reader, 1 an aggregator that
-    // reports its subscribers (its count is in `stats_aggregators`); a browser viewing the feed
-    // is no poller and has no row. `unconditional`: requests without If-None-Match or
-    // If-Modified-Since.
-    r#"
-    CREATE TABLE stats_feeds (
-        day          INTEGER NOT NULL,
-        path         TEXT NOT NULL,
-        requests     INTEGER NOT NULL DEFAULT 0,
-        ok           INTEGER NOT NULL DEFAULT 0,
-        not_modified INTEGER NOT NULL DEFAULT 0,
-        limited      INTEGER NOT NULL DEFAULT 0,
-        bytes        INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (day, path)
-    ) WITHOUT ROWID;
-    CREATE TABLE stats_pollers (
-        day           INTEGER NOT NULL,
-        path          TEXT NOT NULL,
-        poller        BLOB NOT NULL,
-        kind          INTEGER NOT NULL,
-        agent         TEXT NOT NULL,
-        requests      INTEGER NOT NULL DEFAULT 0,
-        unconditional INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (day, path, poller)
-    ) WITHOUT ROWID;
-    CREATE TABLE stats_aggregators (
-        day         INTEGER NOT NULL,
-        path        TEXT NOT NULL,
-        name        TEXT NOT NULL,
-        feed_id     TEXT NOT NULL DEFAULT '',
-        subscribers INTEGER NOT NULL,
-        seen_ms     INTEGER NOT NULL,
-        PRIMARY KEY (day, path, name, feed_id)
-    ) WITHOUT ROWID;
-    "#,
 ];

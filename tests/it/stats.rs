@@ -655,7 +655,11 @@ fn day_name(day: i64) -> String {
 /// them) for `/atom.xml`: on `day`, `requests` requests (all 200 but `not_modified`), 100 bytes
 /// each, Feedly reporting `feedly`, and `readers` readers.
 fn write_day(env: &TestEnv, day: i64, requests: i64, not_modified: i64, feedly: i64, readers: u8) {
-    let conn = rusqlite::Connection::open(env.db_path()).expect("open the database");
+    if !env.stats_db_path().exists() {
+        // `feedsvc serve` makes the counting's database as it starts.
+        drop(env.serve());
+    }
+    let conn = rusqlite::Connection::open(env.stats_db_path()).expect("open the database");
     conn.execute(
         "INSERT INTO stats_feeds (day, path, requests, ok, not_modified, limited, bytes) \
          VALUES (?1, '/atom.xml', ?2, ?3, ?4, 0, ?5)",
@@ -812,7 +816,8 @@ fn address_forms(octets: [u8; 4]) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// The database's files (`feedsvc.db`, `-wal`, `-shm`, any other) and their bytes.
+/// The databases' files (`feedsvc.db`, `feedsvc-stats.db`, their `-wal` and `-shm`) and their
+/// bytes.
 fn database_files(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
     let dir = env
         .db_path()
@@ -825,7 +830,7 @@ fn database_files(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("feedsvc.db"))
+                .is_some_and(|n| n.starts_with("feedsvc"))
         })
         .map(|p| {
             let bytes = std::fs::read(&p).expect("read a database file");
@@ -838,10 +843,12 @@ fn database_files(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
 #[track_caller]
 fn assert_no_address_stored(env: &TestEnv, addresses: &[[u8; 4]], when: &str) {
     let files = database_files(env);
-    assert!(
-        files.iter().any(|(name, _)| name.ends_with("feedsvc.db")),
-        "no database file"
-    );
+    for database in ["feedsvc.db", "feedsvc-stats.db"] {
+        assert!(
+            files.iter().any(|(name, _)| name.ends_with(database)),
+            "no {database}"
+        );
+    }
     for (name, bytes) in &files {
         for octets in addresses {
             for (form, needle) in address_forms(*octets) {
@@ -854,10 +861,13 @@ fn assert_no_address_stored(env: &TestEnv, addresses: &[[u8; 4]], when: &str) {
     }
 }
 
-/// The site's database, opened read-only.
+/// The counting's database, opened read-only.
 fn open_database(env: &TestEnv) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(env.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open the database read-only")
+    rusqlite::Connection::open_with_flags(
+        env.stats_db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the database read-only")
 }
 
 /// Rows in each stats table.
