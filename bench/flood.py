@@ -221,6 +221,8 @@ log = "warn"
 [storage]
 database = "data/feedsvc.db"
 samples = "{os.path.join(ROOT, 'data/samples')}"
+[admin]
+listen = ""
 """)
         os.makedirs(os.path.join(work, "data"))
         env = dict(os.environ, TOKIO_WORKER_THREADS=str(args.workers))

@@ -258,6 +258,8 @@ log = "warn"
 [storage]
 database = "feedsvc.db"
 samples = ""
+[admin]
+listen = ""
 ''')
         return d, cfg
 

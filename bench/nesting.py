@@ -31,6 +31,8 @@ listen = "127.0.0.1:0"
 [storage]
 database = "data/feedsvc.db"
 samples = ""
+[admin]
+listen = ""
 """
 
 

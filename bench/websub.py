@@ -327,6 +327,8 @@ database = "data/feedsvc.db"
 samples = "{os.path.join(ROOT, 'data/samples')}"
 [websub]
 allow_private_callbacks = true
+[admin]
+listen = ""
 """)
         self.proc = subprocess.Popen([self.bin, "--config", self.config, "serve"],
                                      stdout=subprocess.DEVNULL,

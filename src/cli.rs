@@ -147,6 +147,25 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Subscribers, requests and pollers of each feed, as `feedsvc serve` counted them
+    ///
+    /// Subscribers are the latest count each aggregator reports in its User-Agent (Feedly,
+    /// Inoreader, NewsBlur, Feedbin …) plus one per other reader (address and User-Agent) a
+    /// day, on the most recent day counted. Counts reach the database every stats.flush_secs.
+    #[command(after_help = "\
+Examples:
+  feedsvc stats                 the last 30 days
+  feedsvc stats --days 7
+  feedsvc stats --json | jq '.feeds[] | {path, subscribers}'")]
+    Stats {
+        /// Days to add up, ending today (UTC).
+        #[arg(long, default_value_t = 30, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-lint every published feed and page, and check that they agree with the archive.
     #[command(
         after_help = "Example:\n  feedsvc check      exits 1 and lists each problem when there is any"
@@ -283,6 +302,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List { json } => list(&cfg, json),
         Command::Show { slug, json } => show(&cfg, &slug, json),
         Command::Subscriptions { json } => subscriptions(&cfg, json),
+        Command::Stats { days, json } => stats(&cfg, days, json),
         Command::Check => check(&cfg),
         Command::Serve { listen } => serve(&cfg, listen.as_deref()),
     }
@@ -515,6 +535,88 @@ fn article_json(cfg: &Config, a: &Article, with_body: bool) -> serde_json::Value
     value
 }
 
+fn stats(cfg: &Config, days: u32, json: bool) -> anyhow::Result<()> {
+    let today = crate::stats::day_of(Utc::now().timestamp_millis());
+    let report = if cfg.storage.database.exists() {
+        crate::stats::report::build(&open(cfg, false)?, days, today)?
+    } else {
+        crate::stats::report::build_empty(days, today)
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    write!(out, "{}", stats_text(&report))?;
+    Ok(())
+}
+
+/// The report of `feedsvc stats`, as lines to read.
+fn stats_text(report: &crate::stats::report::Report) -> String {
+    use crate::admin::dashboard::{decimal, group, human_bytes, percent};
+    use std::fmt::Write;
+    let mut out = String::new();
+    let Some(latest) = &report.latest_day else {
+        let _ = writeln!(
+            out,
+            "No feed was polled in the last {} days (counts reach the database every \
+             stats.flush_secs while `feedsvc serve` runs).",
+            report.days
+        );
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        "{} subscribers on {latest} (the most recent day counted); {} days of requests.",
+        group(report.total_subscribers),
+        report.days
+    );
+    for feed in &report.feeds {
+        let _ = writeln!(out, "\n{}", feed.path);
+        let _ = writeln!(out, "  subscribers {:>12}", group(feed.subscribers));
+        for reader in &feed.readers {
+            let _ = writeln!(
+                out,
+                "    {:<22} {:>8}",
+                reader.name,
+                group(reader.subscribers)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  requests {:>15}   answered 304: {}   sent: {}",
+            group(feed.requests),
+            percent(feed.not_modified, feed.requests),
+            human_bytes(feed.bytes)
+        );
+        if feed.limited > 0 {
+            let _ = writeln!(out, "  refused 429 {:>12}", group(feed.limited));
+        }
+        let _ = writeln!(
+            out,
+            "  pollers a day, summed {:>5}   of them without validators: {}",
+            group(feed.pollers),
+            group(feed.pollers_without_validators)
+        );
+    }
+    if !report.worst_pollers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nWorst pollers (requests without If-None-Match or If-Modified-Since, a day):"
+        );
+        for poller in &report.worst_pollers {
+            let _ = writeln!(
+                out,
+                "  {:>9}  {}  ({})",
+                decimal(poller.unconditional_per_day),
+                poller.user_agent,
+                poller.feeds.join(", ")
+            );
+        }
+    }
+    out
+}
+
 fn subscriptions(cfg: &Config, json: bool) -> anyhow::Result<()> {
     let now = Utc::now().timestamp();
     let list = if cfg.storage.database.exists() {
@@ -724,6 +826,10 @@ fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
     };
     let listener = crate::http::bind(address)
         .map_err(|e| anyhow::anyhow!("{origin}: cannot listen on \"{address}\": {e}"))?;
+    let admin = match &cfg.admin.listen {
+        Some(admin) => Some(bind_admin(cfg, admin, &listener)?),
+        None => None,
+    };
     let is_new = !cfg.storage.database.exists();
     let mut store = open(cfg, true)?;
     if is_new {
@@ -739,8 +845,36 @@ fn serve(cfg: &Config, listen: Option<&str>) -> anyhow::Result<()> {
         publish::refresh_if_stale(&mut store, cfg, Utc::now())?;
     }
     drop(store);
-    crate::http::serve(cfg.clone(), listener)?;
+    crate::http::serve(cfg.clone(), listener, admin)?;
     Ok(())
+}
+
+/// Binds the admin listener; never on the public listener's address.
+fn bind_admin(
+    cfg: &Config,
+    address: &str,
+    public: &std::net::TcpListener,
+) -> anyhow::Result<std::net::TcpListener> {
+    let origin = format!("{}: admin.listen", cfg.path.display());
+    let same = |a: std::net::SocketAddr, b: std::net::SocketAddr| {
+        a.port() == b.port()
+            && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    };
+    if let (Ok(public), Ok(wanted)) = (public.local_addr(), address.parse::<std::net::SocketAddr>())
+    {
+        if wanted.port() != 0 && same(public, wanted) {
+            anyhow::bail!(
+                "{origin}: \"{address}\" is the public listener's address; the dashboard and \
+                 /metrics need an address of their own (\"\" turns them off)"
+            );
+        }
+    }
+    crate::http::bind(address).map_err(|e| {
+        anyhow::anyhow!(
+            "{origin}: cannot listen on \"{address}\": {e} (set admin.listen to a free \
+             address, or to \"\" to turn the dashboard and /metrics off)"
+        )
+    })
 }
 
 /// Loads every `*.md` file of `dir` in one transaction.

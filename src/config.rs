@@ -22,6 +22,30 @@ pub struct Config {
     pub feeds: Feeds,
     /// Push delivery (WebSub).
     pub websub: WebSub,
+    /// Counting who polls the feeds.
+    pub stats: Stats,
+    /// The admin listener (dashboard and metrics).
+    pub admin: Admin,
+}
+
+/// `[stats]`: counting requests, pollers and subscribers per feed and day.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Whether `feedsvc serve` counts at all.
+    pub enabled: bool,
+    /// How often counts are written to the database.
+    pub flush: Duration,
+    /// Days of counts kept.
+    pub retention_days: u32,
+}
+
+/// `[admin]`: the private listener of the dashboard and `/metrics`.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Its address; `None` when disabled.
+    pub listen: Option<String>,
+    /// The bearer token every request must carry; `None`: no token asked (loopback only).
+    pub token: Option<String>,
 }
 
 /// Which WebSub hub the feeds advertise.
@@ -90,6 +114,9 @@ pub struct Server {
     pub max_connections: usize,
     /// Default log filter (`RUST_LOG` overrides it).
     pub log: String,
+    /// Shortest interval between two fetches of one feed without validators by one poller
+    /// (address and User-Agent); a faster one gets 429. Zero: no limit.
+    pub min_poll_secs: u64,
 }
 
 /// `[storage]`: the database and input limits.
@@ -114,6 +141,51 @@ pub struct Feeds {
     pub page_size: usize,
 }
 
+/// Checks `[admin]`: a listener reachable from other machines must ask for a token.
+fn admin_settings(raw: &RawAdmin) -> std::result::Result<Admin, String> {
+    let listen = raw.listen.trim();
+    let token = raw.token.trim();
+    if listen.is_empty() {
+        return Ok(Admin {
+            listen: None,
+            token: None,
+        });
+    }
+    let Some(loopback) = is_loopback_listen(listen) else {
+        return Err(format!(
+            "admin.listen: \"{listen}\" is not an address and port (like 127.0.0.1:8081)"
+        ));
+    };
+    if !loopback && token.is_empty() {
+        return Err(format!(
+            "admin.listen: \"{listen}\" is not a loopback address, so admin.token must be set: \
+             the dashboard and /metrics would otherwise be open to the network (clients then \
+             send `Authorization: Bearer TOKEN`)"
+        ));
+    }
+    if token.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err(
+            "admin.token: must be printable ASCII without spaces (it is sent in a header)"
+                .to_string(),
+        );
+    }
+    Ok(Admin {
+        listen: Some(listen.to_string()),
+        token: (!token.is_empty()).then(|| token.to_string()),
+    })
+}
+
+/// Whether `listen` (`IP:PORT`, `[IPv6]:PORT` or `localhost:PORT`) names only loopback
+/// addresses; `None` when it is not such an address.
+pub fn is_loopback_listen(listen: &str) -> Option<bool> {
+    if let Ok(address) = listen.parse::<std::net::SocketAddr>() {
+        return Some(address.ip().is_loopback());
+    }
+    let (host, port) = listen.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    host.eq_ignore_ascii_case("localhost").then_some(true)
+}
+
 /// The file as written: every key optional but `site.base_url`, unknown keys refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +199,44 @@ struct RawConfig {
     feeds: RawFeeds,
     #[serde(default)]
     websub: RawWebSub,
+    #[serde(default)]
+    stats: RawStats,
+    #[serde(default)]
+    admin: RawAdmin,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStats {
+    enabled: bool,
+    flush_secs: u64,
+    retention_days: u32,
+}
+
+impl Default for RawStats {
+    fn default() -> Self {
+        RawStats {
+            enabled: true,
+            flush_secs: 60,
+            retention_days: 400,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAdmin {
+    listen: String,
+    token: String,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin {
+            listen: "127.0.0.1:8081".to_string(),
+            token: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +283,7 @@ struct RawServer {
     first_byte_timeout_secs: u64,
     max_connections: usize,
     log: String,
+    min_poll_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +322,7 @@ impl Default for RawServer {
             first_byte_timeout_secs: 5,
             max_connections: 10_000,
             log: "info".to_string(),
+            min_poll_secs: 0,
         }
     }
 }
@@ -354,6 +466,16 @@ impl Config {
                 raw.websub.lease_seconds
             )));
         }
+        if !(1..=86_400).contains(&raw.stats.flush_secs) {
+            return Err(fail(format!(
+                "stats.flush_secs: {} must be between 1 and 86400",
+                raw.stats.flush_secs
+            )));
+        }
+        if raw.stats.retention_days == 0 {
+            return Err(fail("stats.retention_days: must be at least 1".to_string()));
+        }
+        let admin = admin_settings(&raw.admin).map_err(fail)?;
         let resolve = |p: &Path| {
             if p.is_absolute() {
                 p.to_path_buf()
@@ -384,6 +506,7 @@ impl Config {
                 ),
                 max_connections: raw.server.max_connections,
                 log: raw.server.log,
+                min_poll_secs: raw.server.min_poll_secs,
             },
             storage: Storage {
                 database: resolve(&raw.storage.database),
@@ -405,6 +528,12 @@ impl Config {
                 allow_private_callbacks: raw.websub.allow_private_callbacks,
                 max_subscriptions: raw.websub.max_subscriptions,
             },
+            stats: Stats {
+                enabled: raw.stats.enabled,
+                flush: Duration::from_secs(raw.stats.flush_secs),
+                retention_days: raw.stats.retention_days,
+            },
+            admin,
         })
     }
 

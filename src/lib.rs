@@ -17,6 +17,7 @@
 //!   `compress` (content-codings, used by `http` only).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod article;
 pub mod check;
 pub mod cli;

@@ -193,6 +193,64 @@ pub enum Route {
     Hub,
 }
 
+/// The family of documents a request falls in, as the metrics count requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// A subscription feed: the site's or a tag's, in any format.
+    Feed,
+    /// The index, tag pages and article pages.
+    Page,
+    /// A month's archived feed.
+    Archive,
+    /// The sitemap index and the months' sitemaps.
+    Sitemap,
+    /// Fingerprinted assets.
+    Asset,
+    /// `robots.txt`.
+    Robots,
+    /// The built-in WebSub hub.
+    Hub,
+    /// The liveness probe.
+    Health,
+    /// Anything else: 404s, refusals, malformed requests.
+    Other,
+}
+
+impl Family {
+    /// Every family, in the order of [`Family::index`].
+    pub const ALL: [Family; 9] = [
+        Family::Feed,
+        Family::Page,
+        Family::Archive,
+        Family::Sitemap,
+        Family::Asset,
+        Family::Robots,
+        Family::Hub,
+        Family::Health,
+        Family::Other,
+    ];
+
+    /// Its place in [`Family::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its name in the metrics (`feed`, `page` …).
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::Feed => "feed",
+            Family::Page => "page",
+            Family::Archive => "archive",
+            Family::Sitemap => "sitemap",
+            Family::Asset => "asset",
+            Family::Robots => "robots",
+            Family::Hub => "hub",
+            Family::Health => "health",
+            Family::Other => "other",
+        }
+    }
+}
+
 /// How long an answer may be kept, by kind of document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -337,6 +395,27 @@ impl Route {
     }
 
     /// Content type, cache policy and how it is rendered.
+    /// The family the metrics count this route's requests in.
+    pub fn family(&self) -> Family {
+        match self {
+            Route::Feed { .. } => Family::Feed,
+            Route::List { .. } | Route::Article { .. } => Family::Page,
+            Route::Archive {
+                file: ArchiveFile::Feed(_),
+                ..
+            } => Family::Archive,
+            Route::Archive {
+                file: ArchiveFile::Sitemap,
+                ..
+            }
+            | Route::SitemapIndex => Family::Sitemap,
+            Route::Asset { .. } => Family::Asset,
+            Route::Robots => Family::Robots,
+            Route::Hub => Family::Hub,
+            Route::NotFound => Family::Other,
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         let html = Kind {
             content_type: HTML_TYPE,

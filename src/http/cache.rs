@@ -33,6 +33,16 @@ pub struct Cache {
     monitor: Mutex<Monitor>,
     shared: Arc<Shared>,
     assets: HashMap<String, Arc<Resource>>,
+    /// Lookups answered from memory and loaded from the store, one pair per server thread.
+    tallies: Vec<Tally>,
+}
+
+/// One server thread's lookups, on a cache line of their own so threads never share one.
+#[derive(Default)]
+#[repr(align(128))]
+struct Tally {
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 /// What the blocking loads share with the request path.
@@ -95,6 +105,11 @@ thread_local! {
 /// `threads` passed to [`Cache::new`]), so they read that thread's inotify queue.
 pub fn set_worker(index: usize) {
     WORKER.with(|w| w.set(index));
+}
+
+/// The server thread this thread is (see [`set_worker`]).
+pub fn worker() -> usize {
+    WORKER.with(|w| w.get())
 }
 
 /// The inotify queue and when it last held an event.
@@ -300,7 +315,8 @@ impl Cache {
             .into_iter()
             .map(|doc| {
                 let path = format!("{}{}", cfg.base_path(), doc.path.trim_start_matches('/'));
-                let resource = to_resource(&policy, doc, Freshness::Immutable);
+                let mut resource = to_resource(&policy, doc, Freshness::Immutable);
+                resource.family = crate::routes::Family::Asset;
                 (path, Arc::new(resource))
             })
             .collect();
@@ -317,19 +333,33 @@ impl Cache {
                 entries: RwLock::new(Entries::new(generation)),
                 in_flight: Mutex::new(HashMap::new()),
             }),
+            tallies: (0..threads.max(1)).map(|_| Tally::default()).collect(),
             assets,
+        })
+    }
+
+    /// Lookups answered from memory, and lookups that went to the store, since the start.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.tallies.iter().fold((0, 0), |(h, m), t| {
+            (h + t.hits.load(Relaxed), m + t.misses.load(Relaxed))
         })
     }
 
     /// The resource at `path`, or `None` when nothing is published there.
     pub async fn lookup(&self, path: &str) -> Result<Option<Arc<Resource>>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let tally = &self.tallies[worker() % self.tallies.len()];
         if let Some(asset) = self.assets.get(path) {
+            tally.hits.fetch_add(1, Relaxed);
             return Ok(Some(asset.clone()));
         }
         self.refresh()?;
         if let Some(known) = self.shared.entries.read().map_err(poisoned)?.get(path) {
+            tally.hits.fetch_add(1, Relaxed);
             return Ok(known);
         }
+        tally.misses.fetch_add(1, Relaxed);
         let shared = self.shared.clone();
         let owned = path.to_string();
         tokio::task::spawn_blocking(move || shared.load(&owned))
@@ -360,6 +390,12 @@ impl Cache {
         }
         let known = self.shared.entries.read().map_err(poisoned)?.generation;
         let (generation, paths) = monitor.store.changed_since(known)?;
+        if generation == known {
+            // A commit that published nothing (the counting's flush, a WebSub subscription):
+            // every cached document and page stands.
+            monitor.data_version = version;
+            return Ok(());
+        }
         let mut entries = self.shared.entries.write().map_err(poisoned)?;
         if paths.len() > entries.documents.len() {
             entries.documents.clear();
@@ -421,8 +457,10 @@ impl Shared {
         let resource = doc.map(|d| {
             let freshness = freshness_of(&self.cfg, &d.path);
             let link = hub_link_of(&self.cfg, &d.path);
+            let family = family_of(&self.cfg, &d.path);
             let mut resource = to_resource(&self.policy, d, freshness);
             resource.link = link;
+            resource.family = family;
             Arc::new(resource)
         });
         let mut entries = self.entries.write().map_err(poisoned)?;
@@ -461,6 +499,15 @@ fn freshness_of(cfg: &Config, path: &str) -> Freshness {
         return Freshness::Feed;
     }
     Route::parse(cfg, path).map_or(Freshness::Page, |route| route.kind().freshness)
+}
+
+/// The family the metrics count requests for the document at `path` in; a feed's browser view
+/// is its feed's.
+fn family_of(cfg: &Config, path: &str) -> crate::routes::Family {
+    if crate::views::is_browser_view_key(path) {
+        return crate::routes::Family::Feed;
+    }
+    Route::parse(cfg, path).map_or(crate::routes::Family::Other, |route| route.family())
 }
 
 /// The `Link` header of a subscription feed (site or tag feed; not an archive) when a hub is
@@ -520,6 +567,7 @@ fn to_resource(policy: &Policy, doc: Document, freshness: Freshness) -> Resource
         has_browser_view: crate::views::has_browser_view(&doc),
         is_browser_view,
         link: None,
+        family: crate::routes::Family::Other,
         variants: [
             Some((Coding::Identity, identity, Bytes::from(doc.body))),
             compressed.br.map(|b| (Coding::Brotli, br, Bytes::from(b))),
@@ -576,6 +624,7 @@ mod tests {
             has_browser_view: false,
             is_browser_view: false,
             link: None,
+            family: crate::routes::Family::Page,
         })
     }
 

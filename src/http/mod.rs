@@ -57,6 +57,8 @@ pub struct State {
     hub: Option<crate::hub::Hub>,
     /// The path of the built-in hub (`/websub`).
     hub_path: String,
+    /// Who polls the feeds, and the counters of `/metrics`.
+    stats: Arc<crate::stats::Stats>,
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight responses finish (up to
@@ -69,7 +71,11 @@ pub struct State {
 /// and each connection lives on one thread for its whole life. A request then never wakes
 /// another thread or waits on a shared run queue, which a work-stealing runtime does for every
 /// response. Blocking work (loading and compressing a document) goes to each runtime's pool.
-pub fn serve(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
+pub fn serve(
+    cfg: Config,
+    listener: std::net::TcpListener,
+    admin: Option<std::net::TcpListener>,
+) -> Result<()> {
     let count = std::env::var("TOKIO_WORKER_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
@@ -82,6 +88,8 @@ pub fn serve(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
             .map_err(|e| Error::io("starting the async runtime", e))
     };
     let main = runtime()?;
+    let stats = Arc::new(crate::stats::Stats::new(&cfg, count));
+    let flusher = crate::stats::Flusher::start(&cfg, stats.clone())?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut workers = vec![main.handle().clone()];
     let mut threads = Vec::new();
@@ -100,11 +108,13 @@ pub fn serve(cfg: Config, listener: std::net::TcpListener) -> Result<()> {
             .map_err(|e| Error::io("starting a server thread", e))?;
         threads.push(thread);
     }
-    let outcome = main.block_on(run(cfg, listener, workers));
+    let outcome = main.block_on(run(cfg, listener, admin, workers, stats));
     let _ = stop.send(true);
     for thread in threads {
         let _ = thread.join();
     }
+    // Every response has been counted: write the last counts.
+    flusher.finish();
     outcome
 }
 
@@ -118,7 +128,9 @@ pub fn bind(listen: &str) -> std::io::Result<std::net::TcpListener> {
 async fn run(
     cfg: Config,
     listener: std::net::TcpListener,
+    admin: Option<std::net::TcpListener>,
     workers: Vec<tokio::runtime::Handle>,
+    stats: Arc<crate::stats::Stats>,
 ) -> Result<()> {
     let listener = TcpListener::from_std(listener)
         .map_err(|e| Error::io("registering the listening socket", e))?;
@@ -132,6 +144,7 @@ async fn run(
         cache: Cache::new(&cfg, monitor, reader, workers.len())?,
         hub,
         hub_path: crate::routes::Route::Hub.path(&cfg),
+        stats,
         cfg,
     });
     println!("feedsvc listening on http://{local}/");
@@ -151,6 +164,9 @@ async fn run(
     };
     let mut line = conns::WaitingLine::default();
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    if let Some(admin) = admin {
+        start_admin(&state, admin, &places, max_connections, stopping.clone())?;
+    }
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut next_worker = 0usize;
     loop {
@@ -218,6 +234,39 @@ async fn run(
             SHUTDOWN_GRACE.as_secs()
         );
     }
+    Ok(())
+}
+
+/// Starts the admin listener (dashboard and `/metrics`) beside the public one, and prints its
+/// address.
+fn start_admin(
+    state: &Arc<State>,
+    listener: std::net::TcpListener,
+    places: &Places,
+    max_connections: usize,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the admin listener's address", e))?;
+    let (seen, places) = (state.clone(), places.clone());
+    let live = move || {
+        let (cache_hits, cache_misses) = seen.cache.hits_and_misses();
+        let seated = max_connections.saturating_sub(places.permits.available_permits());
+        crate::admin::Live {
+            cache_hits,
+            cache_misses,
+            open_connections: (seated + places.waiting.load(Ordering::Relaxed)) as u64,
+            websub: seen.hub.as_ref().map(crate::hub::Hub::delivery_counts),
+        }
+    };
+    let sources =
+        crate::admin::Sources::new(state.cfg.clone(), state.stats.clone(), Box::new(live));
+    tokio::spawn(crate::admin::serve(listener, Arc::new(sources), stopping));
+    println!("feedsvc admin listening on http://{local}/");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tracing::info!(address = %local, "admin listener (dashboard and /metrics)");
     Ok(())
 }
 
@@ -614,11 +663,22 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
             user_agent,
         )
     });
+    let mut served = Served::default();
     let response = if req.uri().path() == state.hub_path && check_host(&req).is_ok() {
+        served.family = crate::routes::Family::Hub;
         websub::answer(state, req, peer).await
     } else {
-        answer(state, &req).await
+        let response = answer(state, &req, peer, &mut served).await;
+        count(state, &req, peer, &served, &response);
+        response
     };
+    if served.family == crate::routes::Family::Hub {
+        state.stats.metrics.count(
+            served.family,
+            response.status().as_u16(),
+            body_bytes(&response),
+        );
+    }
     if let Some((method, path, user_agent)) = logged {
         tracing::info!(
             target: "feedsvc::access",
@@ -638,7 +698,92 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
     response
 }
 
-async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// What the counting needs to know of an answer besides the response.
+struct Served {
+    /// The family of the document answered (`Other` for refusals and 404s).
+    family: crate::routes::Family,
+    /// The subscription feed's path, when one was answered (or refused with 429).
+    feed: Option<String>,
+    /// Whether a browser was answered with the feed's browser view.
+    browser: bool,
+}
+
+impl Default for Served {
+    fn default() -> Self {
+        Served {
+            family: crate::routes::Family::Other,
+            feed: None,
+            browser: false,
+        }
+    }
+}
+
+/// Body bytes of a response (0 for HEAD and 304).
+fn body_bytes(response: &Response<Full<Bytes>>) -> u64 {
+    use hyper::body::Body;
+    response.body().size_hint().exact().unwrap_or(0)
+}
+
+/// Whether a request carries a validator (`If-None-Match` or `If-Modified-Since`).
+fn is_conditional(req: &Request<Incoming>) -> bool {
+    req.headers().contains_key(header::IF_NONE_MATCH)
+        || req.headers().contains_key(header::IF_MODIFIED_SINCE)
+}
+
+fn user_agent(req: &Request<Incoming>) -> &str {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Adds an answer to the metrics, and a subscription feed's to the counting of its pollers.
+fn count(
+    state: &State,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    served: &Served,
+    response: &Response<Full<Bytes>>,
+) {
+    let status = response.status().as_u16();
+    let bytes = body_bytes(response);
+    state.stats.metrics.count(served.family, status, bytes);
+    if let Some(path) = &served.feed {
+        state.stats.record(&crate::stats::Poll {
+            path,
+            peer: peer.ip(),
+            user_agent: user_agent(req),
+            conditional: is_conditional(req),
+            browser: served.browser,
+            status,
+            bytes,
+        });
+    }
+}
+
+/// The answer of `server.min_poll_secs` to a poller that fetched this feed without validators
+/// too recently.
+fn too_soon(retry_after: u64, is_head: bool) -> Response<Full<Bytes>> {
+    let mut r = plain(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "This feed was fetched without validators less than a while ago. Send the ETag you \
+             got as If-None-Match (or Last-Modified as If-Modified-Since) and poll as often as \
+             you like; otherwise retry after {retry_after} seconds.\n"
+        ),
+        is_head,
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    r
+}
+
+async fn answer(
+    state: &State,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    served: &mut Served,
+) -> Response<Full<Bytes>> {
     let is_head = req.method() == hyper::Method::HEAD;
     if let Err(problem) = check_host(req) {
         return plain(StatusCode::BAD_REQUEST, problem, is_head);
@@ -663,7 +808,10 @@ async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>>
         }
     };
     let path = match route {
-        Target::Health => return plain(StatusCode::OK, "ok\n", is_head),
+        Target::Health => {
+            served.family = crate::routes::Family::Health;
+            return plain(StatusCode::OK, "ok\n", is_head);
+        }
         Target::Document(path) => path,
     };
     // An old URL whose query names the page (WordPress's `/?p=123`, an imported archive's)
@@ -677,7 +825,20 @@ async fn answer(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>>
         }
     }
     let found = match state.cache.lookup(&path).await {
-        Ok(Some(resource)) => representation(state, &path, resource, req).await.map(Some),
+        Ok(Some(resource)) => {
+            served.family = resource.family;
+            if resource.family == crate::routes::Family::Feed {
+                served.feed = Some(path.clone());
+                served.browser = respond::Resource::asks_for_html(req.headers());
+                if state.stats.limiter.is_on() && !served.browser && !is_conditional(req) {
+                    let poller = state.stats.poller(peer.ip(), user_agent(req));
+                    if let Err(wait) = state.stats.limiter.check(poller, &path, Instant::now()) {
+                        return too_soon(wait, is_head);
+                    }
+                }
+            }
+            representation(state, &path, resource, req).await.map(Some)
+        }
         other => other,
     };
     match found {

@@ -190,6 +190,9 @@ pub struct Resource {
     pub is_browser_view: bool,
     /// `Link` of a subscription feed: its WebSub hub and its own URL (WebSub §4).
     pub link: Option<HeaderValue>,
+    /// What the metrics count its requests as; [`crate::routes::Family::Feed`] for the
+    /// subscription feeds whose pollers are counted.
+    pub family: crate::routes::Family,
 }
 
 impl Resource {
@@ -211,6 +214,12 @@ impl Resource {
     /// or the browser view a browser gets in its place.
     pub fn varies_on_accept(&self) -> bool {
         self.has_browser_view || self.is_browser_view
+    }
+
+    /// True when `request` comes from a browser navigating to the URL (it asks for HTML rather
+    /// than a feed), whether or not this resource has a browser view.
+    pub fn asks_for_html(request: &HeaderMap) -> bool {
+        wants_browser_view(list_field(request, &header::ACCEPT).as_deref())
     }
 
     /// True when `request` should get this feed's browser view rather than the feed.
@@ -565,6 +574,7 @@ mod tests {
             has_browser_view: true,
             is_browser_view: false,
             link: None,
+            family: crate::routes::Family::Page,
         }
     }
 

@@ -362,6 +362,12 @@ impl Dispatcher {
                         (key.as_str(), *version, *subscription, *attempts, *first_ms);
                     answered.push(key);
                     let status = answer.status();
+                    let outcome = if answer.is_success() {
+                        &self.shared.delivered
+                    } else {
+                        &self.shared.failed
+                    };
+                    outcome.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if answer.is_success() {
                         // Kept and due again if a publish met it since it was handed out.
                         tx.delivery_done(key, version, subscription, status, now, now_ms())?;

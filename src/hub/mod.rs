@@ -47,6 +47,10 @@ pub struct Hub {
 struct Shared {
     registry: Mutex<Registry>,
     limiter: Mutex<HashMap<IpAddr, Bucket>>,
+    /// Deliveries answered 2xx since the start.
+    delivered: std::sync::atomic::AtomicU64,
+    /// Deliveries that failed (to be tried again, or given up) since the start.
+    failed: std::sync::atomic::AtomicU64,
 }
 
 /// The subscriptions held, and those requested and waiting for their verification, by key and
@@ -142,6 +146,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Hub {
+    /// Deliveries answered 2xx, and deliveries that failed, since the start.
+    pub fn delivery_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.shared.delivered.load(Relaxed),
+            self.shared.failed.load(Relaxed),
+        )
+    }
+
     /// Starts the dispatcher and its workers when a hub is configured; `None` otherwise.
     pub fn start(cfg: &Config) -> Result<Option<Hub>> {
         if cfg.websub.hub == HubSetting::Off {

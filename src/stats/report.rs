@@ -101,3 +101,183 @@ pub struct WorstPoller {
     /// The feeds it polled, as many as were counted (sorted).
     pub feeds: Vec<String>,
 }
+
+/// Most User-Agents listed among the worst pollers.
+const WORST_POLLERS: usize = 10;
+
+/// The report of a window in which nothing was counted (no database yet).
+pub fn build_empty(days: u32, today: i64) -> Report {
+    let days = days.max(1);
+    let first_day = today - i64::from(days) + 1;
+    Report {
+        days,
+        first_day,
+        last_day: today,
+        latest_day: None,
+        total_subscribers: 0,
+        feeds: Vec::new(),
+        worst_pollers: Vec::new(),
+        daily: (first_day..=today)
+            .map(|day| DayTotals {
+                day: super::day_label(day),
+                subscribers: 0,
+                requests: 0,
+                not_modified: 0,
+                bytes: 0,
+            })
+            .collect(),
+    }
+}
+
+/// Adds up the counts of the `days` days that end with `today` (a UTC day number).
+pub fn build(store: &crate::store::Store, days: u32, today: i64) -> crate::Result<Report> {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+    let days = days.max(1);
+    let last_day = today;
+    let first_day = today - i64::from(days) + 1;
+    let feed_days = store.feed_days(first_day, last_day)?;
+    let poller_days = store.poller_days(first_day, last_day)?;
+    let aggregator_days = store.aggregator_days(first_day, last_day)?;
+
+    // Subscribers by (day, path): aggregators' counts, then readers.
+    let mut readers: HashMap<(i64, &str), u64> = HashMap::new();
+    let mut pollers: HashMap<&str, (u64, u64)> = HashMap::new();
+    for row in &poller_days {
+        if row.kind == super::Kind::Reader as i64 {
+            *readers.entry((row.day, &row.path)).or_default() += row.pollers;
+        }
+        let entry = pollers.entry(&row.path).or_default();
+        entry.0 += row.pollers;
+        entry.1 += row.without_validators;
+    }
+    let mut aggregated: HashMap<(i64, &str), Vec<(&str, u64)>> = HashMap::new();
+    for row in &aggregator_days {
+        aggregated
+            .entry((row.day, &row.path))
+            .or_default()
+            .push((&row.name, row.subscribers));
+    }
+    let subscribers_on = |day: i64, path: &str| -> u64 {
+        readers.get(&(day, path)).copied().unwrap_or(0)
+            + aggregated
+                .get(&(day, path))
+                .map_or(0, |list| list.iter().map(|(_, n)| n).sum())
+    };
+
+    let latest = feed_days.iter().map(|row| row.day).max();
+    let paths: BTreeSet<&str> = feed_days.iter().map(|row| row.path.as_str()).collect();
+    let by_day_path: HashMap<(i64, &str), &crate::store::stats::FeedDayRow> = feed_days
+        .iter()
+        .map(|row| ((row.day, row.path.as_str()), row))
+        .collect();
+    let window = first_day..=last_day;
+
+    let mut feeds: Vec<FeedReport> = paths
+        .iter()
+        .map(|&path| {
+            let rows = feed_days.iter().filter(|row| row.path == path);
+            let sum = |f: fn(&crate::store::stats::FeedDayRow) -> u64| rows.clone().map(f).sum();
+            let (polled, without) = pollers.get(path).copied().unwrap_or((0, 0));
+            let mut list: Vec<Reader> = latest
+                .and_then(|day| aggregated.get(&(day, path)))
+                .map(|list| {
+                    list.iter()
+                        .map(|(name, n)| Reader {
+                            name: (*name).to_string(),
+                            subscribers: *n,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            list.sort_by(|a, b| b.subscribers.cmp(&a.subscribers).then(a.name.cmp(&b.name)));
+            list.push(Reader {
+                name: OTHER_READERS.to_string(),
+                subscribers: latest
+                    .and_then(|day| readers.get(&(day, path)).copied())
+                    .unwrap_or(0),
+            });
+            FeedReport {
+                path: path.to_string(),
+                subscribers: latest.map_or(0, |day| subscribers_on(day, path)),
+                readers: list,
+                requests: sum(|r| r.requests),
+                ok: sum(|r| r.ok),
+                not_modified: sum(|r| r.not_modified),
+                limited: sum(|r| r.limited),
+                bytes: sum(|r| r.bytes),
+                pollers: polled,
+                pollers_without_validators: without,
+                history: window
+                    .clone()
+                    .map(|day| {
+                        let row = by_day_path.get(&(day, path));
+                        FeedDay {
+                            day: super::day_label(day),
+                            subscribers: subscribers_on(day, path),
+                            requests: row.map_or(0, |r| r.requests),
+                            not_modified: row.map_or(0, |r| r.not_modified),
+                            bytes: row.map_or(0, |r| r.bytes),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    feeds.sort_by(|a, b| {
+        b.subscribers
+            .cmp(&a.subscribers)
+            .then(b.requests.cmp(&a.requests))
+            .then(a.path.cmp(&b.path))
+    });
+
+    let mut daily: BTreeMap<i64, DayTotals> = window
+        .clone()
+        .map(|day| {
+            (
+                day,
+                DayTotals {
+                    day: super::day_label(day),
+                    subscribers: 0,
+                    requests: 0,
+                    not_modified: 0,
+                    bytes: 0,
+                },
+            )
+        })
+        .collect();
+    for row in &feed_days {
+        if let Some(total) = daily.get_mut(&row.day) {
+            total.requests += row.requests;
+            total.not_modified += row.not_modified;
+            total.bytes += row.bytes;
+            total.subscribers += subscribers_on(row.day, &row.path);
+        }
+    }
+
+    let worst_pollers = store
+        .worst_agents(first_day, last_day, WORST_POLLERS)?
+        .into_iter()
+        .map(|row| WorstPoller {
+            user_agent: if row.agent.is_empty() {
+                "-".to_string()
+            } else {
+                row.agent
+            },
+            unconditional_per_day: row.unconditional as f64 / row.days.max(1) as f64,
+            requests: row.requests,
+            feeds: row.paths,
+        })
+        .collect();
+
+    Ok(Report {
+        days,
+        first_day,
+        last_day,
+        latest_day: latest.map(super::day_label),
+        total_subscribers: feeds.iter().map(|f| f.subscribers).sum(),
+        feeds,
+        worst_pollers,
+        daily: daily.into_values().collect(),
+    })
+}

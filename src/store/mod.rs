@@ -4,6 +4,7 @@ pub mod articles;
 mod documents;
 pub mod hub;
 mod migrations;
+pub mod stats;
 
 pub use articles::ArticleRow;
 

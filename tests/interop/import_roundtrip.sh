@@ -66,6 +66,7 @@ site() {
     section == "[storage]" && /^database *=/ { print "database = \"" db "\""; n++; next }
     section == "[storage]" && /^samples *=/ { print "samples = \"\""; n++; next }
     section == "[server]" && /^log *=/ { print "log = \"warn\""; next }
+    section == "[admin]" && /^listen *=/ { print "listen = \"\""; next }
     { print }
     END { exit n != 3 }
   ' "$repo/config.toml" >"$work/$1/config.toml" ||

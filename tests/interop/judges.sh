@@ -62,6 +62,8 @@ listen = "127.0.0.1:$port"
 log = "warn"
 [storage]
 samples = ""
+[admin]
+listen = ""
 CONF
 feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 

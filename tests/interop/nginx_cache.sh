@@ -55,6 +55,8 @@ page_max_age = 2
 log = "info"
 [storage]
 samples = ""
+[admin]
+listen = ""
 CONF
 feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 

@@ -67,6 +67,8 @@ log = "warn"
 samples = "$repo/data/samples"
 [feeds]
 page_size = 2
+[admin]
+listen = ""
 CONF
 start_server "$work/site/config.toml"
 

@@ -142,6 +142,8 @@ samples = ""
 
 [feeds]
 items = 50
+[admin]
+listen = ""
 EOF
   cfg=(--config "$tmp/site/config.toml")
 

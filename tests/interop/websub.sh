@@ -71,6 +71,8 @@ log = "warn"
 samples = ""
 [websub]
 allow_private_callbacks = true
+[admin]
+listen = ""
 CONF
 feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 

@@ -1,0 +1,230 @@
+//! The counting's tables (migration 7): what `crate::stats` flushes, and what its reports read.
+
+use rusqlite::params;
+
+use super::{Store, Tx};
+use crate::stats::Counts;
+use crate::Result;
+
+/// One feed's counts on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedDayRow {
+    pub day: i64,
+    pub path: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub not_modified: u64,
+    pub limited: u64,
+    pub bytes: u64,
+}
+
+/// One feed's pollers of one kind on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollerDayRow {
+    pub day: i64,
+    pub path: String,
+    /// 0 readers, 1 aggregators (see [`crate::stats::Kind`]).
+    pub kind: i64,
+    pub pollers: u64,
+    /// Of them, those that sent no validator that day.
+    pub without_validators: u64,
+}
+
+/// One aggregator's subscribers of one feed on one day (its feed ids summed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorDayRow {
+    pub day: i64,
+    pub path: String,
+    pub name: String,
+    pub subscribers: u64,
+}
+
+/// A User-Agent's requests without validators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRow {
+    pub agent: String,
+    pub unconditional: u64,
+    /// Days it polled on.
+    pub days: u64,
+    pub requests: u64,
+    /// The feeds it polled.
+    pub paths: Vec<String>,
+}
+
+fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(r.get::<_, i64>(i)?.max(0) as u64)
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Tx<'_> {
+    /// Adds what one server thread counted since the last flush.
+    pub fn add_counts(&self, counts: &Counts) -> Result<()> {
+        let mut feeds = self.tx.prepare_cached(
+            "INSERT INTO stats_feeds (day, path, requests, ok, not_modified, limited, bytes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (day, path) DO UPDATE SET requests = requests + excluded.requests, \
+             ok = ok + excluded.ok, not_modified = not_modified + excluded.not_modified, \
+             limited = limited + excluded.limited, bytes = bytes + excluded.bytes",
+        )?;
+        let mut pollers = self.tx.prepare_cached(
+            "INSERT INTO stats_pollers (day, path, poller, kind, agent, requests, unconditional) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (day, path, poller) DO UPDATE SET \
+             requests = requests + excluded.requests, \
+             unconditional = unconditional + excluded.unconditional, \
+             kind = max(kind, excluded.kind)",
+        )?;
+        let mut aggregators = self.tx.prepare_cached(
+            "INSERT INTO stats_aggregators (day, path, name, feed_id, subscribers, seen_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (day, path, name, feed_id) DO UPDATE SET \
+             subscribers = excluded.subscribers, seen_ms = excluded.seen_ms \
+             WHERE excluded.seen_ms >= stats_aggregators.seen_ms",
+        )?;
+        for (day, paths) in &counts.days {
+            for (path, feed) in paths {
+                let path: &str = path;
+                feeds.execute(params![
+                    day,
+                    path,
+                    signed(feed.requests),
+                    signed(feed.ok),
+                    signed(feed.not_modified),
+                    signed(feed.limited),
+                    signed(feed.bytes)
+                ])?;
+                for (hash, poller) in &feed.pollers {
+                    pollers.execute(params![
+                        day,
+                        path,
+                        &hash.to_be_bytes()[..],
+                        poller.kind as i64,
+                        &*poller.agent,
+                        signed(poller.requests),
+                        signed(poller.unconditional)
+                    ])?;
+                }
+                for ((name, feed_id), (subscribers, seen_ms)) in &feed.aggregators {
+                    aggregators.execute(params![
+                        day,
+                        path,
+                        name,
+                        feed_id,
+                        signed(*subscribers),
+                        seen_ms
+                    ])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every count of the days before `first_kept`.
+    pub fn forget_days_before(&self, first_kept: i64) -> Result<()> {
+        for table in ["stats_feeds", "stats_pollers", "stats_aggregators"] {
+            self.tx
+                .prepare_cached(&format!("DELETE FROM {table} WHERE day < ?1"))?
+                .execute([first_kept])?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Each feed's counts on each day from `first` to `last`.
+    pub fn feed_days(&self, first: i64, last: i64) -> Result<Vec<FeedDayRow>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT day, path, requests, ok, not_modified, limited, bytes FROM stats_feeds \
+             WHERE day BETWEEN ?1 AND ?2 ORDER BY day, path",
+        )?;
+        let rows = stmt
+            .query_map([first, last], |r| {
+                Ok(FeedDayRow {
+                    day: r.get(0)?,
+                    path: r.get(1)?,
+                    requests: count(r, 2)?,
+                    ok: count(r, 3)?,
+                    not_modified: count(r, 4)?,
+                    limited: count(r, 5)?,
+                    bytes: count(r, 6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Distinct pollers of each feed, by kind, on each day from `first` to `last`.
+    pub fn poller_days(&self, first: i64, last: i64) -> Result<Vec<PollerDayRow>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT day, path, kind, count(*), \
+             sum(CASE WHEN unconditional >= requests THEN 1 ELSE 0 END) \
+             FROM stats_pollers WHERE day BETWEEN ?1 AND ?2 GROUP BY day, path, kind",
+        )?;
+        let rows = stmt
+            .query_map([first, last], |r| {
+                Ok(PollerDayRow {
+                    day: r.get(0)?,
+                    path: r.get(1)?,
+                    kind: r.get(2)?,
+                    pollers: count(r, 3)?,
+                    without_validators: count(r, 4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Each aggregator's subscribers of each feed on each day from `first` to `last`: the
+    /// latest count of each of its feed ids, summed over its feed ids.
+    pub fn aggregator_days(&self, first: i64, last: i64) -> Result<Vec<AggregatorDayRow>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT day, path, name, sum(subscribers) FROM stats_aggregators \
+             WHERE day BETWEEN ?1 AND ?2 GROUP BY day, path, name",
+        )?;
+        let rows = stmt
+            .query_map([first, last], |r| {
+                Ok(AggregatorDayRow {
+                    day: r.get(0)?,
+                    path: r.get(1)?,
+                    name: r.get(2)?,
+                    subscribers: count(r, 3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The `limit` User-Agents with the most requests without validators a day (over the days
+    /// each polled on), from `first` to `last`.
+    pub fn worst_agents(&self, first: i64, last: i64, limit: usize) -> Result<Vec<AgentRow>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT agent, sum(unconditional) AS u, count(DISTINCT day) AS d, sum(requests) \
+             FROM stats_pollers WHERE day BETWEEN ?1 AND ?2 AND unconditional > 0 \
+             GROUP BY agent ORDER BY CAST(u AS REAL) / d DESC, agent LIMIT ?3",
+        )?;
+        let mut rows = stmt
+            .query_map(params![first, last, limit as i64], |r| {
+                Ok(AgentRow {
+                    agent: r.get(0)?,
+                    unconditional: count(r, 1)?,
+                    days: count(r, 2)?,
+                    requests: count(r, 3)?,
+                    paths: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut paths = self.conn().prepare_cached(
+            "SELECT DISTINCT path FROM stats_pollers \
+             WHERE day BETWEEN ?1 AND ?2 AND agent = ?3 ORDER BY path",
+        )?;
+        for row in &mut rows {
+            row.paths = paths
+                .query_map(params![first, last, row.agent], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+        }
+        Ok(rows)
+    }
+}
