@@ -7,8 +7,10 @@
 #
 # Environment (all optional):
 #   FEEDSVC_BIN     use this binary instead of `cargo build --release --locked`
-#   DASHBOARD_SIZE  Chromium's window, WIDTH,HEIGHT (default 1280,2000): the screenshot's size
-#   STATS_SEED      seed of the generated traffic (default 15: the same picture each time)
+#   DASHBOARD_SIZE  Chromium's window, WIDTH,HEIGHT (default 1280,4800); the screenshot is then
+#                   cut below the page's last line (plus a margin), so it shows the whole page
+#   STATS_DAYS      days of generated traffic (default 42); STATS_SEED its seed (default 15: the
+#                   same picture each time)
 #   KEEP_TMP=1      keep the site (config, database, server logs)
 # Needs chromium (apt-get install chromium fonts-dejavu-core) and curl. Every address is on
 # 127.0.0.1. About 10 seconds once built.
@@ -81,7 +83,8 @@ start_server() {
 # server is stopped (it adds its own counts of today at each flush).
 start_server
 stop_server
-python3 "$here/stats_traffic.py" "$tmp/data/feedsvc.db" --seed "${STATS_SEED:-15}" >&2 ||
+python3 "$here/stats_traffic.py" "$tmp/data/feedsvc.db" --seed "${STATS_SEED:-15}" \
+  --days "${STATS_DAYS:-42}" >&2 ||
   die "bench/stats_traffic.py failed"
 start_server
 url="http://127.0.0.1:$admin_port/"
@@ -92,9 +95,29 @@ mkdir -p "$(dirname "$out")"
 rc=0
 timeout --kill-after=5 90 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
   --no-first-run --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$tmp/chrome" --window-size="${DASHBOARD_SIZE:-1280,2000}" \
-  --screenshot="$out" "$url" >"$tmp/chrome.log" 2>&1 </dev/null || rc=$?
-{ [ "$rc" = 0 ] && [ -s "$out" ]; } || die "chromium exit status $rc: $(tail -c 500 "$tmp/chrome.log")"
+  --user-data-dir="$tmp/chrome" --window-size="${DASHBOARD_SIZE:-1280,4800}" \
+  --screenshot="$tmp/full.png" "$url" >"$tmp/chrome.log" 2>&1 </dev/null || rc=$?
+{ [ "$rc" = 0 ] && [ -s "$tmp/full.png" ]; } || die "chromium exit status $rc: $(tail -c 500 "$tmp/chrome.log")"
 stop_server
+# Cut the rows below the page's last line: they are all the colour of the bottom row.
+python3 - "$tmp/full.png" "$out" "$root/tests/interop" <<'PY' || die "cutting the screenshot failed"
+import struct, sys, zlib
+sys.path.insert(0, sys.argv[3])
+import png_check  # tests/interop/png_check.py: its PNG decoder
+width, height, bpp, rows = png_check.rows(sys.argv[1])
+background = rows[-1]
+last = max((y for y, row in enumerate(rows) if row != background), default=height - 1)
+keep = min(height, last + 1 + 32)
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+header = struct.pack(">IIBBBBB", width, keep, 8, 2 if bpp == 3 else 6, 0, 0, 0)
+pixels = zlib.compress(b"".join(b"\0" + row for row in rows[:keep]), 9)
+with open(sys.argv[2], "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+if last + 1 >= height:
+    print(f"dashboard: the page is taller than the window ({height} px): raise DASHBOARD_SIZE",
+          file=sys.stderr)
+print(f"dashboard: {width}x{keep} px", file=sys.stderr)
+PY
 log "saved $out ($(wc -c <"$out") bytes) of $url"
 echo "$out"

@@ -16,7 +16,7 @@ today by default):
     /tags/trade/rss.xml, /tags/climate/atom.xml;
   - aggregators reporting subscribers (Feedly, Inoreader, NewsBlur with its site URL as feed
     id, two Feedbin feed ids, The Old Reader with a feed id), their counts growing over the
-    weeks with some noise, an aggregator now and then missing a day; each also as a poller of
+    weeks with some noise, a smaller aggregator now and then missing a day; each also as a poller of
     kind 1 with its User-Agent, polling every 10 to 60 minutes, mostly answered 304;
   - readers (kind 0): a few dozen distinct pollers a day on the main feed, fewer on the others,
     fewer at weekends, each polling hourly or so with validators (a 200 on days with a new
@@ -170,8 +170,8 @@ def fill(args):
             for index, (path, (share, _, _)) in enumerate(FEEDS.items()):
                 if share < 0.1 and name not in ("Feedly", "Inoreader"):
                     continue
-                if rng.random() < 0.04:  # missed a day
-                    continue
+                if name not in ("Feedly", "Inoreader") and rng.random() < 0.03:
+                    continue  # a smaller aggregator's fetcher missed a day
                 subscribers = grow(lo * share, hi * share, progress, rng)
                 polls = 1440 // every + rng.randint(-3, 3)
                 this_id = feed_id.format(i=index)
