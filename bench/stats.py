@@ -11,7 +11,9 @@ Both servers serve their own copy of one database (`feedsvc import` of --article
 articles, bench/generate.py, as the serve benchmark does; base URL http://127.0.0.1:8080/), with
 `[server] log = "warn"` (no access log), `[admin] listen = ""`, TOKIO_WORKER_THREADS = nproc
 (the serve benchmark's default), and the counting server with `flush_secs = --flush-secs`
-(default 1: counts are written to SQLite every second while wrk runs, the costliest setting).
+(default 1: counts are written to SQLite every second while wrk runs, the costliest setting;
+`--flush-secs 3600` leaves the writes out of the runs, the counts then reach SQLite when the
+server stops: that tells the cost of counting each request from that of the periodic commits).
 
 wrk (-t2 -c64 --latency) asks for `/atom.xml` with `Accept-Encoding: gzip` and `If-None-Match`
 with the gzip ETag, as the serve benchmark's 304 scenario does, so every answer is a 304.
@@ -229,6 +231,7 @@ def main():
         if not shutil.which(tool):
             raise HarnessError(f"{tool} not found (apt-get install {tool})")
     started = time.time()
+    load_before = os.getloadavg()
     work = tempfile.mkdtemp(prefix="feedsvc-stats-bench.")
     servers = {}
     try:
@@ -333,6 +336,7 @@ def main():
         result = {
             "settings": vars(args) | {"out": args.out},
             "machine": {"nproc": os.cpu_count(), "kernel": platform.release(),
+                        "load_before": load_before, "load_after": os.getloadavg(),
                         "python": platform.python_version(),
                         "wrk": run(["wrk", "-v"], check=False).stdout.splitlines()[0:1],
                         "feedsvc": run([args.bin, "--version"], check=False).stdout.strip()},
@@ -378,7 +382,9 @@ def report(r, args):
       f"`flush_secs = {args.flush_secs}`. wrk -t{args.threads} -c{args.connections} "
       f"(`Accept-Encoding: gzip`, `If-None-Match` with the gzip ETag: every answer a 304), "
       f"{args.rounds} rounds of {args.seconds} s per server and scenario, alternating "
-      f"(on, off, off, on, ...), after a 1 s warm-up. wrk and both servers share the cores.")
+      f"(on, off, off, on, ...), after a 1 s warm-up. wrk and both servers share the cores; "
+      f"the load average (1 min) was {m['load_before'][0]:.2f} before the run and "
+      f"{m['load_after'][0]:.2f} after it (work outside the benchmark raises it).")
     w("")
     w("| scenario | on: req/s (median) | off: req/s (median) | on/off | on: p99 | off: p99 |"
       " noise (spread of rounds, on / off) |")
