@@ -16,15 +16,16 @@ today by default):
     /tags/trade/rss.xml, /tags/climate/atom.xml;
   - aggregators reporting subscribers (Feedly, Inoreader, NewsBlur with its site URL as feed
     id, two Feedbin feed ids, The Old Reader with a feed id), their counts growing over the
-    weeks with some noise, a smaller aggregator now and then missing a day; each also as a poller of
-    kind 1 with its User-Agent, polling every 10 to 60 minutes, mostly answered 304;
-  - readers (kind 0): a few dozen distinct pollers a day on the main feed, fewer on the others,
+    weeks with some noise, a smaller aggregator now and then missing a day; each also as a poller
+    (an aggregator's) with its User-Agent, polling every 10 to 60 minutes, mostly answered 304;
+  - readers: a few dozen distinct pollers a day on the main feed, fewer on the others,
     fewer at weekends, each polling hourly or so with validators (a 200 on days with a new
     article, 304 otherwise);
   - three bad pollers that never send validators, every minute to every five, on the main feed
     and one tag feed; the worst of them is refused 429 in the last two weeks (as when
     `server.min_poll_secs` was turned on);
-  - a few browser views a day (kind 2);
+  - a few browser views a day (counted in the feed's requests; a browser is no poller, so it has
+    no row in stats_pollers);
   - stats_feeds rows that add up what the pollers did (requests, 200, 304, 429, bytes).
 --hostile adds a poller whose User-Agent holds markup and quotes (`<script>`, `&`, `"`), for
 checking that the dashboard escapes what it shows. --summary writes what `feedsvc stats --json`
@@ -42,6 +43,7 @@ import sqlite3
 import sys
 
 DAY_MS = 86_400_000
+READER, AGGREGATOR, BROWSER = 0, 1, 2  # as the server tells pollers apart
 
 # path -> (share of the main feed's audience, identity body bytes, gzip body bytes)
 FEEDS = {
@@ -141,8 +143,9 @@ class Day:
         row[2] += requests - ok - limited
         row[3] += limited
         row[4] += body
-        self.pollers.append((path, rng.randbytes(16), kind, agent[:256], requests,
-                             unconditional))
+        if kind != BROWSER:  # a browser viewing a feed is no poller: it has no row
+            self.pollers.append((path, rng.randbytes(16), kind, agent[:256], requests,
+                                 unconditional))
 
 
 def grow(start, end, progress, rng, noise=0.02):
@@ -177,8 +180,8 @@ def fill(args):
                 this_id = feed_id.format(i=index)
                 d.aggregators.append((path, name, this_id, subscribers,
                                       day * DAY_MS + rng.randint(20 * 3_600_000, DAY_MS - 1)))
-                d.poll(rng, path, 1, agent_fmt.format(n=subscribers, id=this_id), polls, 1,
-                       1 + changes, gzip_share=1.0)
+                d.poll(rng, path, AGGREGATOR, agent_fmt.format(n=subscribers, id=this_id),
+                       polls, 1, 1 + changes, gzip_share=1.0)
         # readers: distinct (address, User-Agent) pairs of the day
         base_readers = 38 + 22 * progress
         for path, (share, _, _) in FEEDS.items():
@@ -190,7 +193,7 @@ def fill(args):
                 if rng.random() < 0.2:  # a laptop: opened for part of the day
                     polls = max(1, polls // rng.randint(2, 6))
                 unconditional = 1 if rng.random() < 0.3 else 0
-                d.poll(rng, path, 0, agent, polls, unconditional,
+                d.poll(rng, path, READER, agent, polls, unconditional,
                        unconditional + min(changes, polls))
         # bad pollers: no validators, ever
         for agent, paths, per_day, odds in BAD_POLLERS:
@@ -201,14 +204,14 @@ def fill(args):
                 limited = 0
                 if agent.startswith("python-requests") and last - day < 14:
                     limited = polls - 288  # at most one answer every 5 minutes
-                d.poll(rng, path, 0, agent, polls, polls, polls - limited, limited=limited,
+                d.poll(rng, path, READER, agent, polls, polls, polls - limited, limited=limited,
                        gzip_share=0.0)
         if args.hostile:
-            d.poll(rng, "/atom.xml", 0, HOSTILE_AGENT, 96, 96, 96, gzip_share=0.0)
+            d.poll(rng, "/atom.xml", READER, HOSTILE_AGENT, 96, 96, 96, gzip_share=0.0)
         # browsers viewing a feed (the page of the feed, about 9 KB)
         for _ in range(rng.randint(2, 9)):
             path = rng.choice(["/atom.xml", "/atom.xml", "/rss.xml", "/tags/diplomacy/atom.xml"])
-            d.poll(rng, path, 2, BROWSER_AGENT, rng.randint(1, 2), 1, 1, gzip_share=1.0)
+            d.poll(rng, path, BROWSER, BROWSER_AGENT, rng.randint(1, 2), 1, 1, gzip_share=1.0)
         days.append(d)
     return first, last, days
 
@@ -257,9 +260,9 @@ def summarize(days):
             readers = feeds[path]["readers"]
             readers[name] = readers.get(name, 0) + subscribers
         for path, _, kind, agent, _, uncond in d.pollers:
-            if kind == 0:
+            if kind == READER:
                 feeds[path]["readers"]["Other readers"] += 1
-            if kind != 2 and uncond:
+            if uncond:
                 per_day = unconditional.setdefault(agent, {})
                 per_day[d.day] = per_day.get(d.day, 0) + uncond
         for f in feeds.values():
@@ -278,7 +281,8 @@ def main():
         with open(args.summary, "w") as f:
             json.dump(summarize(days), f, indent=1, sort_keys=True)
     main_feed = [sum(s for p, _, _, s, _ in d.aggregators if p == "/atom.xml")
-                 + sum(1 for p, _, kind, _, _, _ in d.pollers if p == "/atom.xml" and kind == 0)
+                 + sum(1 for p, _, kind, _, _, _ in d.pollers
+                       if p == "/atom.xml" and kind == READER)
                  for d in (days[0], days[-1])]
     requests = sum(row[0] for d in days for row in d.feeds.values())
     pollers = sum(len(d.pollers) for d in days)

@@ -191,10 +191,10 @@ def report(args):
     total = sum(want_subs.values())
     got = {p: feeds[p]["subscribers"] if p in feeds else None for p in want_subs}
     ok = got == want_subs and rep.get("total_subscribers") == total
+    expected = "" if got == want_subs else f", expected {json.dumps(want_subs, sort_keys=True)}"
     say(ok, "report-subscribers",
         f"total_subscribers {rep.get('total_subscribers')} (expected {total}); by feed "
-        f"{json.dumps(got, sort_keys=True)}" + ("" if got == want_subs else
-                                                f", expected {json.dumps(want_subs, sort_keys=True)}"))
+        f"{json.dumps(got, sort_keys=True)}{expected}")
     problems = []
     for spec in args.readers or []:
         path, _, rows = spec.partition("=")
