@@ -168,7 +168,7 @@ async fn answer(sources: &Arc<Sources>, req: Request<Incoming>) -> Response<Full
     let is_head = req.method() == Method::HEAD;
     if let Some(token) = &sources.cfg.admin.token {
         if !is_authorized(token, req.headers().get(header::AUTHORIZATION)) {
-            let mut r = text(
+            let mut r = crate::http::plain(
                 StatusCode::UNAUTHORIZED,
                 "This needs the admin token: Authorization: Bearer TOKEN.\n",
                 is_head,
@@ -181,7 +181,7 @@ async fn answer(sources: &Arc<Sources>, req: Request<Incoming>) -> Response<Full
         }
     }
     if req.method() != Method::GET && !is_head {
-        let mut r = text(
+        let mut r = crate::http::plain(
             StatusCode::METHOD_NOT_ALLOWED,
             "Method not allowed (GET, HEAD).\n",
             false,
@@ -193,7 +193,7 @@ async fn answer(sources: &Arc<Sources>, req: Request<Incoming>) -> Response<Full
     let page = match req.uri().path() {
         "/" => Page::Dashboard,
         "/metrics" => Page::Metrics,
-        _ => return text(StatusCode::NOT_FOUND, "Not found.\n", is_head),
+        _ => return crate::http::plain(StatusCode::NOT_FOUND, "Not found.\n", is_head),
     };
     let owned = sources.clone();
     let made = tokio::task::spawn_blocking(move || render(&owned, page))
@@ -205,10 +205,17 @@ async fn answer(sources: &Arc<Sources>, req: Request<Incoming>) -> Response<Full
         .and_then(|made| made);
     match made {
         Ok((content_type, body)) => {
-            let mut r = text(StatusCode::OK, body, is_head);
+            let mut r = crate::http::plain(StatusCode::OK, body, is_head);
             r.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             if page == Page::Dashboard {
+                r.headers_mut()
+                    .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+                r.headers_mut().insert(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                );
+                // Its styles are inline: a page of its own, with no other source of anything.
                 r.headers_mut().insert(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(
@@ -221,7 +228,7 @@ async fn answer(sources: &Arc<Sources>, req: Request<Incoming>) -> Response<Full
         }
         Err(e) => {
             tracing::error!(error = %e, "rendering an admin page failed");
-            text(
+            crate::http::plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal error; it has been logged.\n",
                 is_head,
@@ -250,7 +257,8 @@ fn render(sources: &Sources, page: Page) -> Result<(&'static str, String)> {
         Page::Dashboard => {
             let (report, hub, recent) = sources.with_store(|store| {
                 let today = crate::stats::day_of(now.timestamp_millis());
-                let report = crate::stats::report::build(store, DASHBOARD_DAYS, today)?;
+                let mut report = crate::stats::report::build(store, DASHBOARD_DAYS, today)?;
+                report.skip_days_before_counting();
                 let hub = match sources.cfg.websub.hub {
                     crate::config::Hub::Builtin => {
                         let all = store.subscriptions(now.timestamp())?;
@@ -287,31 +295,6 @@ fn render(sources: &Sources, page: Page) -> Result<(&'static str, String)> {
             Ok(("text/html; charset=utf-8", page))
         }
     }
-}
-
-/// An answer that is never cached.
-fn text(status: StatusCode, body: impl Into<Bytes>, is_head: bool) -> Response<Full<Bytes>> {
-    let body = body.into();
-    let length = body.len();
-    let mut response = Response::new(Full::new(if is_head { Bytes::new() } else { body }));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
 }
 
 #[cfg(test)]

@@ -937,7 +937,11 @@ fn build(answer: respond::Answer) -> Response<Full<Bytes>> {
 
 /// A plain-text answer that is never cached (errors, refusals, the hub's answers). A HEAD gets
 /// the length its GET would, without the body.
-fn plain(status: StatusCode, text: impl Into<Bytes>, is_head: bool) -> Response<Full<Bytes>> {
+pub(crate) fn plain(
+    status: StatusCode,
+    text: impl Into<Bytes>,
+    is_head: bool,
+) -> Response<Full<Bytes>> {
     let text = text.into();
     let length = text.len();
     let body = if is_head { Bytes::new() } else { text };

@@ -30,6 +30,22 @@ pub struct Report {
     pub daily: Vec<DayTotals>,
 }
 
+impl Report {
+    /// Drops the days of the window before the first one with any request (counting had not
+    /// started, or nobody polled yet), so that charts begin where the counts do. Totals are
+    /// unchanged: those days held nothing.
+    pub fn skip_days_before_counting(&mut self) {
+        let quiet = self.daily.iter().take_while(|d| d.requests == 0).count();
+        let quiet = quiet.min(self.daily.len().saturating_sub(1));
+        self.daily.drain(..quiet);
+        for feed in &mut self.feeds {
+            let drop = quiet.min(feed.history.len());
+            feed.history.drain(..drop);
+        }
+        self.first_day += quiet as i64;
+    }
+}
+
 /// One feed, over the window.
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedReport {
@@ -280,4 +296,27 @@ pub fn build(store: &crate::store::Store, days: u32, today: i64) -> crate::Resul
         worst_pollers,
         daily: daily.into_values().collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_begin_on_the_first_day_with_requests() {
+        let mut report = build_empty(10, 20_000);
+        report.daily[6].requests = 3;
+        report.skip_days_before_counting();
+        assert_eq!(report.daily.len(), 4);
+        assert_eq!(report.daily[0].requests, 3);
+        assert_eq!(report.first_day, 20_000 - 9 + 6);
+
+        let mut quiet = build_empty(10, 20_000);
+        quiet.skip_days_before_counting();
+        assert_eq!(
+            quiet.daily.len(),
+            1,
+            "a window without requests keeps its last day"
+        );
+    }
 }

@@ -222,8 +222,9 @@ pub const MIGRATIONS: &[&str] = &[
     // 7: who polls the feeds (see `crate::stats`). Days are UTC days since 1970-01-01. A poller
     // is a keyed hash of (client address, User-Agent) whose key changes every day and is never
     // written anywhere: no client address is stored. `kind`: 0 a reader, 1 an aggregator that
-    // reports its subscribers (its count is in `stats_aggregators`), 2 a browser viewing the
-    // feed. `unconditional`: requests without If-None-Match or If-Modified-Since.
+    // reports its subscribers (its count is in `stats_aggregators`); a browser viewing the feed
+    // is no poller and has no row. `unconditional`: requests without If-None-Match or
+    // If-Modified-Since.
     r#"
     CREATE TABLE stats_feeds (
         day          INTEGER NOT NULL,

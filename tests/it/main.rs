@@ -15,5 +15,6 @@ mod properties;
 mod reliability;
 mod robustness;
 mod server;
+mod stats;
 mod websub;
 mod websub_attack;

@@ -465,6 +465,8 @@ pub struct Server {
     /// Where it listens, as it printed it: `127.0.0.1:PORT`.
     pub addr: String,
     stderr_path: PathBuf,
+    /// The lines serve printed on stdout after its first, as they come.
+    later_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -495,6 +497,14 @@ impl Server {
     /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// What the server printed on stdout after its first line, so far.
+    pub fn later_lines(&self) -> Vec<String> {
+        self.later_lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The server's process id.
@@ -530,13 +540,21 @@ impl Server {
         use std::io::BufRead;
         let stdout = child.stdout.take().expect("the command pipes stdout");
         let (sender, receiver) = std::sync::mpsc::channel();
+        let later_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = std::sync::Arc::clone(&later_lines);
         std::thread::spawn(move || {
             let mut reader = std::io::BufReader::new(stdout);
             let mut first = String::new();
             let _ = reader.read_line(&mut first);
             let _ = sender.send(first);
             // Keep the pipe open for as long as the server lives: a write to a closed stdout fails.
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                collected
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(line);
+            }
         });
         // Empty when serve exits (or says nothing) first: its stderr then tells why.
         let first = receiver
@@ -546,6 +564,7 @@ impl Server {
             child,
             addr: String::new(),
             stderr_path,
+            later_lines,
         };
         match listening_address(&first) {
             Some(addr) => server.addr = addr.to_string(),
@@ -595,6 +614,54 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A connection to `to` from the loopback address `from` (all of 127/8 is this machine).
+pub fn connect_from(from: std::net::IpAddr, to: std::net::SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(from, 0))
+            .expect("bind 127.0.0.x");
+        let stream = socket.connect(to).await.expect("connect");
+        let stream = stream.into_std().expect("std stream");
+        stream.set_nonblocking(false).expect("blocking");
+        stream
+    })
+}
+
+/// One request to `addr` (`127.0.0.1:PORT`) on a fresh connection from the loopback address
+/// `from` (`Connection: close`); the path is sent verbatim.
+pub fn request_from(
+    addr: &str,
+    from: std::net::IpAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let to = addr.parse().expect("a socket address");
+    let mut stream = connect_from(from, to);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" || method == "PUT" {
+        request.push_str("Content-Length: 0\r\n");
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the response");
+    Response::parse(&raw, method == "HEAD")
 }
 
 /// A parsed HTTP response.

@@ -228,24 +228,6 @@ fn post_form(server: &Server, from: Option<IpAddr>, pairs: &[(&str, &str)]) -> (
     (status, body)
 }
 
-/// A connection to `to` from the loopback address `from` (all of 127/8 is this machine).
-fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket
-            .bind(SocketAddr::new(from, 0))
-            .expect("bind 127.0.0.x");
-        let stream = socket.connect(to).await.expect("connect");
-        let stream = stream.into_std().expect("std stream");
-        stream.set_nonblocking(false).expect("blocking");
-        stream
-    })
-}
-
 fn subscribe(server: &Server, from: Option<IpAddr>, callback: &str) -> (u16, String) {
     post_form(
         server,
