@@ -83,7 +83,7 @@ start_server() {
 # server is stopped (it adds its own counts of today at each flush).
 start_server
 stop_server
-python3 "$here/stats_traffic.py" "$tmp/data/feedsvc.db" --seed "${STATS_SEED:-15}" \
+python3 "$here/stats_traffic.py" "$tmp/data/feedsvc-stats.db" --seed "${STATS_SEED:-15}" \
   --days "${STATS_DAYS:-42}" >&2 ||
   die "bench/stats_traffic.py failed"
 start_server

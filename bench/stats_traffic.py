@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Writes a few weeks of plausible polling into the stats tables of a feedsvc database, for the
+"""Writes a few weeks of plausible polling into feedsvc's counting database, for the
 dashboard's screenshot and for checking the dashboard on more than a handful of rows.
 
 usage: python3 bench/stats_traffic.py DATABASE [--days 42] [--end-day YYYY-MM-DD] [--seed 15]
                                       [--hostile] [--keep] [--summary FILE]
 
-DATABASE must already carry the schema (migration 7 or later): run `feedsvc serve` (or
-`feedsvc add`) on it once first, and stop the server before writing (it keeps today's counts
+DATABASE is the counting's database beside the archive (`data/feedsvc-stats.db` beside
+`data/feedsvc.db`); `feedsvc serve` makes it as it starts: run it once first, and stop the server before writing (it keeps today's counts
 in memory and would add them to what is written here at its next flush). The rows of the
 window's days are replaced (--keep leaves rows already there and only adds or replaces).
 
@@ -219,9 +219,9 @@ def fill(args):
 def write(db_path, args, first, last, days):
     db = sqlite3.connect(db_path, timeout=10)
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version < 7:
-        sys.exit(f"stats_traffic.py: {db_path} has schema version {version}, not 7 or later: "
-                 "run `feedsvc serve` on it once first")
+    if version < 1:
+        sys.exit(f"stats_traffic.py: {db_path} has no counting tables (schema version {version}): "
+                 "run `feedsvc serve` on its site once first")
     with db:
         if not args.keep:
             for table in ("stats_feeds", "stats_pollers", "stats_aggregators"):

@@ -324,7 +324,7 @@ wait "$server_pid" || rc=$?
 server_pid=
 [ "$rc" = 0 ] || fail stop "feedsvc serve exited with status $rc on SIGTERM: $(tail -c 300 "$work/serve.err")"
 cp "$work/serve.err" "$work/serve-1.err"
-db="$work/site/data/feedsvc.db"
+db="$work/site/data/feedsvc-stats.db"
 if ! out=$(python3 "$repo/bench/stats_traffic.py" "$db" --hostile --summary "$work/summary.json" 2>&1); then
   fatal traffic "bench/stats_traffic.py failed: $out"
 fi
@@ -396,6 +396,7 @@ CONF
   for word in "$@"; do grep -qF -- "$word" "$dir/err" || errs+=("the error does not name $word"); done
   grep -q listening "$dir/out" && errs+=("it printed '$(head -n 1 "$dir/out")'")
   [ -e "$dir/data/feedsvc.db" ] && errs+=("it created the database")
+  [ -e "$dir/data/feedsvc-stats.db" ] && errs+=("it created the counting's database")
   if [ ${#errs[@]} -eq 0 ]; then
     pass "refused-$name" "exit $rc: $(head -c 200 "$dir/err" | tr '\n' ' ')"
   else
