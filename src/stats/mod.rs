@@ -91,14 +91,14 @@ pub struct PollerCounts {
     pub unconditional: u64,
 }
 
+/// One day's counts, by feed path.
+pub type FeedsOfDay = HashMap<Box<str>, FeedCounts, BuildHasherDefault<Spread>>;
+
 /// What one thread counted between two flushes: by UTC day (one, but around midnight), by feed
 /// path.
 #[derive(Debug, Default)]
 pub struct Counts {
-    pub days: Vec<(
-        i64,
-        HashMap<Box<str>, FeedCounts, BuildHasherDefault<Spread>>,
-    )>,
+    pub days: Vec<(i64, FeedsOfDay)>,
     /// Distinct pollers held (for [`MAX_POLLERS_PER_FLUSH`]).
     pollers: usize,
     /// Pollers not told apart because the limit was reached.
