@@ -827,22 +827,36 @@ async fn answer(
     let found = match state.cache.lookup(&path).await {
         Ok(Some(resource)) => {
             served.family = resource.family;
-            if resource.family == crate::routes::Family::Feed {
-                served.feed = Some(path.clone());
-                served.browser = respond::Resource::asks_for_html(req.headers());
-                if state.stats.limiter.is_on() && !served.browser && !is_conditional(req) {
+            let is_feed = resource.family == crate::routes::Family::Feed;
+            // Read `Accept` once: whether a browser asks (for the counting), and whether it
+            // gets the feed's browser view.
+            let browser = (is_feed || resource.has_browser_view)
+                && respond::Resource::asks_for_html(req.headers());
+            if is_feed {
+                served.browser = browser;
+                if state.stats.limiter.is_on() && !browser && !is_conditional(req) {
                     let poller = state.stats.poller(peer.ip(), user_agent(req));
                     if let Err(wait) = state.stats.limiter.check(poller, &path, Instant::now()) {
+                        served.feed = Some(path);
                         return too_soon(wait, is_head);
                     }
                 }
             }
-            representation(state, &path, resource, req).await.map(Some)
+            representation(state, &path, resource, browser)
+                .await
+                .map(|found| Some((found, is_feed)))
         }
-        other => other,
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
     };
     match found {
-        Ok(Some(resource)) => build(respond::answer(&resource, req.headers(), is_head)),
+        Ok(Some((resource, is_feed))) => {
+            let response = build(respond::answer(&resource, req.headers(), is_head));
+            if is_feed {
+                served.feed = Some(path);
+            }
+            response
+        }
         Ok(None) => {
             // /tags/x -> /tags/x/ and /articles/x/ -> /articles/x, when that exists.
             let alternative = match path.strip_suffix('/') {
@@ -903,9 +917,9 @@ async fn representation(
     state: &State,
     path: &str,
     resource: Arc<respond::Resource>,
-    req: &Request<Incoming>,
+    asks_for_html: bool,
 ) -> Result<Arc<respond::Resource>> {
-    if !resource.wants_browser_view(req.headers()) {
+    if !(resource.has_browser_view && asks_for_html) {
         return Ok(resource);
     }
     let Some(key) = crate::views::browser_view_key(path) else {
