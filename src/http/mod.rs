@@ -767,7 +767,7 @@ fn too_soon(retry_after: u64, is_head: bool) -> Response<Full<Bytes>> {
     let mut r = plain(
         StatusCode::TOO_MANY_REQUESTS,
         format!(
-            "This feed was fetched without validators less than a while ago. Send the ETag you \
+            "Too soon: this feed was fetched without validators a moment ago. Send the ETag you \
              got as If-None-Match (or Last-Modified as If-Modified-Since) and poll as often as \
              you like; otherwise retry after {retry_after} seconds.\n"
         ),
