@@ -169,6 +169,26 @@ class Servers:
 
 # --- the harness -------------------------------------------------------------------------------
 
+
+def site_config(writer, extra=""):
+    """The benchmark site's config.toml (feeds rendered with BASE_URL, the database beside it,
+    no samples, no admin listener), with `extra` TOML appended."""
+    return f'''# written by {writer}
+[site]
+title = "Benchmark Dispatch"
+base_url = "{BASE_URL}"
+description = "Generated articles for the benchmark."
+[server]
+listen = "127.0.0.1:8080"   # overridden with --listen
+# warn: no access-log line per request (info would log every request and dominate the profile)
+log = "warn"
+[storage]
+database = "feedsvc.db"
+samples = ""
+[admin]
+listen = ""
+{extra}'''
+
 class Bench:
     def __init__(self, args):
         self.bin = args.bin
@@ -246,21 +266,7 @@ class Bench:
         os.makedirs(d)
         cfg = os.path.join(d, "config.toml")
         with open(cfg, "w") as f:
-            f.write(f'''# written by bench/harness.py
-[site]
-title = "Benchmark Dispatch"
-base_url = "{BASE_URL}"
-description = "Generated articles for the benchmark."
-[server]
-listen = "127.0.0.1:8080"   # overridden with --listen
-# warn: no access-log line per request (info would log every request and dominate the profile)
-log = "warn"
-[storage]
-database = "feedsvc.db"
-samples = ""
-[admin]
-listen = ""
-''')
+            f.write(site_config("bench/harness.py"))
         return d, cfg
 
     def feedsvc(self, cfg, *args, timeout=None):

@@ -55,9 +55,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from harness import (HarnessError, free_port, median, parse_wrk, percentile,  # noqa: E402
-                     run)
-
-BASE_URL = "http://127.0.0.1:8080/"  # as bench/harness.py: the feeds are rendered with it
+                     run, site_config)
 SERVERS = ("on", "off")
 
 AGENTS_LUA = r"""
@@ -104,23 +102,10 @@ def log(msg):
 def config(site_dir, enabled, flush_secs):
     path = os.path.join(site_dir, "config.toml")
     with open(path, "w") as f:
-        f.write(f'''# written by bench/stats.py
-[site]
-title = "Benchmark Dispatch"
-base_url = "{BASE_URL}"
-description = "Generated articles for the benchmark."
-[server]
-listen = "127.0.0.1:8080"   # overridden with --listen
-log = "warn"
-[storage]
-database = "feedsvc.db"
-samples = ""
-[stats]
+        f.write(site_config("bench/stats.py", f"""[stats]
 enabled = {"true" if enabled else "false"}
 flush_secs = {flush_secs}
-[admin]
-listen = ""
-''')
+"""))
     return path
 
 

@@ -735,7 +735,7 @@ fn truncate(text: &str, chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::report::{DayTotals, FeedDay, Reader, WorstPoller};
+    use crate::stats::report::{DayCounts, Reader, WorstPoller};
 
     const NOW: i64 = 1_796_300_000; // 2026-12-03
 
@@ -753,7 +753,7 @@ mod tests {
             feeds: Vec::new(),
             worst_pollers: Vec::new(),
             daily: (1..=30)
-                .map(|n| DayTotals {
+                .map(|n| DayCounts {
                     day: day(n),
                     subscribers: 0,
                     requests: 0,
@@ -777,7 +777,7 @@ mod tests {
             pollers: 40,
             pollers_without_validators: 3,
             history: (1..=30)
-                .map(|n| FeedDay {
+                .map(|n| DayCounts {
                     day: day(n),
                     subscribers: subscribers * u64::from(n) / 30,
                     requests: 400,

@@ -155,11 +155,7 @@ fn feed_id(user_agent: &str) -> String {
 }
 
 fn clip(text: &str) -> String {
-    let mut end = text.len().min(MAX_FIELD);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
+    super::clip(text, MAX_FIELD).to_string()
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub struct Report {
     /// The pollers that sent the most requests without validators, most first (at most ten).
     pub worst_pollers: Vec<WorstPoller>,
     /// Every day of the window, oldest first, summed over all feeds.
-    pub daily: Vec<DayTotals>,
+    pub daily: Vec<DayCounts>,
 }
 
 impl Report {
@@ -72,7 +72,7 @@ pub struct FeedReport {
     /// Of them, those that never sent `If-None-Match` or `If-Modified-Since` that day.
     pub pollers_without_validators: u64,
     /// Every day of the window, oldest first.
-    pub history: Vec<FeedDay>,
+    pub history: Vec<DayCounts>,
 }
 
 /// A feed's subscribers as one aggregator reports them, or the other readers.
@@ -83,20 +83,9 @@ pub struct Reader {
     pub subscribers: u64,
 }
 
-/// One feed on one day.
+/// One day's counts: of one feed (a feed's `history`), or of all feeds (the report's `daily`).
 #[derive(Debug, Clone, Serialize)]
-pub struct FeedDay {
-    /// `YYYY-MM-DD`.
-    pub day: String,
-    pub subscribers: u64,
-    pub requests: u64,
-    pub not_modified: u64,
-    pub bytes: u64,
-}
-
-/// All feeds on one day.
-#[derive(Debug, Clone, Serialize)]
-pub struct DayTotals {
+pub struct DayCounts {
     /// `YYYY-MM-DD`.
     pub day: String,
     pub subscribers: u64,
@@ -134,7 +123,7 @@ pub fn build_empty(days: u32, today: i64) -> Report {
         feeds: Vec::new(),
         worst_pollers: Vec::new(),
         daily: (first_day..=today)
-            .map(|day| DayTotals {
+            .map(|day| DayCounts {
                 day: super::day_label(day),
                 subscribers: 0,
                 requests: 0,
@@ -232,7 +221,7 @@ pub fn build(
                     .clone()
                     .map(|day| {
                         let row = by_day_path.get(&(day, path));
-                        FeedDay {
+                        DayCounts {
                             day: super::day_label(day),
                             subscribers: subscribers_on(day, path),
                             requests: row.map_or(0, |r| r.requests),
@@ -251,12 +240,12 @@ pub fn build(
             .then(a.path.cmp(&b.path))
     });
 
-    let mut daily: BTreeMap<i64, DayTotals> = window
+    let mut daily: BTreeMap<i64, DayCounts> = window
         .clone()
         .map(|day| {
             (
                 day,
-                DayTotals {
+                DayCounts {
                     day: super::day_label(day),
                     subscribers: 0,
                     requests: 0,

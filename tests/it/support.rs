@@ -391,25 +391,19 @@ pub fn table_digest(db: &Path) -> String {
     let conn =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open the database read-only");
-    let mut tables: Vec<(String, String)> = conn
-        .prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
         .expect("list tables")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map([], |r| r.get(0))
         .expect("query tables")
         .collect::<rusqlite::Result<_>>()
         .expect("table names");
     tables.sort();
     let mut hasher = Sha256::new();
-    for (table, sql) in &tables {
+    for table in &tables {
         hasher.update(table.as_bytes());
-        // A table without rowid is read in the order of its primary key.
-        let order = if sql.contains("WITHOUT ROWID") {
-            ""
-        } else {
-            " ORDER BY rowid"
-        };
         let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{table}\"{order}"))
+            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
             .expect("select rows");
         let columns = stmt.column_count();
         let mut rows = stmt.query([]).expect("query rows");
@@ -438,11 +432,7 @@ pub fn table_digest(db: &Path) -> String {
     let digest = hasher.finalize();
     format!(
         "{} tables: {}",
-        tables
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
+        tables.join(","),
         digest
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -582,27 +572,8 @@ impl Server {
 
     /// One request on a fresh connection (`Connection: close`); the path is sent verbatim.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect to feedsvc serve");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("read timeout");
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if method == "POST" || method == "PUT" {
-            request.push_str("Content-Length: 0\r\n");
-        }
-        request.push_str("\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .expect("send the request");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read the response");
-        let response = Response::parse(&raw, method == "HEAD");
+        let stream = TcpStream::connect(&self.addr).expect("connect to feedsvc serve");
+        let response = exchange(stream, &self.addr, method, path, headers);
         assert_no_panic(&self.stderr());
         response
     }
@@ -643,7 +614,18 @@ pub fn request_from(
     headers: &[(&str, &str)],
 ) -> Response {
     let to = addr.parse().expect("a socket address");
-    let mut stream = connect_from(from, to);
+    exchange(connect_from(from, to), addr, method, path, headers)
+}
+
+/// Sends one request on `stream` to `addr` (`Connection: close`, the path verbatim) and reads
+/// the whole answer.
+fn exchange(
+    mut stream: TcpStream,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("read timeout");
