@@ -919,7 +919,7 @@ async fn representation(
     resource: Arc<respond::Resource>,
     asks_for_html: bool,
 ) -> Result<Arc<respond::Resource>> {
-    if !(resource.has_browser_view && asks_for_html) {
+    if !resource.gives_browser_view(asks_for_html) {
         return Ok(resource);
     }
     let Some(key) = crate::views::browser_view_key(path) else {

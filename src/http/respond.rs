@@ -222,9 +222,10 @@ impl Resource {
         wants_browser_view(list_field(request, &header::ACCEPT).as_deref())
     }
 
-    /// True when `request` should get this feed's browser view rather than the feed.
-    pub fn wants_browser_view(&self, request: &HeaderMap) -> bool {
-        self.has_browser_view && wants_browser_view(list_field(request, &header::ACCEPT).as_deref())
+    /// True when a request should get this feed's browser view rather than the feed, given
+    /// whether it [asks for HTML](Resource::asks_for_html).
+    pub fn gives_browser_view(&self, asks_for_html: bool) -> bool {
+        self.has_browser_view && asks_for_html
     }
 }
 
@@ -241,7 +242,7 @@ pub struct Answer {
 
 /// Decides the answer to a GET (or HEAD, when `is_head`) with `request` headers, from the
 /// representation the caller chose: the resource at the URL, or, where
-/// [`Resource::wants_browser_view`] says so, the feed's browser view.
+/// [`Resource::gives_browser_view`] says so, the feed's browser view.
 pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer {
     // Room for every header a response carries, security headers included: no regrowth.
     let mut headers = HeaderMap::with_capacity(16);
@@ -513,11 +514,11 @@ mod tests {
             (header::ACCEPT, "application/atom+xml"),
         ]);
         assert!(
-            !resource().wants_browser_view(&browser),
+            !resource().gives_browser_view(Resource::asks_for_html(&browser)),
             "a reader names a feed type"
         );
         let one = headers(&[(header::ACCEPT, "text/html")]);
-        assert!(resource().wants_browser_view(&one));
+        assert!(resource().gives_browser_view(Resource::asks_for_html(&one)));
         assert_eq!(
             list_field(&split, &header::ACCEPT_ENCODING).as_deref(),
             Some("gzip;q=0.5, br")
@@ -617,14 +618,17 @@ mod tests {
                     .collect::<Vec<_>>(),
             );
             assert_eq!(
-                resource().wants_browser_view(&request),
+                resource().gives_browser_view(Resource::asks_for_html(&request)),
                 browser,
                 "{accept:?}"
             );
             // Only a feed has a view: not the view itself, nor a page or a JSON feed.
-            assert!(!view().wants_browser_view(&request), "{accept:?}");
             assert!(
-                !page(&[Coding::Identity]).wants_browser_view(&request),
+                !view().gives_browser_view(Resource::asks_for_html(&request)),
+                "{accept:?}"
+            );
+            assert!(
+                !page(&[Coding::Identity]).gives_browser_view(Resource::asks_for_html(&request)),
                 "{accept:?}"
             );
         }
