@@ -2,8 +2,10 @@
 
 mod support;
 
+mod backup;
 mod check;
 mod cli;
+mod export;
 mod feeds;
 mod http;
 mod http_edges;
