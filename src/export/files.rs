@@ -32,7 +32,7 @@ pub struct Tree {
     root: PathBuf,
     /// The files of the previous export.
     previous: HashSet<String>,
-    /// The files of this export, in the order written.
+    /// The files of this export.
     current: Vec<String>,
     seen: HashSet<String>,
     counts: Counts,
@@ -153,6 +153,7 @@ impl Tree {
             }
         }
         let files = self.current.len();
+        self.current.sort_unstable();
         let mut manifest = self.current.join("\n");
         manifest.push('\n');
         let path = self.root.join(MANIFEST);

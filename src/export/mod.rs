@@ -39,8 +39,11 @@ pub struct Summary {
 
 /// Exports the site into `dir` (see the module's documentation).
 pub fn export(store: &Store, cfg: &Config, dir: &Path) -> Result<Summary> {
-    let mut tree = files::Tree::open(dir)?;
-    let mut rules = hosts::Rules::new(cfg);
+    let mut out = Out {
+        tree: files::Tree::open(dir)?,
+        rules: hosts::Rules::new(cfg),
+        to_compress: Vec::new(),
+    };
     store.in_one_snapshot(|store| {
         let mut tags = Vec::new();
         for path in store.all_document_paths()? {
@@ -53,14 +56,14 @@ pub fn export(store: &Store, cfg: &Config, dir: &Path) -> Result<Summary> {
             match doc.status {
                 301 => {
                     if let Some(location) = &doc.location {
-                        rules.moved(&doc.path, location);
+                        out.rules.moved(&doc.path, location);
                     }
                 }
                 410 => {
                     if let Some(relative) = file_name(cfg, &doc.path) {
                         let body_file = format!("{OWN_DIR}/gone/{relative}");
-                        tree.put(&body_file, &doc.body, 0)?;
-                        rules.gone(&doc.path, &body_file);
+                        out.tree.put(&body_file, &doc.body, 0)?;
+                        out.rules.gone(&doc.path, &body_file);
                     }
                 }
                 _ => {
@@ -71,7 +74,7 @@ pub fn export(store: &Store, cfg: &Config, dir: &Path) -> Result<Summary> {
                     {
                         tags.push(tag);
                     }
-                    put_document(&mut tree, &mut rules, cfg, doc)?;
+                    out.document(cfg, doc)?;
                 }
             }
         }
@@ -84,64 +87,87 @@ pub fn export(store: &Store, cfg: &Config, dir: &Path) -> Result<Summary> {
                 }
                 .path(cfg);
                 match crate::ondemand::list_page(store, cfg, &path)? {
-                    Some(doc) => put_document(&mut tree, &mut rules, cfg, doc)?,
+                    Some(doc) => out.document(cfg, doc)?,
                     None => break,
                 }
             }
         }
         for path in crate::ondemand::archive_paths(store, cfg)? {
             if let Some(doc) = crate::ondemand::archive_document(store, cfg, &path)? {
-                put_document(&mut tree, &mut rules, cfg, doc)?;
+                out.document(cfg, doc)?;
             }
         }
         Ok(())
     })?;
     for mut doc in assets::documents() {
         doc.path = format!("{}{}", cfg.base_path(), doc.path.trim_start_matches('/'));
-        put_document(&mut tree, &mut rules, cfg, doc)?;
+        out.document(cfg, doc)?;
     }
-    for (name, text) in rules.files() {
-        tree.put(name, text.as_bytes(), 0)?;
+    out.compress_pending()?;
+    for (name, text) in out.rules.files() {
+        out.tree.put(name, text.as_bytes(), 0)?;
     }
-    let (counts, files) = tree.finish()?;
+    let (counts, files) = out.tree.finish()?;
     Ok(Summary { files, counts })
 }
 
-/// Writes one document served with a 200 (or the 404 page) and its compressed siblings.
-fn put_document(
-    tree: &mut files::Tree,
-    rules: &mut hosts::Rules,
-    cfg: &Config,
-    doc: Document,
-) -> Result<()> {
-    let Some(relative) = file_name(cfg, &doc.path) else {
-        return Ok(());
-    };
-    let route = Route::parse(cfg, &doc.path);
-    let freshness = route
-        .as_ref()
-        .map_or(crate::routes::Freshness::Page, |r| r.kind().freshness);
-    rules.file(&doc.path, &doc.content_type, freshness);
-    let unchanged = tree.put(&relative, &doc.body, doc.last_modified)?;
-    let gz = format!("{relative}.gz");
-    let br = format!("{relative}.br");
-    // The compressed bytes follow from the identity bytes alone: when those are unchanged,
-    // the previous export's siblings stand and nothing is compressed again.
-    if unchanged
-        && tree.had(&relative)
-        && (!tree.had(&gz) || tree.keep(&gz))
-        && (!tree.had(&br) || tree.keep(&br))
-    {
-        return Ok(());
+/// Documents compressed together, one per core.
+const COMPRESS_BATCH: usize = 32;
+
+/// Where an export writes.
+struct Out {
+    tree: files::Tree,
+    rules: hosts::Rules,
+    /// Documents written whose compressed siblings are still to be made: file and document.
+    to_compress: Vec<(String, Document)>,
+}
+
+impl Out {
+    /// Writes one document served with a 200 (or the 404 page); its compressed siblings
+    /// follow in a batch.
+    fn document(&mut self, cfg: &Config, doc: Document) -> Result<()> {
+        let Some(relative) = file_name(cfg, &doc.path) else {
+            return Ok(());
+        };
+        let freshness = Route::parse(cfg, &doc.path)
+            .map_or(crate::routes::Freshness::Page, |r| r.kind().freshness);
+        self.rules.file(&doc.path, &doc.content_type, freshness);
+        let unchanged = self.tree.put(&relative, &doc.body, doc.last_modified)?;
+        let (gz, br) = (format!("{relative}.gz"), format!("{relative}.br"));
+        // The compressed bytes follow from the identity bytes alone: when those are
+        // unchanged, the previous export's siblings stand and nothing is compressed again.
+        let tree = &mut self.tree;
+        if unchanged
+            && tree.had(&relative)
+            && (!tree.had(&gz) || tree.keep(&gz))
+            && (!tree.had(&br) || tree.keep(&br))
+        {
+            return Ok(());
+        }
+        self.to_compress.push((relative, doc));
+        if self.to_compress.len() >= COMPRESS_BATCH {
+            self.compress_pending()?;
+        }
+        Ok(())
     }
-    let compressed = crate::compress::compress(&doc.body);
-    if let Some(bytes) = compressed.gzip {
-        tree.put(&gz, &bytes, doc.last_modified)?;
+
+    /// Compresses the pending documents on every core and writes their siblings.
+    fn compress_pending(&mut self) -> Result<()> {
+        let batch = std::mem::take(&mut self.to_compress);
+        let compressed =
+            crate::parallel::map(&batch, 1, |(_, doc)| crate::compress::compress(&doc.body));
+        for ((relative, doc), variants) in batch.iter().zip(compressed) {
+            if let Some(bytes) = variants.gzip {
+                self.tree
+                    .put(&format!("{relative}.gz"), &bytes, doc.last_modified)?;
+            }
+            if let Some(bytes) = variants.br {
+                self.tree
+                    .put(&format!("{relative}.br"), &bytes, doc.last_modified)?;
+            }
+        }
+        Ok(())
     }
-    if let Some(bytes) = compressed.br {
-        tree.put(&br, &bytes, doc.last_modified)?;
-    }
-    Ok(())
 }
 
 /// The file a document's URL path is exported to, or `None` for a path outside the site
