@@ -322,6 +322,18 @@ impl CacheControl {
     }
 }
 
+/// Headers every HTML answer carries: a policy that allows no script at all, no framing, and
+/// referrers cut to the origin across sites. `serve` sends them; an export tells its static
+/// server to.
+pub const HTML_SECURITY_HEADERS: [(&str, &str); 3] = [
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+];
+
 /// What follows from a route for the code that serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {

@@ -185,6 +185,11 @@ impl Rules {
                 "{pattern}\n  Content-Type: {content_type}\n  Cache-Control: {cache}\n  \
                  X-Content-Type-Options: nosniff"
             );
+            if content_type.starts_with("text/html") {
+                for (name, value) in crate::routes::HTML_SECURITY_HEADERS {
+                    let _ = writeln!(out, "  {name}: {value}");
+                }
+            }
         };
         if self.has_articles {
             rule(&format!("{}articles/*", self.base), html, &self.cache.page);

@@ -351,17 +351,9 @@ pub fn add_security_headers(headers: &mut HeaderMap) {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if is_html {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self' https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-            ),
-        );
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        for (name, value) in crate::routes::HTML_SECURITY_HEADERS {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
     }
 }
 
