@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# A static export served by Debian's nginx with the shipped deploy/nginx-static.conf answers like
+# `feedsvc serve` itself:
+#   1. A site: the fixture articles, a tag with enough articles for three list pages, one
+#      article renamed with `edit --slug` (a 301) and one deleted (a 410). `feedsvc serve` runs
+#      on one free loopback port, `feedsvc export DIR` writes the export, and nginx (not a
+#      daemon, its pid, logs and temp files in the temp dir) serves DIR on another with the
+#      shipped config (root, listen and server_name put in by sed) and the export's maps.
+#   2. export_nginx.py finds every URL from serve (sitemap index -> months' sitemaps -> URLs,
+#      the site's and each tag's feeds in three formats, each month's archived feeds, the index
+#      and tag pages with every page number, robots.txt, the assets, the 404 page) and asks both
+#      servers with no Accept-Encoding, gzip and br: same status, Content-Type, Cache-Control,
+#      Last-Modified, Vary: Accept-Encoding, security headers and bytes; nginx's gzip and br
+#      bodies decode to serve's identity bytes; If-None-Match with nginx's ETag and
+#      If-Modified-Since with its Last-Modified get 304; the old slug gets serve's 301
+#      (Location, Cache-Control), the deleted article serve's 410 page; _feedsvc/, _redirects,
+#      _headers, the .html/.gz/.br file names are not served; /tags/T and /articles/SLUG/
+#      redirect like serve.
+#   3. Incremental: one `feedsvc add`, export again: the summary line counts what changed on
+#      disk, unchanged files keep their mtime, few files are written, the new page exists, and
+#      nginx serves the new feeds and page as serve does.
+#
+# usage: export_nginx.sh FEEDSVC_BIN
+# Installs nginx, libnginx-mod-http-brotli-static (when the archive has it) and brotli (to decode
+# br bodies) when missing. Prints one PASS/FAIL line per check and a closing "N passed, M
+# failed"; exits 1 on any failure. A step the rest depends on ends the script at once with a
+# FAIL line. About 10 seconds once the packages are there. Every request stays on 127.0.0.1.
+# Functions called from traps look unreachable to shellcheck.
+# shellcheck disable=SC2317
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/interop/common.sh
+. "$here/common.sh" export "${1:?usage: export_nginx.sh FEEDSVC_BIN}"
+py=python3
+conf="$repo/deploy/nginx-static.conf"
+
+nginx_pid=
+cleanup_more() {
+  if [ -n "$nginx_pid" ]; then
+    # The master stops its workers on TERM; wait for it before the temp dir goes.
+    kill "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+  fi
+}
+
+# ---------------------------------------------------------------------------- packages
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+apt_install() {
+  as_root apt-get update -qq >"$work/apt.log" 2>&1 &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o DPkg::Lock::Timeout=300 "$@" >>"$work/apt.log" 2>&1
+}
+brotli_module=/usr/lib/nginx/modules/ngx_http_brotli_static_module.so
+want=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || want+=(nginx)
+command -v brotli >/dev/null || want+=(brotli)
+command -v curl >/dev/null || want+=(curl)
+if [ ! -f "$brotli_module" ] && apt-cache show libnginx-mod-http-brotli-static >/dev/null 2>&1; then
+  want+=(libnginx-mod-http-brotli-static)
+fi
+if [ ${#want[@]} -gt 0 ]; then
+  echo "# installing Debian packages: ${want[*]}" >&2
+  apt_install "${want[@]}" || fatal setup "apt-get install ${want[*]} failed: $(tail -c 500 "$work/apt.log")"
+fi
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$nginx" ] || fatal setup "nginx is not installed"
+[ -f "$conf" ] || fatal setup "no $conf"
+
+# ---------------------------------------------------------------------------- the site
+port=$(free_port)
+nport=$(free_port)
+while [ "$nport" = "$port" ]; do nport=$(free_port); done
+base="http://127.0.0.1:$port/"
+mkdir -p "$work/site/data" "$work/articles"
+cat >"$work/site/config.toml" <<CONF
+[site]
+title = "Static Dispatch"
+base_url = "$base"
+description = "An export served by nginx."
+author = "Static Desk"
+language = "en"
+[server]
+listen = "127.0.0.1:$port"
+log = "warn"
+[storage]
+samples = ""
+[feeds]
+items = 50
+page_size = 3
+# A static host serves no hub: the feeds name none.
+[websub]
+hub = ""
+[stats]
+enabled = false
+[admin]
+listen = ""
+CONF
+feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
+
+fixtures=()
+for f in "$repo"/tests/fixtures/articles/*.md; do
+  [ "$(basename "$f")" = README.md ] || fixtures+=("$f")
+done
+# Seven wire stories over two months: the tag's list runs to a third page (page_size = 3).
+for i in 1 2 3 4 5 6 7; do
+  printf '+++\ntitle = "Wire story %s"\nslug = "wire-%s"\npublished = "2026-0%s-1%sT08:00:00Z"\ntags = ["Wire"]\n+++\nWire copy number %s.\n' \
+    "$i" "$i" $((8 + i / 4)) "$i" "$i" >"$work/articles/wire-$i.md"
+  fixtures+=("$work/articles/wire-$i.md")
+done
+out=$(feedsvc add "${fixtures[@]}" 2>&1) || fatal setup "feedsvc add of ${#fixtures[@]} articles failed: $out"
+out=$(feedsvc add --title "Plain text with flags" --tag Flags --slug plain-text-flags \
+  "$repo/tests/fixtures/articles/no-front-matter.txt" 2>&1) || fatal setup "feedsvc add (plain text) failed: $out"
+out=$(feedsvc edit emoji --slug emoji-rally 2>&1) || fatal setup "feedsvc edit --slug failed: $out"
+out=$(feedsvc delete cdata-end 2>&1) || fatal setup "feedsvc delete failed: $out"
+
+start_server "$work/site/config.toml"
+
+export_dir="$work/export"
+# export_site: `feedsvc export`, whose last line is the summary (in `summary`).
+export_site() {
+  local out
+  out=$(feedsvc export "$export_dir" 2>&1) || fatal export "feedsvc export failed: $(tail -c 500 <<<"$out")"
+  summary=$(tail -n 1 <<<"$out")
+}
+export_site
+if [[ $summary =~ ^exported\ [0-9]+\ files\ to\ .+:\ [0-9]+\ written,\ [0-9]+\ unchanged,\ [0-9]+\ removed$ ]]; then
+  pass export "$summary"
+else
+  fail export "unexpected summary line '$summary'"
+fi
+[ -f "$export_dir/_feedsvc/nginx-maps.conf" ] || fatal export "no _feedsvc/nginx-maps.conf in the export"
+
+# ---------------------------------------------------------------------------- nginx
+mkdir -p "$work/nginx/logs" "$work/nginx/temp"
+sed -e "s#/srv/feedsvc/site#$export_dir#g" \
+  -e "s#^\( *\)listen 80;#\1listen 127.0.0.1:$nport;#" \
+  -e '/listen \[::\]:80;/d' \
+  -e "s#server_name news.example.org;#server_name 127.0.0.1;#" \
+  "$conf" >"$work/nginx/server.conf"
+load_brotli=
+if [ -f "$brotli_module" ]; then
+  load_brotli="load_module $brotli_module;"
+else
+  echo "# no brotli_static module here: the br checks see gzip or identity" >&2
+  sed -i '/brotli_static on;/d' "$work/nginx/server.conf"
+fi
+grep -q "listen 127.0.0.1:$nport;" "$work/nginx/server.conf" && grep -q "root $export_dir;" "$work/nginx/server.conf" ||
+  fatal setup "the shipped config no longer has 'listen 80;' and 'root /srv/feedsvc/site;' to replace"
+user=
+[ "$(id -u)" -ne 0 ] || user="user root;" # the workers read the temp dir, which is root's alone
+cat >"$work/nginx/nginx.conf" <<CONF
+$load_brotli
+$user
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log $work/nginx/logs/access.log;
+  client_body_temp_path $work/nginx/temp/body;
+  proxy_temp_path $work/nginx/temp/proxy;
+  fastcgi_temp_path $work/nginx/temp/fastcgi;
+  uwsgi_temp_path $work/nginx/temp/uwsgi;
+  scgi_temp_path $work/nginx/temp/scgi;
+  include $export_dir/_feedsvc/nginx-maps.conf;
+  include $work/nginx/server.conf;
+}
+CONF
+if ! "$nginx" -t -q -p "$work/nginx" -e "$work/nginx/logs/error.log" -c "$work/nginx/nginx.conf" >"$work/nginx/test.out" 2>&1; then
+  fatal nginx-config "nginx -t refuses the config: $(tail -c 800 "$work/nginx/test.out")"
+fi
+pass nginx-config "nginx -t accepts the shipped server {} with the export's maps"
+"$nginx" -p "$work/nginx" -e "$work/nginx/logs/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' \
+  >"$work/nginx/out" 2>&1 &
+nginx_pid=$!
+nbase="http://127.0.0.1:$nport/"
+up=
+for _ in $(seq 100); do
+  if [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "${nbase}robots.txt")" = 200 ]; then up=1; break; fi
+  kill -0 "$nginx_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$up" ] || fatal nginx "nginx on port $nport did not answer /robots.txt within 10 s: $(tail -c 500 "$work/nginx/logs/error.log")"
+
+# run_py COMMAND ARGS...: export_nginx.py's `ok`/`bad` lines as PASS/FAIL lines.
+run_py() {
+  local line out rc=0
+  out=$("$py" "$here/export_nginx.py" "$@" 2>&1) || rc=$?
+  while IFS= read -r line; do
+    case $line in
+      ok\ *) pass "${line#ok }" ;;
+      bad\ *) fail "${line#bad }" ;;
+      '') ;;
+      *) echo "# $line" >&2 ;;
+    esac
+  done <<<"$out"
+  [ "$rc" = 0 ] || fail "export_nginx.py-$1" "exit $rc: $(tail -c 500 <<<"$out")"
+}
+
+run_py compare "$base" "$nbase" --moved /articles/emoji --gone /articles/cdata-end --export "$export_dir"
+
+# ---------------------------------------------------------------------------- incremental
+"$py" "$here/export_nginx.py" snapshot "$export_dir" "$work/before.json" || fatal incremental "snapshot failed"
+printf '+++\ntitle = "Wire story late"\nslug = "wire-late"\npublished = "2026-11-20T09:00:00Z"\ntags = ["Wire"]\n+++\nThe latest wire copy.\n' \
+  >"$work/articles/wire-late.md"
+out=$(feedsvc add "$work/articles/wire-late.md" 2>&1) || fatal incremental "feedsvc add failed: $out"
+export_site
+run_py incremental "$export_dir" "$work/before.json" "$summary" --new articles/wire-late.html
+# serve notices the publish at its next look at the database; wait for the new feed.
+for _ in $(seq 100); do
+  if curl -s --max-time 2 "${base}atom.xml" | grep -q "Wire story late"; then break; fi
+  sleep 0.1
+done
+run_py paths "$base" "$nbase" after-add /atom.xml /rss.xml /feed.json /tags/wire/atom.xml \
+  /tags/wire/rss.xml /tags/wire/feed.json /articles/wire-late / /tags/wire/ /sitemap.xml \
+  /archive/2026-11/atom.xml /archive/2026-11/sitemap.xml
+
+if grep -qE '\[(emerg|alert|crit|error)\]' "$work/nginx/logs/error.log"; then
+  fail nginx-log "$(grep -E '\[(emerg|alert|crit|error)\]' "$work/nginx/logs/error.log" | head -n 3 | tr '\n' ' ')"
+else
+  pass nginx-log "no errors logged"
+fi
+finish
