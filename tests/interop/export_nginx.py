@@ -61,7 +61,8 @@ class Client:
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
             try:
-                self.conn.putrequest("GET", path, skip_accept_encoding=True)
+                target = urllib.parse.quote(path, safe="/?=&%:@!$'()*+,;~-._")
+                self.conn.putrequest("GET", target, skip_accept_encoding=True)
                 for name, value in (headers or {}).items():
                     self.conn.putheader(name, value)
                 self.conn.endheaders()
@@ -271,6 +272,7 @@ def command_compare(args):
     base = args.serve.rstrip("/") + "/"
     urls, tags, pages, months = discover(serve, base)
     articles = [p for p, k in urls.items() if k == "sitemap url"]
+    assets = [p for p, k in urls.items() if k == "asset"]
     deep = {k: v for k, v in pages.items() if v > 1}
     say(
         len(articles) >= 10 and len(tags) >= 3 and len(deep) >= 2 and len(months) >= 2,
@@ -281,16 +283,21 @@ def command_compare(args):
     ok200 = compare_paths(serve, nginx, list(urls), "all")
     conditional(nginx, ok200, "all")
 
-    # A renamed slug: serve's 301, Location and Cache-Control.
-    s_status, s_headers, _ = serve.get(args.moved)
-    n_status, n_headers, _ = nginx.get(args.moved)
+    # A renamed slug and old URLs (a path, a query naming the page): serve's 301, Location and
+    # Cache-Control.
+    problems = []
     fields = ("location", "cache-control")
-    same = all(s_headers.get(f) == n_headers.get(f) for f in fields)
+    for path in args.moved:
+        s_status, s_headers, _ = serve.get(path)
+        n_status, n_headers, _ = nginx.get(path)
+        s_got = [s_status] + [s_headers.get(f) for f in fields]
+        n_got = [n_status] + [n_headers.get(f) for f in fields]
+        if s_status != 301 or n_got != s_got:
+            problems.append(f"{path}: nginx {n_got}, serve {s_got}")
     say(
-        s_status == 301 and n_status == 301 and same,
+        not problems,
         "moved",
-        f"{args.moved}: nginx {n_status} {[n_headers.get(f) for f in fields]},"
-        f" serve {s_status} {[s_headers.get(f) for f in fields]}",
+        listed(problems) or f"{len(args.moved)} old URLs answer serve's 301: {', '.join(args.moved)}",
     )
     # A deleted article: serve's 410 and its page.
     s_status, s_headers, s_body = serve.get(args.gone)
@@ -313,6 +320,7 @@ def command_compare(args):
     hidden = ["/_feedsvc/nginx-maps.conf", "/_feedsvc/manifest", f"/_feedsvc/gone{args.gone}.html",
               "/_feedsvc/", "/_redirects", "/_headers", "/index.html", "/404.html",
               "/atom.xml.gz", "/atom.xml.br", "/sitemap.xml.gz"]
+    hidden += [a + suffix for a in sorted(assets)[:1] for suffix in (".gz", ".br")]
     hidden += [p + ".html" for p in articles[:2]] + [p.rstrip("/") + "/index.html" for p in
                                                        [f"/tags/{t}/" for t in tags[:1]]]
     problems = []
@@ -419,7 +427,7 @@ def main():
     p = sub.add_parser("compare")
     p.add_argument("serve")
     p.add_argument("nginx")
-    p.add_argument("--moved", required=True)
+    p.add_argument("--moved", action="append", required=True, help="an old URL (repeat)")
     p.add_argument("--gone", required=True)
     p.add_argument("--export", required=True)
     p.set_defaults(run=command_compare)

@@ -2,7 +2,8 @@
 # A static export served by Debian's nginx with the shipped deploy/nginx-static.conf answers like
 # `feedsvc serve` itself:
 #   1. A site: the fixture articles, a tag with enough articles for three list pages, one
-#      article renamed with `edit --slug` (a 301) and one deleted (a 410). `feedsvc serve` runs
+#      article renamed with `edit --slug` (a 301), one deleted (a 410), and a WordPress archive
+#      imported (its old URLs, with and without a query, answer 301). `feedsvc serve` runs
 #      on one free loopback port, `feedsvc export DIR` writes the export, and nginx (not a
 #      daemon, its pid, logs and temp files in the temp dir) serves DIR on another with the
 #      shipped config (root, listen and server_name put in by sed) and the export's maps.
@@ -12,8 +13,8 @@
 #      servers with no Accept-Encoding, gzip and br: same status, Content-Type, Cache-Control,
 #      Last-Modified, Vary: Accept-Encoding, security headers and bytes; nginx's gzip and br
 #      bodies decode to serve's identity bytes; If-None-Match with nginx's ETag and
-#      If-Modified-Since with its Last-Modified get 304; the old slug gets serve's 301
-#      (Location, Cache-Control), the deleted article serve's 410 page; _feedsvc/, _redirects,
+#      If-Modified-Since with its Last-Modified get 304; the old slug and old URLs get serve's
+#      301 (Location, Cache-Control), the deleted article serve's 410 page; _feedsvc/, _redirects,
 #      _headers, the .html/.gz/.br file names are not served; /tags/T and /articles/SLUG/
 #      redirect like serve.
 #   3. Incremental: one `feedsvc add`, export again: the summary line counts what changed on
@@ -114,6 +115,8 @@ out=$(feedsvc add --title "Plain text with flags" --tag Flags --slug plain-text-
   "$repo/tests/fixtures/articles/no-front-matter.txt" 2>&1) || fatal setup "feedsvc add (plain text) failed: $out"
 out=$(feedsvc edit emoji --slug emoji-rally 2>&1) || fatal setup "feedsvc edit --slug failed: $out"
 out=$(feedsvc delete cdata-end 2>&1) || fatal setup "feedsvc delete failed: $out"
+# A WordPress archive: its old URLs (a path with Greek letters, /?p=N, /?feed=…, /feed/) answer 301.
+out=$(feedsvc import "$repo/tests/fixtures/import/wordpress-1.2.xml" 2>&1) || fatal setup "feedsvc import failed: $(tail -c 500 <<<"$out")"
 
 start_server "$work/site/config.toml"
 
@@ -146,8 +149,10 @@ else
   echo "# no brotli_static module here: the br checks see gzip or identity" >&2
   sed -i '/brotli_static on;/d' "$work/nginx/server.conf"
 fi
-grep -q "listen 127.0.0.1:$nport;" "$work/nginx/server.conf" && grep -q "root $export_dir;" "$work/nginx/server.conf" ||
+if ! grep -q "listen 127.0.0.1:$nport;" "$work/nginx/server.conf" ||
+  ! grep -q "root $export_dir;" "$work/nginx/server.conf"; then
   fatal setup "the shipped config no longer has 'listen 80;' and 'root /srv/feedsvc/site;' to replace"
+fi
 user=
 [ "$(id -u)" -ne 0 ] || user="user root;" # the workers read the temp dir, which is root's alone
 cat >"$work/nginx/nginx.conf" <<CONF
@@ -199,7 +204,9 @@ run_py() {
   [ "$rc" = 0 ] || fail "export_nginx.py-$1" "exit $rc: $(tail -c 500 <<<"$out")"
 }
 
-run_py compare "$base" "$nbase" --moved /articles/emoji --gone /articles/cdata-end --export "$export_dir"
+run_py compare "$base" "$nbase" --gone /articles/cdata-end --export "$export_dir" \
+  --moved /articles/emoji --moved '/2025/09/13/αθήνα-καύσωνας/' --moved '/?p=101' \
+  --moved '/?feed=atom' --moved /feed/ --moved /tag/coast-road/feed/atom/
 
 # ---------------------------------------------------------------------------- incremental
 "$py" "$here/export_nginx.py" snapshot "$export_dir" "$work/before.json" || fatal incremental "snapshot failed"
