@@ -166,6 +166,41 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Copy the databases into a backup file, consistently, while the server runs
+    ///
+    /// The archive goes to FILE and the counting's database, when there is one, beside it
+    /// (`x.db` → `x-stats.db`). Each copy is one committed state (SQLite's VACUUM INTO): no
+    /// article without its pages and feeds. Publishers and the server go on meanwhile. Restore
+    /// by stopping the server and putting the copies in place of storage.database and its
+    /// `-stats` sibling.
+    #[command(after_help = "\
+Examples:
+  feedsvc backup /var/backups/feedsvc/2026-12-03.db
+  feedsvc backup --force latest.db       replace an earlier backup of that name")]
+    Backup {
+        /// The backup file to write; an existing file is refused unless --force.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace FILE (and its `-stats` sibling) if they exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the whole site as files for a static host or CDN, updating an earlier export
+    ///
+    /// Every URL `feedsvc serve` answers becomes a file with the same bytes, with `.gz` and `.br`
+    /// siblings and the document's Last-Modified as its mtime; the 301s, 410s and cache policy
+    /// go to `_feedsvc/nginx-maps.conf` (nginx, see deploy/nginx-static.conf) and to
+    /// `_redirects` and `_headers` (Netlify, Cloudflare Pages). Exporting again rewrites only
+    /// the files whose bytes changed and removes those no longer part of the site.
+    #[command(after_help = "\
+Examples:
+  feedsvc export /srv/www/news
+  feedsvc export site/ && rsync -a --delete site/ host:/srv/www/news/")]
+    Export {
+        /// The directory to write: new, empty, or an earlier export.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Re-lint every published feed and page, and check that they agree with the archive.
     #[command(
         after_help = "Example:\n  feedsvc check      exits 1 and lists each problem when there is any"
@@ -303,6 +338,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show { slug, json } => show(&cfg, &slug, json),
         Command::Subscriptions { json } => subscriptions(&cfg, json),
         Command::Stats { days, json } => stats(&cfg, days, json),
+        Command::Backup { file, force } => backup(&cfg, &file, force),
+        Command::Export { dir } => export(&cfg, &dir),
         Command::Check => check(&cfg),
         Command::Serve { listen } => serve(&cfg, listen.as_deref()),
     }
@@ -794,6 +831,61 @@ fn show(cfg: &Config, slug: &str, json: bool) -> anyhow::Result<()> {
     writeln!(out, "body:      {}", article.body_format.word())?;
     writeln!(out)?;
     write!(out, "{}", article.body_markdown)?;
+    Ok(())
+}
+
+fn backup(cfg: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
+    use crate::store::backup::check_destination;
+    use crate::store::stats::{path_beside, StatsStore};
+    if !cfg.storage.database.exists() {
+        anyhow::bail!(
+            "{}: no database to back up (storage.database in {})",
+            cfg.storage.database.display(),
+            cfg.path.display()
+        );
+    }
+    let stats_file = path_beside(file);
+    let counting = StatsStore::open(&cfg.stats_database(), cfg.storage.busy_timeout, false)?;
+    // Both destinations are checked before either is written.
+    check_destination(file, force)?;
+    if counting.is_some() {
+        check_destination(&stats_file, force)?;
+    }
+    let store = open(cfg, false)?;
+    let copied = store.backup(file, force)?;
+    println!(
+        "backed up {} to {} ({} bytes)",
+        cfg.storage.database.display(),
+        copied.path.display(),
+        copied.bytes
+    );
+    if let Some(counting) = counting {
+        let copied = counting.backup(&stats_file, force)?;
+        println!(
+            "backed up {} to {} ({} bytes)",
+            cfg.stats_database().display(),
+            copied.path.display(),
+            copied.bytes
+        );
+    }
+    Ok(())
+}
+
+fn export(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
+    let mut store = open(cfg, false)?;
+    // A site rendered by another version or configuration (a new base URL) is rendered again
+    // first, as `serve` would; otherwise this writes nothing to the archive.
+    publish::refresh_if_stale(&mut store, cfg, Utc::now())?;
+    let summary = crate::export::export(&store, cfg, dir)?;
+    let c = summary.counts;
+    println!(
+        "exported {} files to {}: {} written, {} unchanged, {} removed",
+        summary.files,
+        dir.display(),
+        c.written,
+        c.unchanged,
+        c.removed
+    );
     Ok(())
 }
 

@@ -25,6 +25,7 @@ pub mod compress;
 pub mod config;
 pub mod document;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod hub;
 pub mod import;

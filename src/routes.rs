@@ -262,6 +262,66 @@ pub enum Freshness {
     Immutable,
 }
 
+/// A feed may be served stale, while it is revalidated, for this many times its max-age.
+const FEED_STALE_FACTOR: u64 = 2;
+/// A page may be served stale for this many times its max-age (counted from at least
+/// [`PAGE_STALE_FLOOR_SECS`]).
+const PAGE_STALE_FACTOR: u64 = 5;
+/// The least max-age the page's stale window is counted from.
+const PAGE_STALE_FLOOR_SECS: u64 = 60;
+/// How long a stored redirect (an old slug) may be kept.
+const REDIRECT_MAX_AGE_SECS: u32 = 3600;
+/// How long a 404 or 410 may be kept.
+const ERROR_MAX_AGE_SECS: u32 = 60;
+/// Fingerprinted assets never change: a year.
+const IMMUTABLE_MAX_AGE_SECS: u32 = 31_536_000;
+
+/// The `Cache-Control` of each kind of answer, as `serve` sends it and as a static export
+/// tells its server to send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheControl {
+    /// A 200 of a feed ([`Freshness::Feed`]).
+    pub feed: String,
+    /// A 200 of a page, sitemap or the like ([`Freshness::Page`]).
+    pub page: String,
+    /// A 301.
+    pub redirect: String,
+    /// A 404 or 410.
+    pub error: String,
+    /// A fingerprinted asset ([`Freshness::Immutable`]).
+    pub immutable: String,
+}
+
+impl CacheControl {
+    /// The values for the site configured in `cfg` (`server.feed_max_age`, `page_max_age`).
+    pub fn of(cfg: &Config) -> CacheControl {
+        let feed = cfg.server.feed_max_age;
+        let page = cfg.server.page_max_age;
+        CacheControl {
+            feed: format!(
+                "max-age={feed}, stale-while-revalidate={}",
+                feed * FEED_STALE_FACTOR
+            ),
+            page: format!(
+                "max-age={page}, stale-while-revalidate={}",
+                page.max(PAGE_STALE_FLOOR_SECS) * PAGE_STALE_FACTOR
+            ),
+            redirect: format!("max-age={REDIRECT_MAX_AGE_SECS}"),
+            error: format!("max-age={ERROR_MAX_AGE_SECS}"),
+            immutable: format!("max-age={IMMUTABLE_MAX_AGE_SECS}, immutable"),
+        }
+    }
+
+    /// The value for a 200 of the given freshness.
+    pub fn for_freshness(&self, freshness: Freshness) -> &str {
+        match freshness {
+            Freshness::Feed => &self.feed,
+            Freshness::Page => &self.page,
+            Freshness::Immutable => &self.immutable,
+        }
+    }
+}
+
 /// What follows from a route for the code that serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {

@@ -13,7 +13,7 @@ use super::respond::{http_date, Coding, Resource};
 use crate::config::Config;
 use crate::document::Document;
 use crate::render::assets;
-use crate::routes::{Freshness, Route};
+use crate::routes::{CacheControl, Freshness, Route};
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -57,20 +57,6 @@ struct Shared {
     /// first, which loads and compresses it once; misses of other paths go on in parallel.
     in_flight: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
-
-/// A feed may be served stale, while it is revalidated, for this many times its max-age.
-const FEED_STALE_FACTOR: u64 = 2;
-/// A page may be served stale for this many times its max-age (counted from at least
-/// [`PAGE_STALE_FLOOR_SECS`]).
-const PAGE_STALE_FACTOR: u64 = 5;
-/// The least max-age the page's stale window is counted from.
-const PAGE_STALE_FLOOR_SECS: u64 = 60;
-/// How long a stored redirect (an old slug) may be kept.
-const REDIRECT_MAX_AGE_SECS: u32 = 3600;
-/// How long a 404 or 410 may be kept.
-const ERROR_MAX_AGE_SECS: u32 = 60;
-/// Fingerprinted assets never change: a year.
-const IMMUTABLE_MAX_AGE_SECS: u32 = 31_536_000;
 
 /// `Cache-Control` values by kind of document.
 struct Policy {
@@ -301,20 +287,13 @@ impl Cache {
                 reason: e.to_string(),
             })
         };
-        let feed = cfg.server.feed_max_age;
-        let page = cfg.server.page_max_age;
+        let texts = CacheControl::of(cfg);
         let policy = Policy {
-            feed: header(format!(
-                "max-age={feed}, stale-while-revalidate={}",
-                feed * FEED_STALE_FACTOR
-            ))?,
-            page: header(format!(
-                "max-age={page}, stale-while-revalidate={}",
-                page.max(PAGE_STALE_FLOOR_SECS) * PAGE_STALE_FACTOR
-            ))?,
-            redirect: header(format!("max-age={REDIRECT_MAX_AGE_SECS}"))?,
-            error: header(format!("max-age={ERROR_MAX_AGE_SECS}"))?,
-            immutable: header(format!("max-age={IMMUTABLE_MAX_AGE_SECS}, immutable"))?,
+            feed: header(texts.feed)?,
+            page: header(texts.page)?,
+            redirect: header(texts.redirect)?,
+            error: header(texts.error)?,
+            immutable: header(texts.immutable)?,
         };
         // Watch before reading the version, so no commit falls between the two.
         // Every commit writes the WAL file, and the kernel queues the event during that write,

@@ -167,10 +167,17 @@ impl Tx<'_> {
 
 impl Store {
     /// Reads one document (if any) and the store's generation, in one consistent snapshot.
+    /// Inside [`Store::in_one_snapshot`], that snapshot.
     pub fn document(&self, path: &str) -> Result<(i64, Option<Document>)> {
-        let tx = self.conn().unchecked_transaction()?;
-        let generation = read_generation(&tx)?;
-        let doc = tx
+        // Its own read transaction, unless one is open already (`in_one_snapshot`).
+        let tx = if self.conn().is_autocommit() {
+            Some(self.conn().unchecked_transaction()?)
+        } else {
+            None
+        };
+        let generation = read_generation(self.conn())?;
+        let doc = self
+            .conn()
             .prepare_cached(
                 "SELECT path, status, content_type, location, body, etag, last_modified \
                  FROM documents WHERE path = ?1",
@@ -187,8 +194,22 @@ impl Store {
                 })
             })
             .optional()?;
-        tx.finish()?;
+        if let Some(tx) = tx {
+            tx.finish()?;
+        }
         Ok((generation, doc))
+    }
+
+    /// Runs `f` with every read of this store seeing one committed state, however long `f`
+    /// takes and whatever other processes commit meanwhile (one read transaction; in WAL mode
+    /// it blocks no writer). For a reader that must see the site whole: the static export.
+    pub fn in_one_snapshot<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let tx = self.conn().unchecked_transaction()?;
+        // The snapshot starts with the first read, not with BEGIN.
+        read_generation(&tx)?;
+        let outcome = f(self);
+        tx.finish()?;
+        outcome
     }
 
     /// The current generation and the paths written after `since`, in one snapshot.

@@ -1,6 +1,7 @@
 //! The SQLite store: opening, pragmas, migrations. All SQL lives under this module.
 
 pub mod articles;
+pub mod backup;
 mod documents;
 pub mod hub;
 mod migrations;

@@ -262,7 +262,7 @@ fn add_counts(tx: &rusqlite::Transaction<'_>, counts: &Counts) -> Result<()> {
 }
 
 impl StatsStore {
-    fn conn(&self) -> &Connection {
+    pub(super) fn conn(&self) -> &Connection {
         &self.conn
     }
 
