@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Checks for export_nginx.sh: nginx serving a `feedsvc export` answers like `feedsvc serve`.
 
-  export_nginx.py compare SERVE_URL NGINX_URL --moved PATH --gone PATH --export DIR
-  export_nginx.py paths SERVE_URL NGINX_URL NAME PATH...
+  export_nginx.py compare SERVE_URL NGINX_URL --moved PATH... --gone PATH --export DIR [--label L]
+  export_nginx.py paths SERVE_URL NGINX_URL LABEL PATH...
   export_nginx.py snapshot DIR OUT_JSON
-  export_nginx.py incremental DIR BEFORE_JSON SUMMARY_LINE --new FILE
+  export_nginx.py incremental DIR BEFORE_JSON SUMMARY_LINE --new FILE [--absent FILE...] [--label L]
 
 `compare` finds every URL from serve (the sitemap index, its months' sitemaps and their URLs,
 the site's and each tag's feeds in three formats, each month's archived feeds, the index and
@@ -41,6 +41,8 @@ SAME_HEADERS = [
 # The three ways a client asks: no Accept-Encoding, gzip only, br only.
 CODINGS = {"identity": None, "gzip": "gzip", "br": "br"}
 MAX_LISTED = 5
+# Set by --without-br: nginx has no brotli_static here, so br is not compared.
+WITHOUT_BR = False
 
 
 def say(ok, name, detail):
@@ -211,6 +213,8 @@ def compare_paths(serve, nginx, paths, label):
     identity answer} for the paths serve answered 200."""
     decoded, identity_bodies, ok200 = [], {}, {}
     for coding in CODINGS:
+        if coding == "br" and WITHOUT_BR:
+            continue
         problems = []
         for path in paths:
             got = compare_one(serve, nginx, path, coding, problems, decoded, identity_bodies)
@@ -223,7 +227,7 @@ def compare_paths(serve, nginx, paths, label):
             or f"{len(paths)} URLs: same status, Content-Type, Cache-Control, Last-Modified,"
             f" Vary and bytes as serve",
         )
-    for coding in ("gzip", "br"):
+    for coding in ("gzip",) if WITHOUT_BR else ("gzip", "br"):
         mine = [(p, b) for p, c, b in decoded if c == coding]
         problems = []
         for path, body in mine:
@@ -271,17 +275,18 @@ def command_compare(args):
     serve, nginx = Client(args.serve), Client(args.nginx)
     base = args.serve.rstrip("/") + "/"
     urls, tags, pages, months = discover(serve, base)
+    label = args.label
     articles = [p for p, k in urls.items() if k == "sitemap url"]
     assets = [p for p, k in urls.items() if k == "asset"]
     deep = {k: v for k, v in pages.items() if v > 1}
     say(
         len(articles) >= 10 and len(tags) >= 3 and len(deep) >= 2 and len(months) >= 2,
-        "urls",
+        f"{label}-urls",
         f"{len(urls)} URLs: {len(articles)} in the sitemaps of {len(months)} months, {len(tags)} tags,"
         f" lists with more than one page: {deep}",
     )
-    ok200 = compare_paths(serve, nginx, list(urls), "all")
-    conditional(nginx, ok200, "all")
+    ok200 = compare_paths(serve, nginx, list(urls), label)
+    conditional(nginx, ok200, label)
 
     # A renamed slug and old URLs (a path, a query naming the page): serve's 301, Location and
     # Cache-Control.
@@ -296,7 +301,7 @@ def command_compare(args):
             problems.append(f"{path}: nginx {n_got}, serve {s_got}")
     say(
         not problems,
-        "moved",
+        f"{label}-moved",
         listed(problems) or f"{len(args.moved)} old URLs answer serve's 301: {', '.join(args.moved)}",
     )
     # A deleted article: serve's 410 and its page.
@@ -311,7 +316,7 @@ def command_compare(args):
         problems.append(f"body of {len(n_body)} bytes, serve's {len(s_body)}")
     say(
         s_status == 410 and n_status == 410 and not problems,
-        "gone",
+        f"{label}-gone",
         f"{args.gone}: nginx {n_status}, serve {s_status}"
         + (": " + "; ".join(problems) if problems else ", same page"),
     )
@@ -332,7 +337,7 @@ def command_compare(args):
             problems.append(f"{path}: nginx {n_status}, serve {s_status}")
         elif os.path.isfile(file) and n_status == 200:
             problems.append(f"{path}: nginx serves the exported file")
-    say(not problems, "hidden", listed(problems) or f"{len(hidden)} file names answer like serve (404)")
+    say(not problems, f"{label}-hidden", listed(problems) or f"{len(hidden)} file names answer like serve (404)")
 
     # Without the slash (or with one too many), serve redirects to the URL; so does nginx.
     problems = []
@@ -344,13 +349,13 @@ def command_compare(args):
         n_to = urllib.parse.urljoin(path, n_headers.get("location", ""))
         if (s_status, s_to) != (n_status, n_to):
             problems.append(f"{path}: nginx {n_status} to {n_to!r}, serve {s_status} to {s_to!r}")
-    say(not problems, "slash-redirects", listed(problems) or f"{redirects} redirect like serve")
+    say(not problems, f"{label}-slash-redirects", listed(problems) or f"{redirects} redirect like serve")
 
 
 def command_paths(args):
     serve, nginx = Client(args.serve), Client(args.nginx)
-    ok200 = compare_paths(serve, nginx, args.paths, args.name)
-    conditional(nginx, ok200, args.name)
+    ok200 = compare_paths(serve, nginx, args.paths, args.label)
+    conditional(nginx, ok200, args.label)
 
 
 def digest(path):
@@ -381,14 +386,13 @@ def command_incremental(args):
         args.summary.strip(),
     )
     if not summary:
-        say(False, "incremental-summary", f"unexpected summary line {args.summary!r}")
+        say(False, f"{args.label}-summary", f"unexpected summary line {args.summary!r}")
         return
     total, _, written, unchanged, removed = summary.groups()
     total, written, unchanged, removed = int(total), int(written), int(unchanged), int(removed)
-    # Bookkeeping (maps, manifest, _redirects, _headers) may be rewritten every time; only
-    # the site's own files are counted by the summary.
+    # The summary counts every file but the manifest (the list of the others).
     def is_site(name):
-        return not (name.startswith("_feedsvc/") or name in ("_redirects", "_headers"))
+        return name != "_feedsvc/manifest"
 
     new = [n for n in after if n not in before and is_site(n)]
     changed = [n for n in after if n in before and after[n][1] != before[n][1] and is_site(n)]
@@ -399,26 +403,33 @@ def command_incremental(args):
     say(
         written == len(new) + len(changed) and removed == len(gone) and total == len(site)
         and unchanged == total - written,
-        "incremental-summary",
+        f"{args.label}-summary",
         f"{args.summary.strip()!r}; on disk: {len(site)} files, {len(new)} new, {len(changed)}"
         f" changed, {len(gone)} removed",
     )
     say(
         not touched,
-        "incremental-mtimes",
+        f"{args.label}-mtimes",
         f"rewritten with the same bytes: {touched[:MAX_LISTED]}" if touched
         else f"the {len(site) - len(new) - len(changed)} unchanged files kept their mtime",
     )
     say(
         0 < written <= total // 4,
-        "incremental-few",
-        f"{written} of {total} files written for one added article",
+        f"{args.label}-few",
+        f"{written} of {total} files written",
     )
     say(
         args.new in after,
-        "incremental-new-page",
+        f"{args.label}-new-page",
         f"{args.new} {'exists' if args.new in after else 'is missing'}",
     )
+    if args.absent:
+        left = [n for n in args.absent if n in after]
+        say(
+            not left and all(n in before for n in args.absent),
+            f"{args.label}-removed-files",
+            f"still there: {left}" if left else f"removed: {', '.join(args.absent)}",
+        )
 
 
 def main():
@@ -430,11 +441,12 @@ def main():
     p.add_argument("--moved", action="append", required=True, help="an old URL (repeat)")
     p.add_argument("--gone", required=True)
     p.add_argument("--export", required=True)
+    p.add_argument("--label", default="all", help="what the check names start with")
     p.set_defaults(run=command_compare)
     p = sub.add_parser("paths")
     p.add_argument("serve")
     p.add_argument("nginx")
-    p.add_argument("name")
+    p.add_argument("label")
     p.add_argument("paths", nargs="+")
     p.set_defaults(run=command_paths)
     p = sub.add_parser("snapshot")
@@ -445,9 +457,15 @@ def main():
     p.add_argument("dir")
     p.add_argument("before")
     p.add_argument("summary")
-    p.add_argument("--new", required=True)
+    p.add_argument("--new", required=True, help="a file the export must now hold")
+    p.add_argument("--absent", action="append", default=[], help="a file it must no longer hold")
+    p.add_argument("--label", default="incremental", help="what the check names start with")
     p.set_defaults(run=command_incremental)
+    for p in (sub.choices["compare"], sub.choices["paths"]):
+        p.add_argument("--without-br", action="store_true", help="nginx cannot send br here")
     args = parser.parse_args()
+    global WITHOUT_BR
+    WITHOUT_BR = getattr(args, "without_br", False)
     try:
         args.run(args)
     except (OSError, http.client.HTTPException, ValueError) as e:
