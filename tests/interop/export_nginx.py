@@ -304,25 +304,30 @@ def command_compare(args):
         f"{label}-moved",
         listed(problems) or f"{len(args.moved)} old URLs answer serve's 301: {', '.join(args.moved)}",
     )
-    # A deleted article: serve's 410 and its page.
-    s_status, s_headers, s_body = serve.get(args.gone)
-    n_status, n_headers, n_body = nginx.get(args.gone)
-    problems = [
-        f"{f} {n_headers.get(f)!r}, serve {s_headers.get(f)!r}"
-        for f in ("content-type", "cache-control")
-        if s_headers.get(f) != n_headers.get(f)
-    ]
-    if n_body != s_body:
-        problems.append(f"body of {len(n_body)} bytes, serve's {len(s_body)}")
+    # A deleted article (and the pages and feeds of a tag left without articles): serve's 410
+    # and its page.
+    problems = []
+    for path in args.gone:
+        s_status, s_headers, s_body = serve.get(path)
+        n_status, n_headers, n_body = nginx.get(path)
+        if (s_status, n_status) != (410, 410):
+            problems.append(f"{path}: nginx {n_status}, serve {s_status}")
+            continue
+        problems += [
+            f"{path}: {f} {n_headers.get(f)!r}, serve {s_headers.get(f)!r}"
+            for f in ("content-type", "cache-control")
+            if s_headers.get(f) != n_headers.get(f)
+        ]
+        if n_body != s_body:
+            problems.append(f"{path}: body of {len(n_body)} bytes, serve's {len(s_body)}")
     say(
-        s_status == 410 and n_status == 410 and not problems,
+        not problems,
         f"{label}-gone",
-        f"{args.gone}: nginx {n_status}, serve {s_status}"
-        + (": " + "; ".join(problems) if problems else ", same page"),
+        listed(problems) or f"{', '.join(args.gone)}: 410 with serve's page",
     )
 
     # What is on disk but no URL of the site: 404 from nginx as from serve, never the file.
-    hidden = ["/_feedsvc/nginx-maps.conf", "/_feedsvc/manifest", f"/_feedsvc/gone{args.gone}.html",
+    hidden = ["/_feedsvc/nginx-maps.conf", "/_feedsvc/manifest", f"/_feedsvc/gone{args.gone[0]}.html",
               "/_feedsvc/", "/_redirects", "/_headers", "/index.html", "/404.html",
               "/atom.xml.gz", "/atom.xml.br", "/sitemap.xml.gz"]
     hidden += [a + suffix for a in sorted(assets)[:1] for suffix in (".gz", ".br")]
@@ -439,7 +444,7 @@ def main():
     p.add_argument("serve")
     p.add_argument("nginx")
     p.add_argument("--moved", action="append", required=True, help="an old URL (repeat)")
-    p.add_argument("--gone", required=True)
+    p.add_argument("--gone", action="append", required=True, help="a deleted page (repeat)")
     p.add_argument("--export", required=True)
     p.add_argument("--label", default="all", help="what the check names start with")
     p.set_defaults(run=command_compare)

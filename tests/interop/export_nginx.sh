@@ -20,8 +20,9 @@
 #   3. Incremental: one `feedsvc add`, export again: the summary line counts what changed on
 #      disk, unchanged files keep their mtime, few files are written, the new page exists, and
 #      nginx serves the new feeds and page as serve does. Then one article deleted and one
-#      renamed, export again: their old files are removed, and nginx, reloaded for the new
-#      maps, answers the new 410 and 301 (and every other URL) as serve does.
+#      renamed, and the only article of a tag deleted, export again: their old files are
+#      removed, and nginx, reloaded for the new maps, answers the new 410s (the article, the
+#      tag's page and feeds) and 301 (and every other URL) as serve does.
 #
 # usage: export_nginx.sh FEEDSVC_BIN
 # Installs nginx, libnginx-mod-http-brotli-static (when the archive has it) and brotli (to decode
@@ -236,6 +237,8 @@ run_py paths "$base" "$nbase" "${without_br[@]}" after-add /atom.xml /rss.xml /f
 sleep 1 # a second after the add: a Last-Modified the change moves is seen to move
 out=$(feedsvc delete wire-1 2>&1) || fatal incremental "feedsvc delete failed: $out"
 out=$(feedsvc edit wire-2 --slug wire-second 2>&1) || fatal incremental "feedsvc edit --slug failed: $out"
+# The only article tagged Flags: the tag's page and feeds answer 410 too.
+out=$(feedsvc delete plain-text-flags 2>&1) || fatal incremental "feedsvc delete failed: $out"
 export_site
 run_py incremental "$export_dir" "$work/before.json" "$summary" --new articles/wire-second.html \
   --absent articles/wire-1.html --absent articles/wire-2.html --label after-delete
@@ -246,8 +249,10 @@ for _ in $(seq 100); do
   if [ "$(status_of "${nbase}articles/wire-1")" = 410 ] && [ "$(status_of "${base}articles/wire-1")" = 410 ]; then break; fi
   sleep 0.1
 done
-run_py compare "$base" "$nbase" "${without_br[@]}" --gone /articles/wire-1 --export "$export_dir" \
-  --moved /articles/wire-2 --moved /articles/emoji --label after-delete
+run_py compare "$base" "$nbase" "${without_br[@]}" --export "$export_dir" --label after-delete \
+  --gone /articles/wire-1 --gone /articles/cdata-end --gone /tags/flags/ --gone /tags/flags/atom.xml \
+  --gone /tags/flags/rss.xml --gone /tags/flags/feed.json \
+  --moved /articles/wire-2 --moved /articles/emoji
 
 if grep -qE '\[(emerg|alert|crit|error)\]' "$work/nginx/logs/error.log"; then
   fail nginx-log "$(grep -E '\[(emerg|alert|crit|error)\]' "$work/nginx/logs/error.log" | head -n 3 | tr '\n' ' ')"
