@@ -51,22 +51,26 @@ cleanup_more() {
 
 # ---------------------------------------------------------------------------- packages
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
-apt_install() {
-  as_root apt-get update -qq >"$work/apt.log" 2>&1 &&
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      -o DPkg::Lock::Timeout=300 "$@" >>"$work/apt.log" 2>&1
-}
 brotli_module=/usr/lib/nginx/modules/ngx_http_brotli_static_module.so
 want=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || want+=(nginx)
 command -v brotli >/dev/null || want+=(brotli)
 command -v curl >/dev/null || want+=(curl)
-if [ ! -f "$brotli_module" ] && apt-cache show libnginx-mod-http-brotli-static >/dev/null 2>&1; then
-  want+=(libnginx-mod-http-brotli-static)
+if [ ${#want[@]} -gt 0 ] || [ ! -f "$brotli_module" ]; then
+  # Offline with everything but the module is fine: br is then not compared.
+  if ! as_root apt-get update -qq >"$work/apt.log" 2>&1 && [ ${#want[@]} -gt 0 ]; then
+    fatal setup "apt-get update failed: $(tail -c 500 "$work/apt.log")"
+  fi
+  # The module where the archive has it (Debian 12 and later).
+  if [ ! -f "$brotli_module" ] && apt-cache show libnginx-mod-http-brotli-static >/dev/null 2>&1; then
+    want+=(libnginx-mod-http-brotli-static)
+  fi
 fi
 if [ ${#want[@]} -gt 0 ]; then
   echo "# installing Debian packages: ${want[*]}" >&2
-  apt_install "${want[@]}" || fatal setup "apt-get install ${want[*]} failed: $(tail -c 500 "$work/apt.log")"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 "${want[@]}" >>"$work/apt.log" 2>&1 ||
+    fatal setup "apt-get install ${want[*]} failed: $(tail -c 500 "$work/apt.log")"
 fi
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx" ] || fatal setup "nginx is not installed"
