@@ -111,19 +111,25 @@ fixtures=()
 for f in "$repo"/tests/fixtures/articles/*.md; do
   [ "$(basename "$f")" = README.md ] || fixtures+=("$f")
 done
+# wire SLUG PUBLISHED: writes an article tagged Wire, prints its file's path.
+wire() {
+  printf '+++\ntitle = "Wire story %s"\nslug = "%s"\npublished = "%s"\ntags = ["Wire"]\n+++\nCopy.\n' \
+    "$1" "$1" "$2" >"$work/articles/$1.md"
+  echo "$work/articles/$1.md"
+}
 # Seven wire stories over two months: the tag's list runs to a third page (page_size = 3).
 for i in 1 2 3 4 5 6 7; do
-  printf '+++\ntitle = "Wire story %s"\nslug = "wire-%s"\npublished = "2026-0%s-1%sT08:00:00Z"\ntags = ["Wire"]\n+++\nWire copy number %s.\n' \
-    "$i" "$i" $((8 + i / 4)) "$i" "$i" >"$work/articles/wire-$i.md"
-  fixtures+=("$work/articles/wire-$i.md")
+  fixtures+=("$(wire "wire-$i" "2026-0$((8 + i / 4))-1${i}T08:00:00Z")")
 done
 out=$(feedsvc add "${fixtures[@]}" 2>&1) || fatal setup "feedsvc add of ${#fixtures[@]} articles failed: $out"
 out=$(feedsvc add --title "Plain text with flags" --tag Flags --slug plain-text-flags \
-  "$repo/tests/fixtures/articles/no-front-matter.txt" 2>&1) || fatal setup "feedsvc add (plain text) failed: $out"
+  "$repo/tests/fixtures/articles/no-front-matter.txt" 2>&1) ||
+  fatal setup "feedsvc add (plain text) failed: $out"
 out=$(feedsvc edit emoji --slug emoji-rally 2>&1) || fatal setup "feedsvc edit --slug failed: $out"
 out=$(feedsvc delete cdata-end 2>&1) || fatal setup "feedsvc delete failed: $out"
 # A WordPress archive: its old URLs (a path with Greek letters, /?p=N, /?feed=…, /feed/) answer 301.
-out=$(feedsvc import "$repo/tests/fixtures/import/wordpress-1.2.xml" 2>&1) || fatal setup "feedsvc import failed: $(tail -c 500 <<<"$out")"
+out=$(feedsvc import "$repo/tests/fixtures/import/wordpress-1.2.xml" 2>&1) ||
+  fatal setup "feedsvc import failed: $(tail -c 500 <<<"$out")"
 
 start_server "$work/site/config.toml"
 
@@ -135,7 +141,8 @@ export_site() {
   summary=$(tail -n 1 <<<"$out")
 }
 export_site
-if [[ $summary =~ ^exported\ [0-9]+\ files\ to\ .+:\ [0-9]+\ written,\ [0-9]+\ unchanged,\ [0-9]+\ removed$ ]]; then
+summary_form='^exported [0-9]+ files to .+: [0-9]+ written, [0-9]+ unchanged, [0-9]+ removed$'
+if [[ $summary =~ $summary_form ]]; then
   pass export "$summary"
 else
   fail export "unexpected summary line '$summary'"
@@ -183,21 +190,23 @@ http {
   include $work/nginx/server.conf;
 }
 CONF
-if ! "$nginx" -t -q -p "$work/nginx" -e "$work/nginx/logs/error.log" -c "$work/nginx/nginx.conf" >"$work/nginx/test.out" 2>&1; then
+nginx_args=(-p "$work/nginx" -e "$work/nginx/logs/error.log" -c "$work/nginx/nginx.conf")
+if ! "$nginx" -t -q "${nginx_args[@]}" >"$work/nginx/test.out" 2>&1; then
   fatal nginx-config "nginx -t refuses the config: $(tail -c 800 "$work/nginx/test.out")"
 fi
 pass nginx-config "nginx -t accepts the shipped server {} with the export's maps"
-"$nginx" -p "$work/nginx" -e "$work/nginx/logs/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' \
-  >"$work/nginx/out" 2>&1 &
+"$nginx" "${nginx_args[@]}" -g 'daemon off;' >"$work/nginx/out" 2>&1 &
 nginx_pid=$!
 nbase="http://127.0.0.1:$nport/"
+status_of() { curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$1"; }
 up=
 for _ in $(seq 100); do
-  if [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "${nbase}robots.txt")" = 200 ]; then up=1; break; fi
+  if [ "$(status_of "${nbase}robots.txt")" = 200 ]; then up=1; break; fi
   kill -0 "$nginx_pid" 2>/dev/null || break
   sleep 0.1
 done
-[ -n "$up" ] || fatal nginx "nginx on port $nport did not answer /robots.txt within 10 s: $(tail -c 500 "$work/nginx/logs/error.log")"
+[ -n "$up" ] ||
+  fatal nginx "nginx did not answer /robots.txt within 10 s: $(tail -c 500 "$work/nginx/logs/error.log")"
 
 # run_py COMMAND ARGS...: export_nginx.py's `ok`/`bad` lines as PASS/FAIL lines.
 run_py() {
@@ -220,15 +229,13 @@ run_py compare "$base" "$nbase" "${without_br[@]}" --gone /articles/cdata-end --
 
 # ---------------------------------------------------------------------------- incremental
 "$py" "$here/export_nginx.py" snapshot "$export_dir" "$work/before.json" || fatal incremental "snapshot failed"
-printf '+++\ntitle = "Wire story late"\nslug = "wire-late"\npublished = "2026-11-20T09:00:00Z"\ntags = ["Wire"]\n+++\nThe latest wire copy.\n' \
-  >"$work/articles/wire-late.md"
-out=$(feedsvc add "$work/articles/wire-late.md" 2>&1) || fatal incremental "feedsvc add failed: $out"
+out=$(feedsvc add "$(wire wire-late 2026-11-20T09:00:00Z)" 2>&1) || fatal incremental "feedsvc add failed: $out"
 export_site
 run_py incremental "$export_dir" "$work/before.json" "$summary" --new articles/wire-late.html \
   --label after-add
 # serve notices the publish at its next look at the database; wait for the new feed.
 for _ in $(seq 100); do
-  if curl -s --max-time 2 "${base}atom.xml" | grep -q "Wire story late"; then break; fi
+  if curl -s --max-time 2 "${base}atom.xml" | grep -q "Wire story wire-late"; then break; fi
   sleep 0.1
 done
 run_py paths "$base" "$nbase" "${without_br[@]}" after-add /atom.xml /rss.xml /feed.json /tags/wire/atom.xml \
@@ -248,9 +255,9 @@ run_py incremental "$export_dir" "$work/before.json" "$summary" --new articles/w
   --absent articles/wire-1.html --absent articles/wire-2.html --label after-delete
 kill -HUP "$nginx_pid"
 # The reload and serve's look at the database both take a moment.
-status_of() { curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$1"; }
 for _ in $(seq 100); do
-  if [ "$(status_of "${nbase}articles/wire-1")" = 410 ] && [ "$(status_of "${base}articles/wire-1")" = 410 ]; then break; fi
+  if [ "$(status_of "${nbase}articles/wire-1")" = 410 ] && [ "$(status_of "${base}articles/wire-1")" = 410 ]
+  then break; fi
   sleep 0.1
 done
 run_py compare "$base" "$nbase" "${without_br[@]}" --export "$export_dir" --label after-delete \
@@ -259,7 +266,8 @@ run_py compare "$base" "$nbase" "${without_br[@]}" --export "$export_dir" --labe
   --moved /articles/wire-2 --moved /articles/emoji
 
 if grep -qE '\[(emerg|alert|crit|error)\]' "$work/nginx/logs/error.log"; then
-  fail nginx-log "$(grep -E '\[(emerg|alert|crit|error)\]' "$work/nginx/logs/error.log" | head -n 3 | tr '\n' ' ')"
+  fail nginx-log "$(grep -E '\[(emerg|alert|crit|error)\]' "$work/nginx/logs/error.log" | head -n 3 |
+    tr '\n' ' ')"
 else
   pass nginx-log "no errors logged"
 fi
