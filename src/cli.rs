@@ -877,6 +877,16 @@ fn export(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
     // first, as `serve` would; otherwise this writes nothing to the archive.
     publish::refresh_if_stale(&mut store, cfg, Utc::now())?;
     let summary = crate::export::export(&store, cfg, dir)?;
+    if matches!(cfg.websub.hub, crate::config::Hub::Builtin) {
+        if let Some(hub) = cfg.hub_url() {
+            eprintln!(
+                "feedsvc: note: the exported feeds name the built-in WebSub hub {hub}, which a \
+                 static host cannot answer: keep `feedsvc serve` answering that URL, or set \
+                 websub.hub to an outside hub (or \"\") in {} and export again",
+                cfg.path.display()
+            );
+        }
+    }
     let c = summary.counts;
     println!(
         "exported {} files to {}: {} written, {} unchanged, {} removed",

@@ -176,7 +176,8 @@ fn is_safe_relative(relative: &str) -> bool {
             .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
-/// Writes `bytes` to a temporary file beside `path`, sets its mtime, and renames it into place.
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk, sets its mtime, and
+/// renames it into place.
 fn write_whole(path: &Path, bytes: &[u8], modified: i64) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io(e, "creating", dir))?;
@@ -188,6 +189,7 @@ fn write_whole(path: &Path, bytes: &[u8], modified: i64) -> Result<()> {
     let written = (|| {
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(bytes)?;
+        file.sync_all()?;
         if modified > 0 {
             file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(modified as u64))?;
         }

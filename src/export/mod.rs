@@ -59,13 +59,7 @@ pub fn export(store: &Store, cfg: &Config, dir: &Path) -> Result<Summary> {
                         out.rules.moved(&doc.path, location);
                     }
                 }
-                410 => {
-                    if let Some(relative) = file_name(cfg, &doc.path) {
-                        let body_file = format!("{OWN_DIR}/gone/{relative}");
-                        out.tree.put(&body_file, &doc.body, 0)?;
-                        out.rules.gone(&doc.path, &body_file);
-                    }
-                }
+                410 => out.gone(cfg, doc)?,
                 _ => {
                     if let Some(Route::List {
                         tag: Some(tag),
@@ -123,8 +117,7 @@ struct Out {
 }
 
 impl Out {
-    /// Writes one document served with a 200 (or the 404 page); its compressed siblings
-    /// follow in a batch.
+    /// Writes one document served with a 200 (or the 404 page) and its compressed siblings.
     fn document(&mut self, cfg: &Config, doc: Document) -> Result<()> {
         let Some(relative) = file_name(cfg, &doc.path) else {
             return Ok(());
@@ -132,6 +125,28 @@ impl Out {
         let freshness = Route::parse(cfg, &doc.path)
             .map_or(crate::routes::Freshness::Page, |r| r.kind().freshness);
         self.rules.file(&doc.path, &doc.content_type, freshness);
+        self.put_with_siblings(relative, doc)
+    }
+
+    /// Writes the 410 page of a deleted article (or of a tag left without articles) under
+    /// `_feedsvc/gone/`, at its URL's file name with `.html` added where it has none
+    /// (`articles/SLUG.html`, `tags/T/index.html`, `tags/T/atom.xml.html`), with its siblings.
+    fn gone(&mut self, cfg: &Config, doc: Document) -> Result<()> {
+        let Some(relative) = file_name(cfg, &doc.path) else {
+            return Ok(());
+        };
+        let html = if relative.ends_with(".html") {
+            ""
+        } else {
+            ".html"
+        };
+        let body_file = format!("{OWN_DIR}/gone/{relative}{html}");
+        self.rules.gone(&doc.path, &body_file);
+        self.put_with_siblings(body_file, doc)
+    }
+
+    /// Writes `doc`'s bytes at `relative`; its compressed siblings follow in a batch.
+    fn put_with_siblings(&mut self, relative: String, doc: Document) -> Result<()> {
         let unchanged = self.tree.put(&relative, &doc.body, doc.last_modified)?;
         let (gz, br) = (format!("{relative}.gz"), format!("{relative}.br"));
         // The compressed bytes follow from the identity bytes alone: when those are
