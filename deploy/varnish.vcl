@@ -93,19 +93,13 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
-    if (beresp.status >= 500) {
-        # A background refresh that fails leaves the stale copy in place, served for the rest of
-        # its grace, rather than replacing it with the error.
-        if (bereq.is_bgfetch) {
-            return (abandon);
-        }
-        # Otherwise the error goes to the client and is not cached, whatever its Cache-Control
-        # (builtin.vcl would keep one without Cache-Control for default_ttl, 2 minutes): the
-        # next request tries feedsvc again.
-        set beresp.ttl = 0s;
-        set beresp.grace = 0s;
-        set beresp.uncacheable = true;
-        return (deliver);
+    # Varnish never caches a 5xx (whatever its Cache-Control; builtin.vcl makes it a
+    # hit-for-miss, so the next request tries feedsvc again). But one answering a background
+    # refresh would still replace the stale copy: abandon it, and the stale copy is served for
+    # the rest of its grace. (When feedsvc cannot be reached at all, Varnish keeps the stale
+    # copy by itself.)
+    if (beresp.status >= 500 && bereq.is_bgfetch) {
+        return (abandon);
     }
     # feedsvc compresses each document once and sends the variant asked for: Varnish must not
     # compress or unpack bodies (which would also weaken the ETags). Both are off by default;
@@ -120,12 +114,4 @@ sub vcl_backend_response {
     # full evicts the least recently used objects first, these included.
     set beresp.keep = 1d;
     return (deliver);
-}
-
-sub vcl_backend_error {
-    # feedsvc unreachable during a background refresh: the stale copy stays, as above.
-    if (bereq.is_bgfetch) {
-        return (abandon);
-    }
-    # Otherwise builtin.vcl's 503 page (ttl 0: not cached).
 }
