@@ -2,8 +2,8 @@
 # feedsvc behind Debian's Varnish with the shipped deploy/varnish.vcl (only its backend port
 # changed), feed_max_age = 4 (so stale-while-revalidate = 8):
 #   1. Hits: the second request is Varnish's (two ids in X-Varnish, an Age) and feedsvc logs one
-#      request; a client's If-None-Match gets 304 from Varnish; Varnish's TTL record shows the
-#      grace it took from stale-while-revalidate.
+#      request; a client's If-None-Match gets 304 from Varnish; Varnish's TTL records show the
+#      grace it took from stale-while-revalidate, and the day the VCL keeps a copy for revalidation.
 #   2. Codings (with http_gzip_support on, Varnish's default, then off): identity, gzip and br
 #      requests for a JSON feed and an article page each get their coding, byte for byte
 #      feedsvc's own, and each from the cache the second time; other spellings of
@@ -21,7 +21,7 @@
 #
 # usage: varnish.sh FEEDSVC_BIN     (installs Debian's varnish when varnishd is missing)
 # Prints one PASS/FAIL line per check and a closing "N passed, M failed"; exits 1 on any
-# failure. A step the rest depends on ends the script at once with a FAIL line. About 40 s
+# failure. A step the rest depends on ends the script at once with a FAIL line. About 30 s
 # (plus the install the first time). Varnish keeps its working directory, logs included, in
 # the script's temp dir; as root its processes run as Debian's varnish and vcache users.
 # Functions called from traps, check and wait_for look unreachable to shellcheck.
@@ -132,7 +132,9 @@ jail=()
 if [ "$(id -u)" -eq 0 ]; then chmod go+x "$work"; else jail=(-j none); fi
 
 # healthy PORT: /healthz through the Varnish on PORT answers 200 (it listens, feedsvc answers).
-healthy() { [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz")" = 200 ]; }
+healthy() {
+  [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz")" = 200 ]
+}
 # start_varnish NAME PORT [varnishd args]: varnishd in the foreground (-F) of a background job,
 # its working directory $work/NAME; ends the script unless it answers within 20 s.
 start_varnish() {
@@ -141,8 +143,8 @@ start_varnish() {
   "$varnishd" -F "${jail[@]}" -a "127.0.0.1:$port" -f "$work/varnish.vcl" -n "$work/$name" \
     -s malloc,64m "$@" >"$work/$name.out" 2>&1 &
   varnish_pids+=($!)
-  wait_for 20 healthy "$port" ||
-    fatal setup "varnishd ($name) on port $port did not answer /healthz within 20 s: $(tail -c 500 "$work/$name.out")"
+  wait_for 20 healthy "$port" || fatal setup "varnishd ($name) on port $port did not answer" \
+    "/healthz within 20 s: $(tail -c 500 "$work/$name.out")"
 }
 start_varnish varnish "$public"
 # fetch_log URL TAG: the TAG records of Varnish's backend fetches of URL so far (varnishlog).
@@ -166,6 +168,12 @@ fetch() {
   else
     fetched[$name]=ok
   fi
+}
+# step NAME WHY COMMAND...: a step that is not a fetch; fetched[NAME] is "ok" or WHY.
+step() {
+  local name=$1 why=$2
+  shift 2
+  if "$@"; then fetched[$name]=ok; else fetched[$name]=$why; fi
 }
 via() { echo "http://127.0.0.1:${port:-$public}$1"; }
 direct() { echo "http://127.0.0.1:$upstream$1"; }
@@ -192,15 +200,24 @@ header() { grep -i "^$2:" "$work/$1.h" | sed -n 1p | cut -d' ' -f2- | tr -d '\r'
 is_header() { seen="$2: '$(header "$1" "$2")'"; [ "$(header "$1" "$2")" = "$3" ]; }
 # from_cache NAME: Varnish served NAME from its cache (X-Varnish holds two ids: this request's
 # and the one that fetched the object).
-from_cache() { seen="X-Varnish: '$(header "$1" x-varnish)'"; [[ $(header "$1" x-varnish) =~ ^[0-9]+\ [0-9]+$ ]]; }
-from_feedsvc() { seen="X-Varnish: '$(header "$1" x-varnish)'"; [[ $(header "$1" x-varnish) =~ ^[0-9]+$ ]]; }
+from_cache() {
+  seen="X-Varnish: '$(header "$1" x-varnish)'"
+  [[ $(header "$1" x-varnish) =~ ^[0-9]+\ [0-9]+$ ]]
+}
+from_feedsvc() {
+  seen="X-Varnish: '$(header "$1" x-varnish)'"
+  [[ $(header "$1" x-varnish) =~ ^[0-9]+$ ]]
+}
 age_at_least() { seen="Age: '$(header "$1" age)'"; [ "$(header "$1" age)" -ge "$2" ] 2>/dev/null; }
 age_below() { seen="Age: '$(header "$1" age)'"; [ "$(header "$1" age)" -lt "$2" ] 2>/dev/null; }
 same_body() { seen="$1.b and $2.b differ"; cmp -s "$work/$1.b" "$work/$2.b"; }
 has_text() { seen="'$2' not in $1.b"; grep -q "$2" "$work/$1.b"; }
 # upstream_count PATTERN: feedsvc's access log lines matching PATTERN (`method=GET path=/x status=200`).
 upstream_count() { grep -c -- "$1" "$work/serve.err" || true; }
-count_is() { seen="feedsvc logged $(upstream_count "$1") '$1', expected $2"; [ "$(upstream_count "$1")" = "$2" ]; }
+count_is() {
+  seen="feedsvc logged $(upstream_count "$1") '$1', expected $2"
+  [ "$(upstream_count "$1")" = "$2" ]
+}
 # cached_copy NAME REF: NAME came from the cache with REF's bytes; stale_copy and fresh_copy
 # also want its Age past max-age, or within it.
 cached_copy() { from_cache "$1" && same_body "$1" "$2"; }
@@ -236,7 +253,8 @@ check "If-None-Match with another ETag: 200 from the cache" inm_other -- from_ca
 # Varnish's TTL records of the first fetch: "RFC ttl grace keep ..." as it read the response's
 # headers, "VCL ttl grace keep ..." as the VCL left them.
 ttl_records() {
-  fetch_log $feed TTL | awk -v kind="$1" '/^\*/ { n++ } n == 1 && $2 == "TTL" && $3 == kind { v = $4 " " $5 " " $6 } END { print v }'
+  fetch_log $feed TTL |
+    awk -v kind="$1" '/^\*/ { n++ } n == 1 && $2 == "TTL" && $3 == kind { v = $4 " " $5 " " $6 } END { print v }'
 }
 check "Varnish read max-age as TTL and stale-while-revalidate as grace" miss -- \
   equals "ttl grace keep in the TTL RFC record" "$(ttl_records RFC)" "$max_age $swr 0"
@@ -281,7 +299,8 @@ rss=/rss.xml
 chrome='text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8'
 fetch reader 200 "$(via $rss)" -H 'Accept: application/rss+xml, */*;q=0.5'
 fetch browser 200 "$(via $rss)" -H "Accept: $chrome"
-check "a browser at $rss gets the HTML view" browser -- is_header browser content-type "text/html; charset=utf-8"
+check "a browser at $rss gets the HTML view" browser -- \
+  is_header browser content-type "text/html; charset=utf-8"
 fetch browser2 200 "$(via $rss)" -H 'Accept: text/html'
 check "another browser's Accept finds the cached view" browser browser2 -- \
   cached_copy browser2 browser
@@ -295,7 +314,7 @@ fetch stale 200 "$(via $feed)"
 check "after max-age the stale copy is served at once (Age >= $max_age)" miss stale -- \
   stale_copy stale miss
 revalidated() { [ "$(upstream_count "path=$feed status=304")" -ge 1 ]; }
-if wait_for 5 revalidated; then fetched[bg]=ok; else fetched[bg]="feedsvc logged no 304 for $feed within 5 s"; fi
+step bg "feedsvc logged no 304 for $feed within 5 s" wait_for 5 revalidated
 check "Varnish revalidated in the background, feedsvc answered 304" bg -- count_is "path=$feed status=304" 1
 inm_sent=$(fetch_log $feed BereqHeader | grep -c "If-None-Match: $etag" || true)
 check "the revalidation sent If-None-Match with the cached ETag" bg -- \
@@ -306,7 +325,7 @@ check "after the 304 the copy is fresh again (Age < $max_age), 200, the same byt
 
 # ---------------------------------------------------------------------------- 4. publish
 full_before=$(upstream_count "path=$feed status=200")
-if publish second-story "Second story" 2026-05-02T10:00:00Z; then fetched[publish]=ok; else fetched[publish]="feedsvc add failed"; fi
+step publish "feedsvc add failed" publish second-story "Second story" 2026-05-02T10:00:00Z
 t_pub=$(now_ms)
 polls=0
 first_new=
@@ -320,7 +339,7 @@ while [ $(($(now_ms) - t_pub)) -lt $(((max_age + 4) * 1000)) ]; do
   sleep 0.2
 done
 t_new=$(now_ms)
-if [ -n "$first_new" ]; then fetched[seen]=ok; else fetched[seen]="the new entry never showed through Varnish in $((max_age + 4)) s"; fi
+step seen "the new entry never showed through Varnish in $((max_age + 4)) s" test -n "$first_new"
 check "the publish shows through Varnish within max-age + 1 s ($((t_new - t_pub)) ms)" publish seen -- \
   test $((t_new - t_pub)) -le $(((max_age + 1) * 1000))
 last_old=$((${first_new:-1} - 1))
@@ -330,7 +349,8 @@ check "stale-while-revalidate: the request before it got the old copy at once (A
 check "one full fetch of the new feed from feedsvc" seen -- \
   count_is "path=$feed status=200" $((full_before + 1))
 newest=poll${first_new:-0} # the first answer with the new entry
-check "the new copy has a new ETag" seen -- differs "ETags before and after" "$etag" "$(header "$newest" etag)"
+check "the new copy has a new ETag" seen -- \
+  differs "ETags before and after" "$etag" "$(header "$newest" etag)"
 
 # ---------------------------------------------------------------------------- 5. feedsvc gone
 # In feedsvc's place first a server that answers 500 to everything (/healthz aside).
@@ -362,7 +382,7 @@ check "a 500 from the backend goes to the client" failing -- from_feedsvc failin
 sleep_until $((t_new + max_age * 1000 + 500))
 fetch grace_500 200 "$(via $feed)"
 failed_refresh() { grep -q "^$feed 500" "$work/fake.log" 2>/dev/null; }
-if wait_for 3 failed_refresh; then fetched[refresh_500]=ok; else fetched[refresh_500]="no background fetch reached the failing server"; fi
+step refresh_500 "no background fetch reached the failing server" wait_for 3 failed_refresh
 fetch grace_500b 200 "$(via $feed)"
 check "within grace the stale copy is served while the backend answers 500" grace_500 -- \
   stale_copy grace_500 "$newest"
@@ -388,7 +408,8 @@ check "past grace ($swr s) nothing stale is served: 503" past_grace -- from_feed
 "$bin" --config "$work/site/config.toml" serve >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 listening() { grep -q listening "$work/serve.out"; }
-wait_for 30 listening || fatal setup "feedsvc serve did not listen again within 30 s: $(head -c 500 "$work/serve.err")"
+wait_for 30 listening ||
+  fatal setup "feedsvc serve did not listen again within 30 s: $(head -c 500 "$work/serve.err")"
 # After a refused connection Varnish leaves the backend alone for a moment
 # (backend_remote_error_holddown, 0.25 s).
 wait_for 5 healthy "$public" || fatal setup "Varnish did not reach feedsvc again within 5 s"
