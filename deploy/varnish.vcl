@@ -2,17 +2,18 @@ vcl 4.1;
 
 # Varnish (7.1, Debian's `varnish`) as a cache in front of `feedsvc serve`:
 #
-#   varnishd -a :80 -f /etc/varnish/feedsvc.vcl -s malloc,256m
+#   varnishd -a :6081 -f /etc/varnish/feedsvc.vcl -s malloc,256m
 #
-# (or Debian's varnish.service with its -f pointing here). Keep feedsvc's [server] listen on the
-# loopback (the backend below) and set its [site] base_url to the address readers use.
+# (or Debian's varnish.service with its -f pointing here), behind the TLS terminator. Keep
+# feedsvc's [server] listen on the loopback (the backend below) and set its [site] base_url to
+# the address readers use.
 #
 # What feedsvc sends, and what this file does with it:
 # - `Cache-Control: max-age=N, stale-while-revalidate=M` (feeds: feed_max_age and twice that;
-#   pages: page_max_age and five times at least a minute). Varnish reads both itself: max-age is
-#   the TTL, stale-while-revalidate the grace (varnishlog's `TTL RFC` record shows them). So
-#   nothing here sets ttl or grace: for M seconds after expiry a request gets the cached copy at
-#   once while one background fetch refreshes it.
+#   pages: page_max_age and five times the larger of it and 60 s). Varnish reads both itself:
+#   max-age is the TTL, stale-while-revalidate the grace (varnishlog's `TTL RFC` record shows
+#   them). So nothing here sets ttl or grace: for M seconds after expiry a request gets the
+#   cached copy at once while one background fetch refreshes it.
 # - Strong ETags (one per content-coding) and Last-Modified. Varnish revalidates an expired copy
 #   with If-None-Match and If-Modified-Since, which feedsvc answers 304 without a body
 #   (beresp.keep below keeps expired copies for that), and answers its own clients'
@@ -21,7 +22,7 @@ vcl 4.1;
 #   on RSS and Atom feeds, whose URL gives browsers an HTML view. vcl_recv reduces both request
 #   headers to the values feedsvc tells apart, so a URL has at most three codings times two
 #   views in the cache, whatever the clients send.
-# - No cookies, so none are needed here either.
+# - No cookies: vcl_recv drops the ones browsers send.
 
 backend feedsvc {
     .host = "127.0.0.1";
@@ -76,8 +77,8 @@ sub vcl_hash {
     # (Varnish's default) Varnish ignores it when matching, and after vcl_recv it rewrites the
     # request's Accept-Encoding to "gzip" or removes it, so br, gzip and identity requests would
     # be given each other's variant (gzip unpacked by Varnish, its ETag weakened). A document
-    # feedsvc sends uncompressed to everyone (under 256 bytes, or an image) is therefore cached
-    # once per coding asked for: at most three copies.
+    # feedsvc sends uncompressed to everyone (under 256 bytes, or not made smaller by
+    # compressing) is therefore cached once per coding asked for: at most three copies.
     hash_data(req.http.X-Feedsvc-Coding);
 }
 
