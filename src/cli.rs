@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::article::Article;
 use crate::article::Fields;
-use crate::config::Config;
+use crate::config::{Checkpoints, Config};
 use crate::input::{article_files, read_source};
 use crate::publish::{self, EditOutcome};
 use crate::store::articles::ArticleQueries;
@@ -330,7 +330,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete { slug } => {
             let mut store = open(&cfg, false)?;
             let deleted = publish::delete(&mut store, &cfg, &slug, Utc::now())?;
-            fold_long_wal(&mut store);
+            fold_long_wal(&cfg, &mut store);
             println!("deleted {} ({})", deleted.slug, deleted.title);
             Ok(())
         }
@@ -345,9 +345,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Folds a long WAL back after a publish (see [`Store::fold_long_wal`]). The publish is
-/// committed either way, so a failure here is only worth a debug line.
-fn fold_long_wal(store: &mut Store) {
+/// Folds a long WAL back after a publish (see [`Store::fold_long_wal`]), unless Litestream
+/// checkpoints (`storage.checkpoints`). The publish is committed either way, so a failure here
+/// is only worth a debug line.
+fn fold_long_wal(cfg: &Config, store: &mut Store) {
+    if cfg.storage.checkpoints == Checkpoints::Litestream {
+        return;
+    }
     if let Err(e) = store.fold_long_wal() {
         tracing::debug!(error = %e, "checkpoint after publishing left for later");
     }
@@ -373,7 +377,7 @@ fn add(cfg: &Config, files: &[PathBuf], flags: &Fields) -> anyhow::Result<()> {
     let articles = publish::prepare(cfg, &sources, flags, now)?;
     let mut store = open(cfg, true)?;
     let urls = publish::add(&mut store, cfg, &articles, now)?;
-    fold_long_wal(&mut store);
+    fold_long_wal(cfg, &mut store);
     let mut out = std::io::stdout().lock();
     for (url, article) in urls.iter().zip(&articles) {
         writeln!(out, "{url}")?;
@@ -444,9 +448,10 @@ fn import(
             drop(store);
             remove(path);
         }
-    } else if result.is_ok() && !options.dry_run {
+    } else if result.is_ok() && !options.dry_run && cfg.storage.checkpoints == Checkpoints::Feedsvc
+    {
         // The import is committed; a checkpoint that cannot finish (a busy reader) only
-        // leaves work for later.
+        // leaves work for later. Litestream's checkpoints fold it when they are left to it.
         if let Err(e) = store.checkpoint_all() {
             tracing::debug!(error = %e, "checkpoint after import left for later");
         }
@@ -537,7 +542,7 @@ fn edit(cfg: &Config, slug: &str, file: Option<&Path>, flags: &Fields) -> anyhow
         .transpose()?;
     let mut store = open(cfg, false)?;
     let outcome = publish::edit(&mut store, cfg, slug, source.as_ref(), flags, Utc::now())?;
-    fold_long_wal(&mut store);
+    fold_long_wal(cfg, &mut store);
     match outcome {
         EditOutcome::Changed(url) => println!("{url}"),
         EditOutcome::Unchanged(url) => {

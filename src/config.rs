@@ -130,6 +130,20 @@ pub struct Storage {
     pub max_article_bytes: usize,
     /// How long a publish waits for another writer before giving up.
     pub busy_timeout: Duration,
+    /// Who copies the write-ahead log back into the database.
+    pub checkpoints: Checkpoints,
+}
+
+/// Who checkpoints the archive's write-ahead log (`storage.checkpoints`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoints {
+    /// feedsvc: `serve` checkpoints in the background and the publishing commands fold a long
+    /// log back.
+    Feedsvc,
+    /// Litestream, which replicates the database: feedsvc never checkpoints. Litestream's read
+    /// lock makes another process's full checkpoint wait out its busy timeout and give up, and
+    /// a checkpoint made while Litestream is down makes it ship the whole database again.
+    Litestream,
 }
 
 /// `[feeds]`: what each feed carries.
@@ -293,6 +307,7 @@ struct RawStorage {
     samples: PathBuf,
     max_article_bytes: usize,
     busy_timeout_ms: u64,
+    checkpoints: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,6 +352,7 @@ impl Default for RawStorage {
             samples: PathBuf::new(),
             max_article_bytes: 1024 * 1024,
             busy_timeout_ms: DEFAULT_BUSY_TIMEOUT_MS,
+            checkpoints: "feedsvc".to_string(),
         }
     }
 }
@@ -443,6 +459,15 @@ impl Config {
         if raw.storage.database.as_os_str().is_empty() {
             return Err(fail("storage.database: must not be empty".to_string()));
         }
+        let checkpoints = match raw.storage.checkpoints.as_str() {
+            "feedsvc" => Checkpoints::Feedsvc,
+            "litestream" => Checkpoints::Litestream,
+            other => {
+                return Err(fail(format!(
+                    "storage.checkpoints: \"{other}\" is not \"feedsvc\" or \"litestream\""
+                )))
+            }
+        };
         let hub = match raw.websub.hub.trim() {
             "" => Hub::Off,
             "builtin" => Hub::Builtin,
@@ -517,6 +542,7 @@ impl Config {
                 },
                 max_article_bytes: raw.storage.max_article_bytes,
                 busy_timeout: Duration::from_millis(raw.storage.busy_timeout_ms),
+                checkpoints,
             },
             feeds: Feeds {
                 items: raw.feeds.items,
@@ -651,6 +677,26 @@ mod tests {
         ] {
             let err = parse(&format!("{base}[websub]\n{value}\n")).unwrap_err();
             assert!(err.to_string().contains(key), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn checkpoints_are_feedsvcs_unless_left_to_litestream() {
+        let base = "[site]\nbase_url = \"https://news.example.org/\"\n";
+        assert_eq!(
+            parse(base).unwrap().storage.checkpoints,
+            Checkpoints::Feedsvc
+        );
+        let left = parse(&format!("{base}[storage]\ncheckpoints = \"litestream\"\n")).unwrap();
+        assert_eq!(left.storage.checkpoints, Checkpoints::Litestream);
+        for value in ["\"Litestream\"", "\"\"", "\"none\""] {
+            let err = parse(&format!("{base}[storage]\ncheckpoints = {value}\n")).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("storage.checkpoints"), "{value}: {text}");
+            assert!(
+                text.contains("\"feedsvc\" or \"litestream\""),
+                "{value}: {text}"
+            );
         }
     }
 

@@ -603,9 +603,12 @@ async fn schedule(state: Arc<State>) {
                         Err(e) => return (Some(store), false, Err(e)),
                     }
                 }
-                // Publishes leave the WAL to grow; keep it short here, off the publish path.
-                if let Err(e) = store.checkpoint() {
-                    tracing::debug!(error = %e, "checkpoint skipped");
+                // Publishes leave the WAL to grow; keep it short here, off the publish path
+                // (unless Litestream checkpoints: `storage.checkpoints`).
+                if cfg2.storage.checkpoints == crate::config::Checkpoints::Feedsvc {
+                    if let Err(e) = store.checkpoint() {
+                        tracing::debug!(error = %e, "checkpoint skipped");
+                    }
                 }
                 let result =
                     crate::publish::release_due(&mut store, &cfg2, now).and_then(|released| {
