@@ -52,15 +52,40 @@ static DATABASE: std::sync::RwLock<Option<PathBuf>> = std::sync::RwLock::new(Non
 /// Maps SQLite's codes to the errors a publisher can act on, naming the database this process
 /// opened. Called by the conversion from `rusqlite::Error`; other errors pass unchanged.
 pub fn explain(e: Error) -> Error {
-    let path = match DATABASE.read() {
-        Ok(guard) => guard.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    };
+    let path = EXPLAINED_AS
+        .with(|p| p.borrow().clone())
+        .or_else(|| match DATABASE.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        });
     let Some(path) = path else {
         return e;
     };
     let timeout = Duration::from_millis(BUSY_TIMEOUT_MS.load(Ordering::Relaxed));
     explain_error(&path, timeout, e)
+}
+
+thread_local! {
+    /// Another database this thread works on for a moment (the counting's), whose errors
+    /// must name it rather than the archive (see [`ExplainAs`]).
+    static EXPLAINED_AS: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// While it lives, SQLite's errors on this thread are explained as errors of `path` rather
+/// than of the archive: for the code of another database (the counting's).
+pub(crate) struct ExplainAs(Option<PathBuf>);
+
+impl ExplainAs {
+    pub(crate) fn new(path: &Path) -> ExplainAs {
+        ExplainAs(EXPLAINED_AS.with(|p| p.replace(Some(path.to_path_buf()))))
+    }
+}
+
+impl Drop for ExplainAs {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        EXPLAINED_AS.with(|p| *p.borrow_mut() = previous);
+    }
 }
 
 thread_local! {
@@ -428,6 +453,29 @@ fn describe(e: &rusqlite::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error of the counting's database names that file, not the archive, and only while
+    /// its code runs.
+    #[test]
+    fn errors_name_the_database_they_come_from() {
+        let corrupt = || {
+            Error::Db(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                None,
+            ))
+        };
+        let stats = Path::new("/srv/data/feedsvc-stats.db");
+        {
+            let _named = ExplainAs::new(stats);
+            let explained = explain(corrupt()).to_string();
+            assert!(
+                explained.starts_with("/srv/data/feedsvc-stats.db: is corrupt"),
+                "{explained}"
+            );
+        }
+        let after = explain(corrupt()).to_string();
+        assert!(!after.contains("feedsvc-stats.db"), "{after}");
+    }
 
     /// A database written by the first schema (documents with stored gzip and brotli copies)
     /// opens under the current one with every document's identity bytes and validators kept,

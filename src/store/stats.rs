@@ -71,12 +71,14 @@ pub fn path_beside(database: &Path) -> PathBuf {
 /// A connection to the counting's database.
 pub struct StatsStore {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 impl StatsStore {
     /// Opens the database at `path`, creating it (and its schema) if `create`; `None` when it
     /// does not exist and `create` is false.
     pub fn open(path: &Path, busy_timeout: Duration, create: bool) -> Result<Option<StatsStore>> {
+        let _named = super::ExplainAs::new(path);
         let fail = |reason: String| Error::Database {
             path: path.to_path_buf(),
             reason,
@@ -121,7 +123,10 @@ impl StatsStore {
             tx.pragma_update(None, "application_id", APPLICATION_ID)?;
             tx.commit()?;
         }
-        Ok(Some(StatsStore { conn }))
+        Ok(Some(StatsStore {
+            conn,
+            path: path.to_path_buf(),
+        }))
     }
 }
 
@@ -182,6 +187,7 @@ impl StatsStore {
     /// Adds what the server threads counted since the last flush, and deletes the days before
     /// `first_kept`, in one transaction.
     pub fn add(&mut self, batches: &[Counts], first_kept: i64) -> Result<()> {
+        let _named = super::ExplainAs::new(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -268,6 +274,7 @@ impl StatsStore {
 
     /// Each feed's counts on each day from `first` to `last`.
     pub fn feed_days(&self, first: i64, last: i64) -> Result<Vec<FeedDayRow>> {
+        let _named = super::ExplainAs::new(&self.path);
         let mut stmt = self.conn().prepare_cached(
             "SELECT day, path, requests, ok, not_modified, limited, bytes FROM stats_feeds \
              WHERE day BETWEEN ?1 AND ?2 ORDER BY day, path",
@@ -290,6 +297,7 @@ impl StatsStore {
 
     /// Distinct pollers of each feed, by kind, on each day from `first` to `last`.
     pub fn poller_days(&self, first: i64, last: i64) -> Result<Vec<PollerDayRow>> {
+        let _named = super::ExplainAs::new(&self.path);
         let mut stmt = self.conn().prepare_cached(
             "SELECT day, path, kind, count(*), \
              sum(CASE WHEN unconditional >= requests THEN 1 ELSE 0 END) \
@@ -312,6 +320,7 @@ impl StatsStore {
     /// Each aggregator's subscribers of each feed on each day from `first` to `last`: the
     /// latest count of each of its feed ids, summed over its feed ids.
     pub fn aggregator_days(&self, first: i64, last: i64) -> Result<Vec<AggregatorDayRow>> {
+        let _named = super::ExplainAs::new(&self.path);
         let mut stmt = self.conn().prepare_cached(
             "SELECT day, path, name, sum(subscribers) FROM stats_aggregators \
              WHERE day BETWEEN ?1 AND ?2 GROUP BY day, path, name",
@@ -332,6 +341,7 @@ impl StatsStore {
     /// The `limit` User-Agents with the most requests without validators a day (over the days
     /// each polled on), from `first` to `last`.
     pub fn worst_agents(&self, first: i64, last: i64, limit: usize) -> Result<Vec<AgentRow>> {
+        let _named = super::ExplainAs::new(&self.path);
         let mut stmt = self.conn().prepare_cached(
             "SELECT agent, sum(unconditional) AS u, count(DISTINCT day) AS d, sum(requests) \
              FROM stats_pollers WHERE day BETWEEN ?1 AND ?2 AND unconditional > 0 \
