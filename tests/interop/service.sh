@@ -17,16 +17,25 @@
 #      state directory; every socket was of a family the unit allows; every system call made is
 #      one the unit's SystemCallFilter lets through (resolved with `systemd-analyze
 #      syscall-filter`, plus the @default set systemd adds to an allow list).
+#   5. Under systemd itself: systemd 252 as PID 1 of a container (systemd-nspawn --volatile=yes:
+#      a tmpfs root over the host's /usr, the host's network) boots with the unit enabled;
+#      feedsvc.service answers on loopback, runs as a dynamic user without capabilities, with
+#      no_new_privs and a seccomp filter; `feedsvc add` through `systemd-run` as the service's
+#      user publishes; a probe service with the unit's settings finds /etc, /usr, /home, /var/lib
+#      read-only and the state directory writable, AF_NETLINK and AF_PACKET refused (and a name
+#      with two addresses still resolving), chown, sched_setaffinity and writable-executable
+#      memory refused, setpriority allowed, /proc holding its own process only; `systemctl
+#      stop` with a keep-alive connection open ends in Result=success, exit status 0, within
+#      TimeoutStopSec; a SIGKILL is followed by a restart.
 #   The server's log must hold no error or panic.
 #
-# What this does not show: systemd itself applying the unit (DynamicUser, the seccomp filter,
-# ProtectSystem) needs systemd as PID 1; the traces show what feedsvc needs, the unit's text what
-# it gets. Only the paths these commands take are traced (no WebSub delivery, no import).
+# Only the paths these commands take are traced and probed (no WebSub delivery, no import).
 #
 # usage: service.sh FEEDSVC_BIN          (FEEDSVC_UNIT=FILE judges another unit file)
-# Needs root (a mount namespace, another user). Installs Debian's systemd and strace when
-# missing. Prints one PASS/FAIL line per check and a closing "N passed, M failed"; exits 1 on
-# any failure. About 10 s.
+# Needs root (a mount namespace, another user, a container) and a merged /usr. Installs Debian's
+# systemd, systemd-container and strace when missing. Without a systemd on the host, the
+# container runs in a control group of its own, removed at the end. Prints one PASS/FAIL line
+# per check and a closing "N passed, M failed"; exits 1 on any failure. About 10 s.
 # Functions called from traps look unreachable to shellcheck.
 # shellcheck disable=SC2317
 set -euo pipefail
@@ -40,10 +49,29 @@ unit_src=${FEEDSVC_UNIT:-$repo/deploy/feedsvc.service}
 [ "$(id -u)" -eq 0 ] || fatal setup "needs root: a mount namespace and another user"
 command -v curl >/dev/null || fatal setup "curl is not installed"
 
+holder_pid=
+nspawn_pid=
+leader=
+cgroups=()
+cleanup_more() {
+  if [ -n "$holder_pid" ]; then kill "$holder_pid" 2>/dev/null || true; fi
+  if [ -n "$nspawn_pid" ]; then
+    if [ -n "$leader" ]; then nsenter -t "$leader" -a systemctl poweroff >/dev/null 2>&1 || true; fi
+    for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+    kill "$nspawn_pid" 2>/dev/null || true
+    wait "$nspawn_pid" 2>/dev/null || true
+  fi
+  local dir
+  for dir in "${cgroups[@]}"; do
+    if [ -d "$dir" ]; then find "$dir" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
+  done
+}
+
 # ---------------------------------------------------------------------------- tools
 need=()
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v strace >/dev/null 2>&1 || need+=(strace)
+command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
 if [ ${#need[@]} -gt 0 ]; then
   echo "# installing Debian packages: ${need[*]}" >&2
   { apt-get update -qq &&
@@ -178,6 +206,7 @@ done
 confined() {
   local name=$1
   shift
+  # shellcheck disable=SC2016 # the inner shell expands its own arguments
   (cd "$state" && exec unshare --mount --propagation private -- sh -c '
     mount --bind "$1" "$1" && mount --bind "$2" "$2" && mount -o remount,bind,ro / || exit 97
     trace=$2/$3.trace
@@ -236,7 +265,6 @@ s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 s.recv(4096)
 time.sleep(60)' "$port" &
 holder_pid=$!
-cleanup_more() { kill "$holder_pid" 2>/dev/null || true; }
 sleep 0.3
 t0=$(date +%s%N)
 kill -TERM "$feedsvc_pid"
@@ -394,5 +422,198 @@ while IFS=$'\t' read -r check verdict detail; do
   if [ "$verdict" = ok ]; then pass "traces/$check" "$what: $detail"; else fail "traces/$check" "$what: $detail"; fi
 done <"$work/verdicts"
 [ "$(wc -l <"$work/verdicts")" -eq 3 ] || fail traces "the trace analysis printed $(wc -l <"$work/verdicts") verdicts, expected 3"
+
+# ---------------------------------------------------------------------------- under systemd
+# systemd itself applying the unit: systemd 252 as PID 1 of a container (systemd-nspawn
+# --volatile=yes: a tmpfs root with the host's /usr read-only, the host's network), the unit as
+# written but for the program's path, enabled at boot; the checks reach the container's
+# manager with nsenter. A probe service with the unit's settings tries what feedsvc must not do.
+for link in /bin /lib /sbin; do
+  [ -L "$link" ] || fatal real/setup "$link is not a symbolic link into /usr: the container needs a merged /usr"
+done
+real="$work/real"
+mkdir -p "$real/units/multi-user.target.wants" "$real/etc" "$real/bin"
+cp "$bin" "$real/bin/feedsvc"
+sed -E 's|^(ExecStart=[-@:+!]*)[^ ]+|\1/opt/feedsvc/bin/feedsvc|' "$unit_src" >"$real/units/feedsvc.service"
+ln -s ../feedsvc.service "$real/units/multi-user.target.wants/feedsvc.service"
+sed -E -e 's|^ExecStart=.*|ExecStart=/opt/feedsvc/bin/probe|' -e 's|^Type=.*|Type=oneshot|' \
+  -e 's|^Restart=.*|Restart=no|' -e '/^WantedBy=/d' "$unit_src" >"$real/units/probe.service"
+real_port=$(free_port)
+while [ "$real_port" = "$port" ]; do real_port=$(free_port); done
+real_base="http://127.0.0.1:$real_port"
+cat >"$real/etc/config.toml" <<CONF
+[site]
+title = "Service Dispatch under systemd"
+base_url = "$real_base/"
+[server]
+listen = "127.0.0.1:$real_port"
+log = "info"
+[storage]
+database = "/var/lib/feedsvc/feedsvc.db"
+samples = ""
+[admin]
+listen = ""
+CONF
+printf '127.0.0.1 localhost\n::1 localhost\n127.0.0.1 dual.feedsvc.test\n::1 dual.feedsvc.test\n' >"$real/hosts"
+printf 'hosts: files\n' >"$real/nsswitch.conf"
+printf 'multi on\n' >"$real/host.conf" # every address of a name in the hosts file, not the first
+# The probe prints NAME=allowed|refused lines.
+cat >"$real/bin/probe" <<'PROBE'
+#!/bin/sh
+for f in /etc /usr/lib /home /root /opt/feedsvc/bin /var/lib /var/lib/feedsvc /tmp; do
+  if touch "$f/.probe" 2>/dev/null; then echo "write:$f=allowed"; rm -f "$f/.probe"; else echo "write:$f=refused"; fi
+done
+exec python3 - <<'PY'
+import mmap, os, socket
+def attempt(name, call):
+    try:
+        call()
+        print(f"{name}=allowed")
+    except (OSError, ValueError) as e:
+        print(f"{name}=refused")
+for family in ("AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK", "AF_PACKET"):
+    kind = socket.SOCK_RAW if family == "AF_NETLINK" else socket.SOCK_DGRAM
+    attempt(f"socket:{family}", lambda: socket.socket(getattr(socket, family), kind).close())
+found = {a[4][0] for a in socket.getaddrinfo("dual.feedsvc.test", 80, type=socket.SOCK_STREAM)}
+print("resolve:dual=" + ("both" if found == {"127.0.0.1", "::1"} else ",".join(sorted(found))))
+attempt("call:setpriority", lambda: os.setpriority(os.PRIO_PROCESS, 0, 10))
+attempt("call:sched_setaffinity", lambda: os.sched_setaffinity(0, {0}))
+attempt("call:chown", lambda: os.chown("/var/lib/feedsvc", os.getuid(), os.getgid()))
+attempt("call:mmap-wx", lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC))
+attempt("read:/proc/meminfo", lambda: open("/proc/meminfo").read())
+pids = [d for d in os.listdir("/proc") if d.isdigit()]
+print("proc:others=" + ("hidden" if len(pids) <= 2 else f"{len(pids)} processes visible"))
+print("id:uid=" + str(os.getuid()))
+PY
+PROBE
+chmod -R a+rX "$real"
+chmod 755 "$real/bin/feedsvc" "$real/bin/probe"
+
+# Without a systemd on the host, nspawn keeps to the control group it starts in: give it one of
+# its own (removed on exit), so that it never shares one with anything else.
+keep_unit=()
+if [ ! -d /run/systemd/system ]; then
+  keep_unit=(--keep-unit)
+  while IFS=: read -r _ controllers path; do
+    case $controllers in
+      '') mount=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts) ;;
+      name=systemd) mount=$(awk '$3 == "cgroup" && $4 ~ /name=systemd/ { print $2; exit }' /proc/self/mounts) ;;
+      *) continue ;;
+    esac
+    [ -n "$mount" ] && cgroups+=("$mount${path%/}/feedsvc-service-test.$$")
+  done </proc/self/cgroup
+fi
+(
+  for dir in "${cgroups[@]}"; do mkdir -p "$dir" && echo "$BASHPID" >"$dir/cgroup.procs"; done
+  exec timeout 120 systemd-nspawn -D / --volatile=yes --register=no "${keep_unit[@]}" --console=pipe \
+    --bind-ro="$real/units:/etc/systemd/system" --bind-ro="$real/etc:/etc/feedsvc" \
+    --bind-ro="$real/bin:/opt/feedsvc/bin" --bind-ro="$real/hosts:/etc/hosts" \
+    --bind-ro="$real/nsswitch.conf:/etc/nsswitch.conf" --bind-ro="$real/host.conf:/etc/host.conf" -b
+) >"$work/nspawn.log" 2>&1 </dev/null &
+nspawn_pid=$!
+inside() { nsenter -t "$leader" -a "$@"; }
+for _ in $(seq 300); do
+  if [ -z "$leader" ]; then
+    for child in $(pgrep -P "$(pgrep -P "$nspawn_pid" | head -n 1)" 2>/dev/null); do
+      if [ "$(cat "/proc/$child/comm" 2>/dev/null)" = systemd ]; then leader=$child; fi
+    done
+  fi
+  if [ -n "$leader" ] && [ "$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' "$real_base/healthz")" = 200 ]; then
+    break
+  fi
+  kill -0 "$nspawn_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$leader" ] || [ "$(inside systemctl is-active feedsvc 2>/dev/null)" != active ]; then
+  fatal real/boot "feedsvc.service not active under systemd in a container within 30 s:" \
+    "$(tail -c 400 "$work/nspawn.log" | tr '\n' ' ') $(inside systemctl status feedsvc --no-pager 2>&1 | tail -n 5 | tr '\n' ' ')"
+fi
+pass real/boot "systemd $(inside systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') as PID 1 in a container started feedsvc.service; $real_base/healthz answers 200"
+
+main_pid=$(inside systemctl show -p MainPID --value feedsvc)
+status=$(inside cat "/proc/$main_pid/status")
+field() { printf '%s\n' "$status" | sed -n "s/^$1:[[:space:]]*//p" | awk '{print $1}'; }
+nofile=$(inside cat "/proc/$main_pid/limits" | awk '/open files/ { print $4 }')
+if [ "$(field Uid)" != 0 ] && [ "$(field CapEff)" = 0000000000000000 ] && [ "$(field CapBnd)" = 0000000000000000 ] &&
+  [ "$(field NoNewPrivs)" = 1 ] && [ "$(field Seccomp)" = 2 ]; then
+  pass real/process "uid $(field Uid), no capabilities (effective and bounding), no_new_privs, a seccomp filter; open files $nofile"
+else
+  fail real/process "uid $(field Uid), CapEff $(field CapEff), CapBnd $(field CapBnd), NoNewPrivs $(field NoNewPrivs), Seccomp $(field Seccomp)"
+fi
+
+# A command as the service's own user, in the same state directory (the README's way).
+if out=$(inside systemd-run --quiet --wait --pipe --collect -p DynamicUser=yes -p User=feedsvc \
+  -p StateDirectory=feedsvc -p StateDirectoryMode=0750 -p ProtectSystem=strict \
+  /opt/feedsvc/bin/feedsvc --config /etc/feedsvc/config.toml add - <"$work/articles/story-1.md" 2>&1) &&
+  curl -s --max-time 5 "$real_base/atom.xml" | grep -q 'Story 1'; then
+  pass real/publish "systemd-run as the service's user: $out, and /atom.xml has it"
+else
+  fail real/publish "feedsvc add through systemd-run: $out"
+fi
+
+if ! inside systemctl start probe.service >"$work/probe.err" 2>&1; then
+  fail real/probe "the probe service failed: $(inside journalctl -u probe.service --no-pager -o cat 2>&1 | tail -n 5 | tr '\n' ' ')"
+fi
+inside journalctl -u probe.service --no-pager -o cat 2>/dev/null | grep -E '^[a-z]+:[^=]+=' >"$work/probe.out" || true
+probe() { sed -n "s|^$1=||p" "$work/probe.out" | tail -n 1; }
+# expect_probe CHECK DETAIL NAME=VALUE...: PASS when the probe printed each NAME=VALUE.
+expect_probe() {
+  local check=$1 detail=$2 pair wrong=()
+  shift 2
+  for pair in "$@"; do
+    [ "$(probe "${pair%%=*}")" = "${pair#*=}" ] || wrong+=("${pair%%=*}=$(probe "${pair%%=*}")")
+  done
+  if [ ${#wrong[@]} -eq 0 ]; then pass "real/$check" "$detail"; else fail "real/$check" "$detail; but ${wrong[*]}"; fi
+}
+expect_probe read-only "the unit's sandbox: /etc, /usr, /home, /root, /var/lib and the program refuse writes; the state directory and a private /tmp take them" \
+  write:/etc=refused write:/usr/lib=refused write:/home=refused write:/root=refused \
+  write:/opt/feedsvc/bin=refused write:/var/lib=refused write:/var/lib/feedsvc=allowed write:/tmp=allowed
+expect_probe address-families "AF_INET, AF_INET6, AF_UNIX open; AF_NETLINK and AF_PACKET refused; a name with an IPv4 and an IPv6 address still resolves to both without netlink" \
+  socket:AF_INET=allowed socket:AF_INET6=allowed socket:AF_UNIX=allowed \
+  socket:AF_NETLINK=refused socket:AF_PACKET=refused resolve:dual=both
+expect_probe system-calls "setpriority (the hub's threads) allowed; sched_setaffinity (@resources), chown (@privileged) and writable-executable memory refused" \
+  call:setpriority=allowed call:sched_setaffinity=refused call:chown=refused call:mmap-wx=refused
+expect_probe proc "/proc shows the service's own processes only (ProtectProc=invisible, ProcSubset=pid)" \
+  read:/proc/meminfo=refused proc:others=hidden
+
+python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+s.recv(4096)
+time.sleep(60)' "$real_port" &
+holder_pid=$!
+sleep 0.3
+t0=$(date +%s%N)
+inside systemctl stop feedsvc || true
+elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
+kill "$holder_pid" 2>/dev/null || true
+shown=$(inside systemctl show feedsvc -p Result -p ExecMainCode -p ExecMainStatus | sort | tr '\n' ' ')
+if [ "$shown" = "ExecMainCode=1 ExecMainStatus=0 Result=success " ] && [ -n "$stop_usec" ] &&
+  [ "$elapsed_ms" -le $((stop_usec / 1000)) ]; then
+  pass real/stop "systemctl stop with a keep-alive connection open: exited 0 after $elapsed_ms ms, Result=success"
+else
+  fail real/stop "systemctl stop: $shown after $elapsed_ms ms (TimeoutStopSec: ${stop_usec:-?} µs)"
+fi
+
+inside systemctl start feedsvc || true
+old_pid=$(inside systemctl show -p MainPID --value feedsvc)
+inside kill -KILL "$old_pid" || true
+restarted=
+for _ in $(seq 100); do
+  new_pid=$(inside systemctl show -p MainPID --value feedsvc)
+  if [ "$new_pid" != 0 ] && [ "$new_pid" != "$old_pid" ] &&
+    [ "$(curl -s --max-time 1 -o /dev/null -w '%{http_code}' "$real_base/healthz")" = 200 ]; then
+    restarted=1
+    break
+  fi
+  sleep 0.1
+done
+restarts=$(inside systemctl show -p NRestarts --value feedsvc)
+if [ -n "$restarted" ] && [ "$restarts" = 1 ]; then
+  pass real/restart "SIGKILL: restarted (NRestarts=1) and serving again"
+else
+  fail real/restart "after SIGKILL: MainPID ${new_pid:-?} (was $old_pid), NRestarts=$restarts"
+fi
 
 finish
