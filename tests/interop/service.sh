@@ -55,6 +55,18 @@ leader=
 cgroups=()
 cleanup_more() {
   if [ -n "$holder_pid" ]; then kill "$holder_pid" 2>/dev/null || true; fi
+  # strace ignores SIGTERM while it traces: stop what it traces (this script's copy of
+  # feedsvc, running as nobody) instead.
+  if [ -n "$server_pid" ]; then
+    pkill -TERM -u 65534 -f "^$work/bin/feedsvc " 2>/dev/null || true
+    for _ in $(seq 100); do
+      pgrep -u 65534 -f "^$work/bin/feedsvc " >/dev/null || break
+      sleep 0.1
+    done
+    pkill -KILL -u 65534 -f "^$work/bin/feedsvc " 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+  fi
   if [ -n "$nspawn_pid" ]; then
     if [ -n "$leader" ]; then nsenter -t "$leader" -a systemctl poweroff >/dev/null 2>&1 || true; fi
     for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
