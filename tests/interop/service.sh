@@ -212,6 +212,19 @@ for n in 1 2; do
     >"$work/articles/story-$n.md"
 done
 
+# hold_connection PORT: a keep-alive connection to PORT that has had its answer and stays open
+# (for a minute, or until cleanup), across the stop that follows; sets holder_pid.
+hold_connection() {
+  python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+s.recv(4096)
+time.sleep(60)' "$1" &
+  holder_pid=$!
+  sleep 0.3
+}
+
 # confined NAME ARGS...: `feedsvc --config CFG ARGS` as nobody, without capabilities, with
 # no_new_privs, from the state directory, with every mount read-only but the state directory
 # and the trace directory; strace writes $work/trace/NAME.trace. Exits as feedsvc does.
@@ -269,15 +282,7 @@ else
   fail confined/publish "feedsvc add while serving failed: $out"
 fi
 
-# A keep-alive connection stays open across the stop.
-python3 -c '
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-s.recv(4096)
-time.sleep(60)' "$port" &
-holder_pid=$!
-sleep 0.3
+hold_connection "$port"
 t0=$(date +%s%N)
 kill -TERM "$feedsvc_pid"
 # Waits at most TimeoutStopSec (30 s without one), then kills it as systemd would.
@@ -588,14 +593,7 @@ expect_probe system-calls "setpriority (the hub's threads) allowed; sched_setaff
 expect_probe proc "/proc shows the service's own processes only (ProtectProc=invisible, ProcSubset=pid)" \
   read:/proc/meminfo=refused proc:others=hidden
 
-python3 -c '
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-s.recv(4096)
-time.sleep(60)' "$real_port" &
-holder_pid=$!
-sleep 0.3
+hold_connection "$real_port"
 t0=$(date +%s%N)
 inside systemctl stop feedsvc || true
 elapsed_ms=$((($(date +%s%N) - t0) / 1000000))
