@@ -192,20 +192,6 @@ else
 fi
 
 # ---------------------------------------------------------------------------- feedsvc stats
-# run_py COMMAND ARGS...: metrics_check.py's `ok`/`bad` lines as PASS/FAIL lines.
-run_py() {
-  local line out rc=0
-  out=$("$py" "$here/metrics_check.py" "$@" 2>&1) || rc=$?
-  while IFS= read -r line; do
-    case $line in
-      ok\ *) pass "${line#ok }" ;;
-      bad\ *) fail "${line#bad }" ;;
-      '') ;;
-      *) echo "# $line" >&2 ;;
-    esac
-  done <<<"$out"
-  [ "$rc" = 0 ] || fail "metrics_check.py-$1" "exit $rc: $(tail -c 500 <<<"$out")"
-}
 today=$(date -u +%F)
 # The counts reach SQLite at the next flush (every second): wait until the report has them.
 want_total=0
@@ -224,7 +210,7 @@ done
 if [ ! -s "$work/report.json" ]; then
   fail report "feedsvc stats --json printed nothing: $(head -c 500 "$work/stats.err")"
 else
-  run_py report "$work/report.json" "$polls" --today "$today" --subscribers "${subs[@]}" \
+  run_py metrics_check.py report "$work/report.json" "$polls" --today "$today" --subscribers "${subs[@]}" \
     --readers "${readers[@]}"
 fi
 if "$bin" "${cfg[@]}" stats >"$work/stats.txt" 2>"$work/stats.err" && grep -q 'Feedly' "$work/stats.txt"; then
@@ -315,7 +301,7 @@ else
   fail metrics-type "status $code, Content-Type '$ctype'"
 fi
 n_articles=$(find "$repo/data/samples" -maxdepth 1 -name '*.md' | wc -l)
-run_py metrics "$work/metrics.body" "$polls" --articles "$n_articles" --subscribers "${subs[@]}"
+run_py metrics_check.py metrics "$work/metrics.body" "$polls" --articles "$n_articles" --subscribers "${subs[@]}"
 
 # ---------------------------------------------------------------------------- token, generated rows
 kill "$server_pid" 2>/dev/null || true
@@ -358,7 +344,7 @@ fi
 get generated "$admin/" -H "Authorization: Bearer $token"
 check_dashboard generated /atom.xml /tags/trade/rss.xml Feedly
 if "$bin" "${cfg[@]}" stats --json >"$work/report-generated.json" 2>"$work/stats.err"; then
-  run_py traffic "$work/report-generated.json" "$work/summary.json"
+  run_py metrics_check.py traffic "$work/report-generated.json" "$work/summary.json"
 else
   fail report-generated "feedsvc stats --json: $(head -c 500 "$work/stats.err")"
 fi

@@ -1,5 +1,5 @@
-# Sourced by the interop sub-scripts (nginx_cache.sh, pages.sh, judges.sh): their PASS/FAIL
-# lines and closing count, a free port, and a feedsvc server that goes when the script does.
+# Sourced by the interop sub-scripts: their PASS/FAIL lines and closing count, a free port, a
+# feedsvc server that goes when the script does, and the helpers several of them share.
 #   . common.sh NAME FEEDSVC_BIN    (NAME starts each PASS/FAIL line after the verdict)
 # Sets `work` (a temporary directory removed on exit); a script with more to clean up defines
 # `cleanup_more`, which runs first. Functions called from traps look unreachable to shellcheck.
@@ -46,4 +46,39 @@ start_server() {
   done
   grep -q listening "$work/serve.out" ||
     fatal setup "feedsvc serve did not listen within 10 s: $(head -c 500 "$work/serve.err")"
+}
+
+# feedsvc ARGS…: the binary with the site's configuration, $work/site/config.toml.
+feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
+
+# publish SLUG TITLE DATE: `feedsvc add` of the file the script's `article SLUG TITLE DATE`
+# writes, which must succeed and print the article's URL on port $public.
+publish() {
+  local out want="http://127.0.0.1:$public/articles/$1"
+  if ! out=$(feedsvc add "$(article "$1" "$2" "$3")" 2>&1); then
+    fail "publish $1" "feedsvc add failed: $out"
+    return 1
+  fi
+  if [ "$out" != "$want" ]; then
+    fail "publish $1" "feedsvc add printed '$out', expected '$want'"
+    return 1
+  fi
+  pass "publish $1" "$out"
+}
+
+# run_py CHECKER COMMAND ARGS...: runs the Python checker CHECKER (a file beside this one)
+# with $py, passing its `ok`/`bad` lines on as PASS/FAIL lines.
+run_py() {
+  local checker=$1 line out rc=0
+  shift
+  out=$("$py" "$(dirname "${BASH_SOURCE[0]}")/$checker" "$@" 2>&1) || rc=$?
+  while IFS= read -r line; do
+    case $line in
+      ok\ *) pass "${line#ok }" ;;
+      bad\ *) fail "${line#bad }" ;;
+      '') ;;
+      *) echo "# $line" >&2 ;;
+    esac
+  done <<<"$out"
+  [ "$rc" = 0 ] || fail "$checker-$1" "exit $rc: $(tail -c 500 <<<"$out")"
 }

@@ -105,7 +105,6 @@ enabled = false
 [admin]
 listen = ""
 CONF
-feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 
 fixtures=()
 for f in "$repo"/tests/fixtures/articles/*.md; do
@@ -208,22 +207,8 @@ done
 [ -n "$up" ] ||
   fatal nginx "nginx did not answer /robots.txt within 10 s: $(tail -c 500 "$work/nginx/logs/error.log")"
 
-# run_py COMMAND ARGS...: export_nginx.py's `ok`/`bad` lines as PASS/FAIL lines.
-run_py() {
-  local line out rc=0
-  out=$("$py" "$here/export_nginx.py" "$@" 2>&1) || rc=$?
-  while IFS= read -r line; do
-    case $line in
-      ok\ *) pass "${line#ok }" ;;
-      bad\ *) fail "${line#bad }" ;;
-      '') ;;
-      *) echo "# $line" >&2 ;;
-    esac
-  done <<<"$out"
-  [ "$rc" = 0 ] || fail "export_nginx.py-$1" "exit $rc: $(tail -c 500 <<<"$out")"
-}
 
-run_py compare "$base" "$nbase" "${without_br[@]}" --gone /articles/cdata-end --export "$export_dir" \
+run_py export_nginx.py compare "$base" "$nbase" "${without_br[@]}" --gone /articles/cdata-end --export "$export_dir" \
   --moved /articles/emoji --moved '/2025/09/13/αθήνα-καύσωνας/' --moved '/?p=101' \
   --moved '/?feed=atom' --moved /feed/ --moved /tag/coast-road/feed/atom/
 
@@ -231,14 +216,14 @@ run_py compare "$base" "$nbase" "${without_br[@]}" --gone /articles/cdata-end --
 "$py" "$here/export_nginx.py" snapshot "$export_dir" "$work/before.json" || fatal incremental "snapshot failed"
 out=$(feedsvc add "$(wire wire-late 2026-11-20T09:00:00Z)" 2>&1) || fatal incremental "feedsvc add failed: $out"
 export_site
-run_py incremental "$export_dir" "$work/before.json" "$summary" --new articles/wire-late.html \
+run_py export_nginx.py incremental "$export_dir" "$work/before.json" "$summary" --new articles/wire-late.html \
   --label after-add
 # serve notices the publish at its next look at the database; wait for the new feed.
 for _ in $(seq 100); do
   if curl -s --max-time 2 "${base}atom.xml" | grep -q "Wire story wire-late"; then break; fi
   sleep 0.1
 done
-run_py paths "$base" "$nbase" "${without_br[@]}" after-add /atom.xml /rss.xml /feed.json /tags/wire/atom.xml \
+run_py export_nginx.py paths "$base" "$nbase" "${without_br[@]}" after-add /atom.xml /rss.xml /feed.json /tags/wire/atom.xml \
   /tags/wire/rss.xml /tags/wire/feed.json /articles/wire-late / /tags/wire/ /sitemap.xml \
   /archive/2026-11/atom.xml /archive/2026-11/sitemap.xml
 
@@ -251,7 +236,7 @@ out=$(feedsvc edit wire-2 --slug wire-second 2>&1) || fatal incremental "feedsvc
 # The only article tagged Flags: the tag's page and feeds answer 410 too.
 out=$(feedsvc delete plain-text-flags 2>&1) || fatal incremental "feedsvc delete failed: $out"
 export_site
-run_py incremental "$export_dir" "$work/before.json" "$summary" --new articles/wire-second.html \
+run_py export_nginx.py incremental "$export_dir" "$work/before.json" "$summary" --new articles/wire-second.html \
   --absent articles/wire-1.html --absent articles/wire-2.html --label after-delete
 kill -HUP "$nginx_pid"
 # The reload and serve's look at the database both take a moment.
@@ -260,7 +245,7 @@ for _ in $(seq 100); do
   then break; fi
   sleep 0.1
 done
-run_py compare "$base" "$nbase" "${without_br[@]}" --export "$export_dir" --label after-delete \
+run_py export_nginx.py compare "$base" "$nbase" "${without_br[@]}" --export "$export_dir" --label after-delete \
   --gone /articles/wire-1 --gone /articles/cdata-end --gone /tags/flags/ --gone /tags/flags/atom.xml \
   --gone /tags/flags/rss.xml --gone /tags/flags/feed.json \
   --moved /articles/wire-2 --moved /articles/emoji

@@ -65,7 +65,6 @@ samples = ""
 [admin]
 listen = ""
 CONF
-feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 
 corpus=()
 for f in "$repo"/tests/fixtures/articles/*.md "$repo"/tests/fixtures/xss/*.md; do

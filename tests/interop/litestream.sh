@@ -94,7 +94,6 @@ seconds() {
 # The recovery point: Litestream reads new transactions out of the WAL every monitor-interval and
 # uploads them every sync-interval; 0.2 s more for it to write and upload them on a busy machine.
 window=$(awk -v s="$(seconds sync-interval)" -v m="$(seconds monitor-interval)" 'BEGIN { print s + m + 0.2 }')
-feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 
 # article SLUG MINUTES: writes the article published MINUTES after 2026-01-01 (unique per
 # article, so "the newest" is one order), prints its path.

@@ -58,7 +58,6 @@ samples = ""
 [admin]
 listen = ""
 CONF
-feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 
 article() { # article SLUG TITLE DATE: writes the file, prints its path
   printf '+++\ntitle = "%s"\nslug = "%s"\npublished = "%s"\ntags = ["Proxy"]\n+++\nBody of %s.\n' \
@@ -66,19 +65,6 @@ article() { # article SLUG TITLE DATE: writes the file, prints its path
   echo "$work/$1.md"
 }
 
-# publish SLUG TITLE DATE: `feedsvc add`, which must succeed and print the article's URL.
-publish() {
-  local out want="http://127.0.0.1:$public/articles/$1"
-  if ! out=$(feedsvc add "$(article "$1" "$2" "$3")" 2>&1); then
-    fail "publish $1" "feedsvc add failed: $out"
-    return 1
-  fi
-  if [ "$out" != "$want" ]; then
-    fail "publish $1" "feedsvc add printed '$out', expected '$want'"
-    return 1
-  fi
-  pass "publish $1" "$out"
-}
 
 publish first-story "First story" 2026-05-01T10:00:00Z || finish
 

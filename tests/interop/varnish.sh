@@ -96,7 +96,6 @@ samples = ""
 [admin]
 listen = ""
 CONF
-feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 
 article() { # article SLUG TITLE DATE: writes the file (a body long enough to be compressed)
   {
@@ -104,18 +103,6 @@ article() { # article SLUG TITLE DATE: writes the file (a body long enough to be
     for i in $(seq 12); do printf 'Paragraph %s of %s, kept by a cache in front.\n\n' "$i" "$2"; done
   } >"$work/$1.md"
   echo "$work/$1.md"
-}
-publish() { # publish SLUG TITLE DATE: `feedsvc add`, PASS/FAIL on its output
-  local out want="http://127.0.0.1:$public/articles/$1"
-  if ! out=$(feedsvc add "$(article "$1" "$2" "$3")" 2>&1); then
-    fail "publish $1" "feedsvc add failed: $out"
-    return 1
-  fi
-  if [ "$out" != "$want" ]; then
-    fail "publish $1" "feedsvc add printed '$out', expected '$want'"
-    return 1
-  fi
-  pass "publish $1" "$out"
 }
 
 publish first-story "First story" 2026-05-01T10:00:00Z || finish

@@ -74,7 +74,6 @@ allow_private_callbacks = true
 [admin]
 listen = ""
 CONF
-feedsvc() { "$bin" --config "$work/site/config.toml" "$@"; }
 
 # ---------------------------------------------------------------------------- 1. the site
 printf 'Pilots kept watch over the harbour through the storm.\n' >"$work/seed.txt"
