@@ -95,11 +95,12 @@ impl Rules {
              # Cache-Control as feedsvc serve sends it: 301 \"{}\"; 404 and 410 \"{}\".",
             c.redirect, c.error
         );
-        let usable = |key: &str| is_nginx_safe(key);
+        // A key is a path: one that started otherwise (`~…`) would be read as a regex.
+        let usable = |key: &str| key.starts_with('/') && is_nginx_safe(key);
         let (by_path, by_query): (Vec<_>, Vec<_>) = self
             .moved
             .iter()
-            .filter(|(from, to)| usable(from) && usable(to))
+            .filter(|(from, to)| usable(from) && is_nginx_safe(to))
             .partition(|(from, _)| !from.contains('?'));
         let entries = by_path.len().max(by_query.len()).max(self.gone.len());
         let longest = self
@@ -159,13 +160,13 @@ impl Rules {
              # _feedsvc/nginx-maps.conf.\n",
         );
         for (from, to) in &self.moved {
-            if from.contains('?') || has_space(from) || has_space(to) {
+            if from.contains('?') || !is_literal_rule_path(from) || has_space(to) {
                 continue;
             }
             let _ = writeln!(out, "{from} {to} 301");
         }
         for (path, body_file) in &self.gone {
-            if has_space(path) {
+            if !is_literal_rule_path(path) {
                 continue;
             }
             let _ = writeln!(out, "{path} {}{body_file} 410", self.base);
@@ -215,6 +216,16 @@ fn is_nginx_safe(text: &str) -> bool {
         && !text.chars().any(|c| {
             matches!(c, '"' | '\\' | '$' | '{' | '}' | ';') || c.is_whitespace() || c.is_control()
         })
+}
+
+/// True for a path that `_redirects` reads as itself: Netlify and Cloudflare Pages read `*` as
+/// "anything" and a segment starting with `:` as a placeholder, so an old URL such as `/*`
+/// (from an imported archive) would redirect the whole site.
+fn is_literal_rule_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !has_space(path)
+        && !path.contains('*')
+        && !path.split('/').any(|segment| segment.starts_with(':'))
 }
 
 fn has_space(text: &str) -> bool {
@@ -270,6 +281,26 @@ mod tests {
             !maps.contains("map_hash_max_size"),
             "small maps need no larger hash"
         );
+    }
+
+    /// Old URLs come from imported archives: none may widen into a rule for other paths.
+    #[test]
+    fn old_urls_that_would_match_more_than_themselves_are_left_out() {
+        let mut r = rules();
+        for from in ["/*", "/blog/:year/x", "~.*", "/a b", "relative"] {
+            r.moved(from, "https://a.test/articles/new");
+        }
+        r.moved("/2019/05/kept.html", "https://a.test/articles/new");
+        let redirects = r.redirects();
+        let rules: Vec<&str> = redirects.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            rules,
+            ["/2019/05/kept.html https://a.test/articles/new 301"]
+        );
+        let maps = r.nginx_maps();
+        assert!(!maps.contains("\"~.*\""), "{maps}");
+        assert!(!maps.contains("\"relative\""), "{maps}");
+        assert!(maps.contains("\"/2019/05/kept.html\""), "{maps}");
     }
 
     #[test]
