@@ -93,8 +93,9 @@ impl Tree {
                 reason: "not a plain relative path".to_string(),
             });
         }
-        let path = self.root.join(relative);
-        let same = match std::fs::metadata(&path) {
+        let path = self.within(relative)?;
+        // A link at the file's own place is replaced, never written through or read.
+        let same = match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() && meta.len() == bytes.len() as u64 => {
                 std::fs::read(&path).map_err(|e| io(e, "reading", &path))? == bytes
             }
@@ -121,6 +122,26 @@ impl Tree {
         true
     }
 
+    /// The path of `relative` below the root, refusing a directory on the way that is a
+    /// symbolic link: an export never writes or removes anything outside its directory.
+    fn within(&self, relative: &str) -> Result<PathBuf> {
+        let mut path = self.root.clone();
+        let mut parts = relative.split('/').peekable();
+        while let Some(part) = parts.next() {
+            path.push(part);
+            if parts.peek().is_some()
+                && std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
+            {
+                return Err(Error::Read {
+                    path,
+                    reason: "is a symbolic link; an export writes nothing through links"
+                        .to_string(),
+                });
+            }
+        }
+        Ok(path)
+    }
+
     fn record(&mut self, relative: &str) {
         if self.seen.insert(relative.to_string()) {
             self.current.push(relative.to_string());
@@ -138,7 +159,7 @@ impl Tree {
             .collect();
         stale.sort();
         for relative in stale {
-            let path = self.root.join(relative);
+            let path = self.within(relative)?;
             match std::fs::remove_file(&path) {
                 Ok(()) => self.counts.removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -274,6 +295,33 @@ mod tests {
         assert!(!root.join("tags").exists());
         let manifest = std::fs::read_to_string(root.join(MANIFEST)).unwrap();
         assert_eq!(manifest, "a.html\nb.html\n");
+    }
+
+    #[test]
+    fn nothing_is_written_through_a_linked_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("site");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let mut tree = Tree::open(&root).unwrap();
+        tree.put("articles/a.html", b"one", 0).unwrap();
+        tree.finish().unwrap();
+        std::fs::remove_dir_all(root.join("articles")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("articles")).unwrap();
+        let mut tree = Tree::open(&root).unwrap();
+        let refused = tree.put("articles/a.html", b"two", 0).unwrap_err();
+        assert!(refused.to_string().contains("symbolic link"), "{refused}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        // A link in a file's own place is replaced by the file, its target left alone.
+        let target = dir.path().join("target.txt");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, root.join("b.html")).unwrap();
+        tree.put("b.html", b"keep", 0).unwrap();
+        assert!(!std::fs::symlink_metadata(root.join("b.html"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
     }
 
     #[test]
