@@ -851,27 +851,32 @@ fn backup(cfg: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
     }
     let stats_file = path_beside(file);
     let counting = StatsStore::open(&cfg.stats_database(), cfg.storage.busy_timeout, false)?;
-    // Both destinations are checked before either is written.
-    check_destination(file, force)?;
+    // Both destinations are checked, and both copies made, before either is named: a backup
+    // that fails leaves nothing behind.
+    let live = [cfg.storage.database.clone(), cfg.stats_database()];
+    check_destination(file, force, &live)?;
     if counting.is_some() {
-        check_destination(&stats_file, force)?;
+        check_destination(&stats_file, force, &live)?;
     }
     let store = open(cfg, false)?;
-    let copied = store.backup(file, force)?;
-    println!(
-        "backed up {} to {} ({} bytes)",
-        cfg.storage.database.display(),
-        copied.path.display(),
-        copied.bytes
-    );
-    if let Some(counting) = counting {
-        let copied = counting.backup(&stats_file, force)?;
-        println!(
-            "backed up {} to {} ({} bytes)",
-            cfg.stats_database().display(),
-            copied.path.display(),
-            copied.bytes
-        );
+    let archive = store.copy_for_backup(file)?;
+    let counts = match &counting {
+        Some(counting) => Some(counting.copy_for_backup(&stats_file)?),
+        None => None,
+    };
+    for (source, copy) in [
+        (cfg.storage.database.clone(), Some(archive)),
+        (cfg.stats_database(), counts),
+    ] {
+        if let Some(copy) = copy {
+            let copied = copy.name(force)?;
+            println!(
+                "backed up {} to {} ({} bytes)",
+                source.display(),
+                copied.path.display(),
+                copied.bytes
+            );
+        }
     }
     Ok(())
 }
@@ -879,8 +884,11 @@ fn backup(cfg: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
 fn export(cfg: &Config, dir: &Path) -> anyhow::Result<()> {
     let mut store = open(cfg, false)?;
     // A site rendered by another version or configuration (a new base URL) is rendered again
-    // first, as `serve` would; otherwise this writes nothing to the archive.
+    // first, as `serve` would.
     publish::refresh_if_stale(&mut store, cfg, Utc::now())?;
+    // Scheduled articles whose moment has come are published first, as the running server
+    // would have: a site served only from exports gets them at its next export.
+    publish::release_due(&mut store, cfg, Utc::now())?;
     let summary = crate::export::export(&store, cfg, dir)?;
     if matches!(cfg.websub.hub, crate::config::Hub::Builtin) {
         if let Some(hub) = cfg.hub_url() {

@@ -65,6 +65,8 @@ impl Tree {
                          new or empty directory"
                     )));
                 }
+                // An empty manifest at once: a first export cut short can be run again.
+                write_whole(&manifest, b"", 0)?;
                 HashSet::new()
             }
             Err(e) => return Err(io(e, "reading", &manifest)),
@@ -83,6 +85,17 @@ impl Tree {
         self.previous.contains(relative)
     }
 
+    /// True when the file at `relative` holds exactly `bytes` (a link there never does).
+    pub fn holds(&self, relative: &str, bytes: &[u8]) -> Result<bool> {
+        let path = self.within(relative)?;
+        Ok(match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() && meta.len() == bytes.len() as u64 => {
+                std::fs::read(&path).map_err(|e| io(e, "reading", &path))? == bytes
+            }
+            _ => false,
+        })
+    }
+
     /// Writes `bytes` at `relative` unless the file already holds exactly them; a written
     /// file's mtime is `modified` (seconds since the epoch) when that is known (above 0).
     /// Returns true when the bytes were already there.
@@ -93,28 +106,27 @@ impl Tree {
                 reason: "not a plain relative path".to_string(),
             });
         }
-        let path = self.within(relative)?;
-        // A link at the file's own place is replaced, never written through or read.
-        let same = match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_file() && meta.len() == bytes.len() as u64 => {
-                std::fs::read(&path).map_err(|e| io(e, "reading", &path))? == bytes
-            }
-            _ => false,
-        };
+        let same = self.holds(relative, bytes)?;
         if same {
             self.counts.unchanged += 1;
         } else {
-            write_whole(&path, bytes, modified)?;
+            write_whole(&self.within(relative)?, bytes, modified)?;
             self.counts.written += 1;
         }
         self.record(relative);
         Ok(same)
     }
 
+    /// True when a regular file is at `relative` (not a link, not a directory).
+    pub fn holds_file(&self, relative: &str) -> bool {
+        self.within(relative)
+            .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+    }
+
     /// Keeps a file of the previous export as it is (its source did not change), if it is
     /// still on disk; returns false when it is not.
     pub fn keep(&mut self, relative: &str) -> bool {
-        if !self.previous.contains(relative) || !self.root.join(relative).is_file() {
+        if !self.previous.contains(relative) || !self.holds_file(relative) {
             return false;
         }
         self.counts.unchanged += 1;

@@ -3,6 +3,7 @@
 //! `deploy/nginx-static.conf`) and for Netlify and Cloudflare Pages (`_redirects` and
 //! `_headers` at the root).
 
+use std::collections::HashSet;
 use std::fmt::Write;
 
 use crate::config::Config;
@@ -32,6 +33,9 @@ pub struct Rules {
     headers: Vec<(String, String, String)>,
     has_articles: bool,
     has_assets: bool,
+    /// Every path the export answers (files and 410s), in lower case: nginx's and the
+    /// static hosts' path rules ignore case.
+    live: HashSet<String>,
 }
 
 impl Rules {
@@ -44,6 +48,7 @@ impl Rules {
             headers: Vec::new(),
             has_articles: false,
             has_assets: false,
+            live: HashSet::new(),
         }
     }
 
@@ -54,11 +59,13 @@ impl Rules {
 
     /// A 410 at `path`, its page in the export at `body_file`.
     pub fn gone(&mut self, path: &str, body_file: &str) {
+        self.live.insert(path.to_lowercase());
         self.gone.push((path.to_string(), body_file.to_string()));
     }
 
     /// A file served at `path` with `content_type` and the cache policy of `freshness`.
     pub fn file(&mut self, path: &str, content_type: &str, freshness: Freshness) {
+        self.live.insert(path.to_lowercase());
         let rest = path.strip_prefix(&self.base).unwrap_or(path);
         if rest.starts_with("articles/") {
             self.has_articles = true;
@@ -73,6 +80,21 @@ impl Rules {
             self.headers
                 .push((path.to_string(), content_type.to_string(), cache));
         }
+    }
+
+    /// The redirects a static server can take: nginx's maps and the static hosts compare
+    /// paths without regard to case, so an old URL that differs from a page the site answers
+    /// (`/Atom.xml`) or from an earlier old URL only in case would take that one's place, and
+    /// two such keys make nginx refuse the whole map. Those are left out (and counted).
+    fn moved_kept(&self) -> (Vec<&(String, String)>, usize) {
+        let mut taken = self.live.clone();
+        let kept: Vec<_> = self
+            .moved
+            .iter()
+            .filter(|(from, _)| taken.insert(from.to_lowercase()))
+            .collect();
+        let dropped = self.moved.len() - kept.len();
+        (kept, dropped)
     }
 
     /// The files to write: name below the export root and text.
@@ -97,9 +119,10 @@ impl Rules {
         );
         // A key is a path: one that started otherwise (`~…`) would be read as a regex.
         let usable = |key: &str| key.starts_with('/') && is_nginx_safe(key);
-        let (by_path, by_query): (Vec<_>, Vec<_>) = self
-            .moved
+        let (kept, clashing) = self.moved_kept();
+        let (by_path, by_query): (Vec<_>, Vec<_>) = kept
             .iter()
+            .copied()
             .filter(|(from, to)| usable(from) && is_nginx_safe(to))
             .partition(|(from, _)| !from.contains('?'));
         let entries = by_path.len().max(by_query.len()).max(self.gone.len());
@@ -118,12 +141,19 @@ impl Rules {
                 (longest + 16).next_power_of_two().max(64)
             );
         }
-        let skipped = self.moved.len() - by_path.len() - by_query.len();
-        if skipped > 0 {
+        let unquotable = kept.len() - by_path.len() - by_query.len();
+        if unquotable > 0 {
             let _ = writeln!(
                 out,
-                "# {skipped} redirects left out: their old URLs hold characters an nginx map \
+                "# {unquotable} redirects left out: their old URLs hold characters an nginx map \
                  cannot quote."
+            );
+        }
+        if clashing > 0 {
+            let _ = writeln!(
+                out,
+                "# {clashing} redirects left out: their old URLs differ only in case from a page \
+                 of the site or an earlier old URL, and nginx's maps ignore case."
             );
         }
         out.push_str("map $uri $feedsvc_moved {\n    default \"\";\n");
@@ -159,7 +189,7 @@ impl Rules {
              # has no 410). Old URLs that differ only in their query string are in\n\
              # _feedsvc/nginx-maps.conf.\n",
         );
-        for (from, to) in &self.moved {
+        for (from, to) in self.moved_kept().0 {
             if from.contains('?') || !is_literal_rule_path(from) || has_space(to) {
                 continue;
             }
@@ -301,6 +331,40 @@ mod tests {
         assert!(!maps.contains("\"~.*\""), "{maps}");
         assert!(!maps.contains("\"relative\""), "{maps}");
         assert!(maps.contains("\"/2019/05/kept.html\""), "{maps}");
+    }
+
+    /// An old URL that differs from a page of the site, or from another old URL, only in case
+    /// would take its place in nginx (whose maps ignore case), or make nginx refuse the map.
+    #[test]
+    fn old_urls_that_differ_only_in_case_are_left_out() {
+        let mut r = rules();
+        r.file("/atom.xml", crate::routes::ATOM_TYPE, Freshness::Feed);
+        r.file(
+            "/articles/geneva-talks",
+            crate::routes::HTML_TYPE,
+            Freshness::Page,
+        );
+        r.moved("/Atom.xml", "https://a.test/articles/atom-xml");
+        r.moved(
+            "/ARTICLES/geneva-talks",
+            "https://a.test/articles/geneva-talks-2",
+        );
+        r.moved("/Case", "https://a.test/articles/one");
+        r.moved("/case", "https://a.test/articles/two");
+        let maps = r.nginx_maps();
+        assert!(!maps.contains("\"/Atom.xml\""), "{maps}");
+        assert!(!maps.contains("\"/ARTICLES/geneva-talks\""), "{maps}");
+        assert!(
+            maps.contains("\"/Case\" \"https://a.test/articles/one\""),
+            "{maps}"
+        );
+        assert!(!maps.contains("\"/case\""), "{maps}");
+        assert!(maps.contains("# 3 redirects left out"), "{maps}");
+        let redirects = r.redirects();
+        assert!(
+            !redirects.contains("Atom.xml") && !redirects.contains("/case "),
+            "{redirects}"
+        );
     }
 
     #[test]

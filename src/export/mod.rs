@@ -147,16 +147,21 @@ impl Out {
 
     /// Writes `doc`'s bytes at `relative`; its compressed siblings follow in a batch.
     fn put_with_siblings(&mut self, relative: String, doc: Document) -> Result<()> {
-        let unchanged = self.tree.put(&relative, &doc.body, doc.last_modified)?;
         let (gz, br) = (format!("{relative}.gz"), format!("{relative}.br"));
         // The compressed bytes follow from the identity bytes alone: when those are
         // unchanged, the previous export's siblings stand and nothing is compressed again.
-        let tree = &mut self.tree;
-        if unchanged
-            && tree.had(&relative)
-            && (!tree.had(&gz) || tree.keep(&gz))
-            && (!tree.had(&br) || tree.keep(&br))
+        // (Siblings are written before their file, so an export cut short never leaves a
+        // file newer than its siblings.)
+        let tree = &self.tree;
+        let sibling_there = |name: &str| !tree.had(name) || tree.holds_file(name);
+        if tree.had(&relative)
+            && tree.holds(&relative, &doc.body)?
+            && sibling_there(&gz)
+            && sibling_there(&br)
         {
+            for name in [&relative, &gz, &br] {
+                self.tree.keep(name);
+            }
             return Ok(());
         }
         self.to_compress.push((relative, doc));
@@ -166,7 +171,8 @@ impl Out {
         Ok(())
     }
 
-    /// Compresses the pending documents on every core and writes their siblings.
+    /// Compresses the pending documents on every core and writes each one's siblings, then
+    /// the document itself.
     fn compress_pending(&mut self) -> Result<()> {
         let batch = std::mem::take(&mut self.to_compress);
         let compressed =
@@ -180,6 +186,7 @@ impl Out {
                 self.tree
                     .put(&format!("{relative}.br"), &bytes, doc.last_modified)?;
             }
+            self.tree.put(relative, &doc.body, doc.last_modified)?;
         }
         Ok(())
     }

@@ -23,35 +23,31 @@ pub struct Copied {
 }
 
 impl Store {
-    /// Writes a consistent copy of the archive to `dest`; an existing `dest` is replaced only
-    /// when `force` is set (the check and the naming are one atomic step without it).
-    pub fn backup(&self, dest: &Path, force: bool) -> Result<Copied> {
-        snapshot(self.conn(), dest, force)
+    /// Writes a consistent copy of the archive beside `dest`, checked and on disk, ready to
+    /// be named `dest` (see [`Copy::name`]).
+    pub fn copy_for_backup(&self, dest: &Path) -> Result<Copy> {
+        Copy::write(self.conn(), dest)
     }
 }
 
 impl StatsStore {
-    /// Writes a consistent copy of the counting's database to `dest` (see [`Store::backup`]).
-    pub fn backup(&self, dest: &Path, force: bool) -> Result<Copied> {
-        snapshot(self.conn(), dest, force)
+    /// Writes a consistent copy of the counting's database beside `dest` (see
+    /// [`Store::copy_for_backup`]).
+    pub fn copy_for_backup(&self, dest: &Path) -> Result<Copy> {
+        Copy::write(self.conn(), dest)
     }
 }
 
-/// Refuses a destination that cannot take a backup, before anything is read or written.
-pub fn check_destination(dest: &Path, force: bool) -> Result<()> {
+/// Refuses a destination that cannot take a backup, before anything is read or written:
+/// a directory, a missing directory, an existing file without `force`, anything but a regular
+/// file or a link even with it (a device, a FIFO), and any of `live`, the files of the
+/// databases being copied (the database and its `-wal` and `-shm`), which a backup replacing
+/// them would corrupt.
+pub fn check_destination(dest: &Path, force: bool, live: &[PathBuf]) -> Result<()> {
     let fail = |reason: &str| Error::Database {
         path: dest.to_path_buf(),
         reason: reason.to_string(),
     };
-    match std::fs::symlink_metadata(dest) {
-        Ok(meta) if meta.is_dir() => return Err(fail("is a directory; name the backup file")),
-        Ok(_) if !force => {
-            return Err(fail(
-                "already exists; choose another name, or pass --force to replace it",
-            ))
-        }
-        _ => {}
-    }
     let dir = parent_dir(dest);
     if !dir.is_dir() {
         return Err(Error::Database {
@@ -59,7 +55,41 @@ pub fn check_destination(dest: &Path, force: bool) -> Result<()> {
             reason: "no such directory for the backup".to_string(),
         });
     }
-    Ok(())
+    let named = identity(dest);
+    for database in live {
+        let mut files = vec![database.clone()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = database.clone().into_os_string();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        if files.iter().any(|f| identity(f) == named) {
+            return Err(fail(
+                "is a file of the live database; a backup must go to a file of its own",
+            ));
+        }
+    }
+    match std::fs::symlink_metadata(dest) {
+        Ok(meta) if meta.is_dir() => Err(fail("is a directory; name the backup file")),
+        Ok(_) if !force => Err(fail(
+            "already exists; choose another name, or pass --force to replace it",
+        )),
+        Ok(meta) if !meta.is_file() && !meta.file_type().is_symlink() => Err(fail(
+            "is not a regular file (a device or a pipe); a backup replaces only files",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What names the same file: the device and inode when it exists, otherwise the canonical
+/// directory and the name.
+fn identity(path: &Path) -> (Option<(u64, u64)>, Option<PathBuf>) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        return (Some((meta.dev(), meta.ino())), None);
+    }
+    let dir = std::fs::canonicalize(parent_dir(path)).ok();
+    (None, dir.zip(path.file_name()).map(|(d, n)| d.join(n)))
 }
 
 fn parent_dir(dest: &Path) -> &Path {
@@ -69,66 +99,92 @@ fn parent_dir(dest: &Path) -> &Path {
     }
 }
 
-fn snapshot(conn: &Connection, dest: &Path, force: bool) -> Result<Copied> {
-    check_destination(dest, force)?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "backup".to_string());
-    let temp = parent_dir(dest).join(format!(".{name}.partial-{}", std::process::id()));
-    // A temporary file left by a backup that was killed under this process id.
-    let _ = std::fs::remove_file(&temp);
-    let outcome = write_copy(conn, &temp, dest, force);
-    if outcome.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    outcome
+/// A checked copy on disk under a temporary name beside its destination; removed when dropped
+/// without being named.
+#[derive(Debug)]
+pub struct Copy {
+    temp: PathBuf,
+    dest: PathBuf,
+    bytes: u64,
+    named: bool,
 }
 
-fn write_copy(conn: &Connection, temp: &Path, dest: &Path, force: bool) -> Result<Copied> {
-    let fail = |reason: String| Error::Database {
-        path: dest.to_path_buf(),
-        reason,
-    };
-    let temp_text = temp.to_str().ok_or_else(|| {
-        fail("the backup's path is not valid UTF-8, which SQLite needs".to_string())
-    })?;
-    conn.execute("VACUUM INTO ?1", [temp_text])
-        .map_err(|e| fail(format!("cannot write the backup: {}", super::describe(&e))))?;
-    verify(temp).map_err(fail)?;
-    let file = std::fs::File::open(temp).map_err(|e| Error::Io {
-        context: format!("reading the backup {}", temp.display()),
-        source: e,
-    })?;
-    file.sync_all().map_err(|e| Error::Io {
-        context: format!("flushing the backup {} to disk", temp.display()),
-        source: e,
-    })?;
-    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    drop(file);
-    if force {
-        std::fs::rename(temp, dest)
-    } else {
-        // A hard link fails when `dest` exists, so a file created since the first check is
-        // not replaced either.
-        std::fs::hard_link(temp, dest).and_then(|()| std::fs::remove_file(temp))
-    }
-    .map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => {
-            fail("already exists; choose another name, or pass --force to replace it".to_string())
-        }
-        _ => Error::Io {
-            context: format!("naming the backup {}", dest.display()),
+impl Copy {
+    fn write(conn: &Connection, dest: &Path) -> Result<Copy> {
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "backup".to_string());
+        let temp = parent_dir(dest).join(format!(".{name}.partial-{}", std::process::id()));
+        // A temporary file left by a backup that was killed under this process id.
+        let _ = std::fs::remove_file(&temp);
+        let mut copy = Copy {
+            temp,
+            dest: dest.to_path_buf(),
+            bytes: 0,
+            named: false,
+        };
+        let fail = |reason: String| Error::Database {
+            path: dest.to_path_buf(),
+            reason,
+        };
+        let temp_text = copy.temp.to_str().ok_or_else(|| {
+            fail("the backup's path is not valid UTF-8, which SQLite needs".to_string())
+        })?;
+        conn.execute("VACUUM INTO ?1", [temp_text])
+            .map_err(|e| fail(format!("cannot write the backup: {}", super::describe(&e))))?;
+        verify(&copy.temp).map_err(fail)?;
+        let file = std::fs::File::open(&copy.temp).map_err(|e| Error::Io {
+            context: format!("reading the backup {}", copy.temp.display()),
             source: e,
-        },
-    })?;
-    if let Ok(dir) = std::fs::File::open(parent_dir(dest)) {
-        let _ = dir.sync_all();
+        })?;
+        file.sync_all().map_err(|e| Error::Io {
+            context: format!("flushing the backup {} to disk", copy.temp.display()),
+            source: e,
+        })?;
+        copy.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(copy)
     }
-    Ok(Copied {
-        path: dest.to_path_buf(),
-        bytes,
-    })
+
+    /// Gives the copy its name: replacing an existing file when `force`, otherwise failing if
+    /// one appeared since the destination was checked (a hard link cannot replace a file).
+    pub fn name(mut self, force: bool) -> Result<Copied> {
+        let fail = |reason: String| Error::Database {
+            path: self.dest.clone(),
+            reason,
+        };
+        if force {
+            std::fs::rename(&self.temp, &self.dest)
+        } else {
+            std::fs::hard_link(&self.temp, &self.dest)
+                .and_then(|()| std::fs::remove_file(&self.temp))
+        }
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => fail(
+                "already exists; choose another name, or pass --force to replace it".to_string(),
+            ),
+            _ => Error::Io {
+                context: format!("naming the backup {}", self.dest.display()),
+                source: e,
+            },
+        })?;
+        self.named = true;
+        if let Ok(dir) = std::fs::File::open(parent_dir(&self.dest)) {
+            let _ = dir.sync_all();
+        }
+        Ok(Copied {
+            path: self.dest.clone(),
+            bytes: self.bytes,
+        })
+    }
+}
+
+impl Drop for Copy {
+    fn drop(&mut self) {
+        if !self.named {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
 }
 
 /// Reads the whole copy back: `PRAGMA integrity_check` must answer `ok`.
@@ -154,16 +210,51 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let existing = dir.path().join("old.db");
         std::fs::write(&existing, b"x").unwrap();
-        let refused = check_destination(&existing, false).unwrap_err();
+        let refused = check_destination(&existing, false, &[]).unwrap_err();
         assert!(refused.to_string().contains("--force"), "{refused}");
-        check_destination(&existing, true).expect("--force replaces a file");
-        let is_dir = check_destination(dir.path(), true).unwrap_err();
+        check_destination(&existing, true, &[]).expect("--force replaces a file");
+        let is_dir = check_destination(dir.path(), true, &[]).unwrap_err();
         assert!(is_dir.to_string().contains("is a directory"), "{is_dir}");
-        let nowhere = check_destination(&dir.path().join("no/such/x.db"), false).unwrap_err();
+        let nowhere = check_destination(&dir.path().join("no/such/x.db"), false, &[]).unwrap_err();
         assert!(
             nowhere.to_string().contains("no such directory"),
             "{nowhere}"
         );
-        check_destination(&dir.path().join("new.db"), false).expect("a new file");
+        check_destination(&dir.path().join("new.db"), false, &[]).expect("a new file");
+        let fifo = dir.path().join("pipe");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let special = check_destination(&fifo, true, &[]).unwrap_err();
+        assert!(
+            special.to_string().contains("not a regular file"),
+            "{special}"
+        );
+    }
+
+    /// The live database, its log and its index, under any name that reaches them, are never
+    /// a backup's destination, not even with --force.
+    #[test]
+    fn the_live_database_is_never_a_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("data/feedsvc.db");
+        std::fs::create_dir_all(live.parent().unwrap()).unwrap();
+        std::fs::write(&live, b"db").unwrap();
+        std::fs::write(dir.path().join("data/feedsvc.db-wal"), b"wal").unwrap();
+        std::os::unix::fs::symlink(&live, dir.path().join("link.db")).unwrap();
+        for dest in [
+            live.clone(),
+            dir.path().join("data/../data/feedsvc.db"),
+            dir.path().join("link.db"),
+            dir.path().join("data/feedsvc.db-wal"),
+            dir.path().join("data/feedsvc.db-shm"),
+        ] {
+            let refused = check_destination(&dest, true, std::slice::from_ref(&live))
+                .expect_err(&dest.display().to_string());
+            assert!(refused.to_string().contains("live database"), "{refused}");
+        }
+        check_destination(&dir.path().join("data/copy.db"), true, &[live]).expect("another file");
     }
 }

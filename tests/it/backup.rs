@@ -163,18 +163,41 @@ fn a_backup_is_never_written_over_an_existing_file_without_force() {
     assert_eq!(integrity(&target), "ok");
     assert_eq!(slugs(&restored(&target)), ["one"]);
 
-    // Nothing is left behind by a backup that cannot be written.
     let nowhere = env.path("no-such-dir/x.db");
     let failed = env.run(&["backup", nowhere.to_str().unwrap()]);
     assert_eq!(failed.code, 1);
     assert!(failed.stderr.contains("no-such-dir"), "{}", failed.stderr);
-    let leftovers: Vec<_> = std::fs::read_dir(env.path(""))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("partial"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// `--force` never lets a backup replace the live databases or their logs: SQLite would apply
+/// the old log to the copy, or the server would find the archive where its counts were.
+#[test]
+fn a_backup_never_replaces_the_live_databases() {
+    let env = TestEnv::new();
+    env.add_article("One", "one", "2025-01-01T00:00:00Z", "First.");
+    let mut server = env.serve();
+    crate::support::wait_for("the counting database", Duration::from_secs(10), || {
+        env.stats_db_path().exists().then_some(())
+    });
+    server.terminate(Duration::from_secs(10));
+    let before = env.snapshot();
+    let archive = env.db_path();
+    let wal = format!("{}-wal", archive.display());
+    let stats = env.stats_db_path();
+    let through_dotdot = env.path("data/../data/feedsvc.db");
+    for dest in [
+        archive.to_str().unwrap(),
+        through_dotdot.to_str().unwrap(),
+        wal.as_str(),
+        stats.to_str().unwrap(),
+    ] {
+        let run = env.run(&["backup", "--force", dest]);
+        assert_eq!(run.code, 1, "backup --force {dest} was not refused");
+        assert!(run.stderr.contains("live database"), "{}", run.stderr);
+        crate::support::assert_no_panic(&run.stderr);
+    }
+    assert_eq!(env.snapshot(), before);
+    crate::support::assert_check_ok(&env);
 }
 
 /// The counting's database goes beside the archive's copy; when its name is taken, neither is

@@ -351,3 +351,81 @@ fn a_directory_that_is_not_an_export_is_left_alone() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("not a directory"), "{}", run.stderr);
 }
+
+/// An export cut short (killed at any moment) can be run again, and leaves no compressed
+/// sibling that disagrees with its file: the siblings are written first.
+#[test]
+fn an_export_cut_short_is_finished_by_the_next() {
+    let env = TestEnv::new();
+    for n in 0..40 {
+        post(
+            &env,
+            &format!("story-{n:02}"),
+            &format!("2025-01-{:02}T10:00:00Z", n % 28 + 1),
+            &["Asia"],
+        );
+    }
+    let dir = env.path("export");
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    for (round, delay_ms) in [1u64, 15, 40, 80].into_iter().enumerate() {
+        // Every document changes between rounds, so each round rewrites files and siblings.
+        let title = format!("Wire {round}");
+        env.write_config(&config.replace("title = \"Test Wire\"", &format!("title = \"{title}\"")));
+        let mut child = env.spawn(&["export", dir.to_str().unwrap()]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        export(&env, &dir);
+        for (file, _) in documents(&dir) {
+            let plain = std::fs::read(dir.join(&file)).unwrap();
+            if let Ok(gz) = std::fs::read(dir.join(format!("{file}.gz"))) {
+                assert_eq!(
+                    crate::support::gunzip(&gz),
+                    plain,
+                    "round {round}: {file}.gz is stale"
+                );
+            }
+            if let Ok(br) = std::fs::read(dir.join(format!("{file}.br"))) {
+                assert_eq!(
+                    crate::support::unbrotli(&br),
+                    plain,
+                    "round {round}: {file}.br is stale"
+                );
+            }
+        }
+        let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        assert!(
+            index.contains(&title),
+            "round {round}: the index is not the latest"
+        );
+    }
+}
+
+/// An article scheduled for later reaches the export made after its moment, as it reaches
+/// serve's pages then: a site served only from exports gets it too.
+#[test]
+fn a_scheduled_article_is_exported_once_its_moment_has_come() {
+    let env = TestEnv::new();
+    post(&env, "now", "2025-01-05T10:00:00Z", &[]);
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
+    post(
+        &env,
+        "later",
+        &soon.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        &[],
+    );
+    let dir = env.path("export");
+    export(&env, &dir);
+    assert!(
+        !dir.join("articles/later.html").exists(),
+        "exported before its moment"
+    );
+    std::thread::sleep(Duration::from_millis(3100));
+    export(&env, &dir);
+    assert!(
+        dir.join("articles/later.html").exists(),
+        "not exported after its moment"
+    );
+    let feed = std::fs::read_to_string(dir.join("atom.xml")).unwrap();
+    assert!(feed.contains("articles/later"), "{feed}");
+}
