@@ -44,6 +44,12 @@ sub vcl_recv {
     # one; a browser sending the domain's other cookies (analytics) would never be served from
     # the cache, so they are dropped instead.
     unset req.http.Cookie;
+    # feedsvc ignores query parameters but the few that name a page of an imported archive
+    # (WordPress's p, page_id, cat and feed; Blogger's alt). Others (utm_source, a random
+    # string) are dropped here, so they neither miss the cache nor fill it with copies.
+    if (req.url ~ "\?" && req.url !~ "[?&](p|page_id|cat|feed|alt)=") {
+        set req.url = regsub(req.url, "\?.*$", "");
+    }
 
     # Accept-Encoding -> br, gzip or nothing (identity): the variants feedsvc keeps. A client
     # that accepts br gets br even when it ranks gzip higher (feedsvc would pick gzip): it
@@ -72,7 +78,7 @@ sub vcl_recv {
 }
 
 sub vcl_hash {
-    # The coding is part of the cache key (then builtin.vcl's URL and Host). `Vary:
+    # The coding is part of the cache key. `Vary:
     # Accept-Encoding` alone would not keep the codings apart: with http_gzip_support on
     # (Varnish's default) Varnish ignores it when matching, and after vcl_recv it rewrites the
     # request's Accept-Encoding to "gzip" or removes it, so br, gzip and identity requests would
@@ -80,6 +86,11 @@ sub vcl_hash {
     # feedsvc sends uncompressed to everyone (under 256 bytes, or not made smaller by
     # compressing) is therefore cached once per coding asked for: at most three copies.
     hash_data(req.http.X-Feedsvc-Coding);
+    # The key is the URL and the coding, not the Host (builtin.vcl's next step): feedsvc
+    # answers every Host alike, so requests with made-up Host headers would only evict the
+    # copies everyone uses.
+    hash_data(req.url);
+    return (lookup);
 }
 
 sub vcl_backend_fetch {

@@ -226,6 +226,12 @@ check "second request is a cache hit (two ids in X-Varnish)" hit -- from_cache h
 check "the hit carries Age" hit -- age_at_least hit 0
 check "the hit is the same bytes" miss hit -- same_body miss hit
 check "feedsvc saw one request for the feed" miss hit -- count_is "path=$feed " 1
+# Neither a query parameter feedsvc ignores nor a made-up Host makes a new copy.
+fetch hit-query 200 "$(via "$feed?utm_source=x&r=$RANDOM")"
+check "a query feedsvc ignores is a hit of the same copy" hit-query -- cached_copy hit-query miss
+fetch hit-host 200 "$(via $feed)" -H "Host: made-up.example"
+check "a made-up Host is a hit of the same copy" hit-host -- cached_copy hit-host miss
+check "feedsvc still saw one request for the feed" hit-query hit-host -- count_is "path=$feed " 1
 etag=$(header miss etag)
 # feedsvc's stale-while-revalidate for feeds (twice max-age), the grace Varnish should take.
 swr=$(header miss cache-control | sed -n 's/.*stale-while-revalidate=\([0-9]*\).*/\1/p')
