@@ -140,9 +140,11 @@ pub enum Checkpoints {
     /// feedsvc: `serve` checkpoints in the background and the publishing commands fold a long
     /// log back.
     Feedsvc,
-    /// Litestream, which replicates the database: feedsvc never checkpoints. Litestream's read
-    /// lock makes another process's full checkpoint wait out its busy timeout and give up, and
-    /// a checkpoint made while Litestream is down makes it ship the whole database again.
+    /// Litestream, which replicates the database: feedsvc never checkpoints the archive (the
+    /// counting's database keeps SQLite's automatic passive checkpoints, which Litestream's
+    /// read lock keeps from restarting its log). Litestream's read lock makes another
+    /// process's full checkpoint wait out its busy timeout and give up, and a checkpoint made
+    /// while Litestream is down makes it ship the whole database again.
     Litestream,
 }
 
