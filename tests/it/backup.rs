@@ -169,10 +169,8 @@ fn a_backup_is_never_written_over_an_existing_file_without_force() {
     assert!(failed.stderr.contains("no-such-dir"), "{}", failed.stderr);
 }
 
-/// `--force` never lets a backup replace the live databases or their logs: SQLite would apply
-/// the old log to the copy, or the server would find the archive where its counts were.
-#[test]
-fn a_backup_never_replaces_the_live_databases() {
+/// A site of one article whose server ran, so that both databases exist.
+fn site_with_counting() -> TestEnv {
     let env = TestEnv::new();
     env.add_article("One", "one", "2025-01-01T00:00:00Z", "First.");
     let mut server = env.serve();
@@ -180,6 +178,14 @@ fn a_backup_never_replaces_the_live_databases() {
         env.stats_db_path().exists().then_some(())
     });
     server.terminate(Duration::from_secs(10));
+    env
+}
+
+/// `--force` never lets a backup replace the live databases or their logs: SQLite would apply
+/// the old log to the copy, or the server would find the archive where its counts were.
+#[test]
+fn a_backup_never_replaces_the_live_databases() {
+    let env = site_with_counting();
     let before = env.snapshot();
     let archive = env.db_path();
     let wal = format!("{}-wal", archive.display());
@@ -204,13 +210,7 @@ fn a_backup_never_replaces_the_live_databases() {
 /// written.
 #[test]
 fn the_counting_database_is_backed_up_beside_the_archive() {
-    let env = TestEnv::new();
-    env.add_article("One", "one", "2025-01-01T00:00:00Z", "First.");
-    let mut server = env.serve();
-    crate::support::wait_for("the counting database", Duration::from_secs(10), || {
-        env.stats_db_path().exists().then_some(())
-    });
-    server.terminate(Duration::from_secs(10));
+    let env = site_with_counting();
     let taken = env.path("b-stats.db");
     std::fs::write(&taken, b"mine").unwrap();
     let refused = env.run(&["backup", env.path("b.db").to_str().unwrap()]);
