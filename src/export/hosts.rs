@@ -114,9 +114,18 @@ impl Rules {
             "# Written by `feedsvc export`: include this file in nginx's http {{}} block\n\
              # (see deploy/nginx-static.conf). It changes when articles are renamed or deleted:\n\
              # reload nginx after an export.\n\
-             # Cache-Control as feedsvc serve sends it: 301 \"{}\"; 404 and 410 \"{}\".",
-            c.redirect, c.error
+             # The values feedsvc serve sends: Cache-Control of a 301, of a 404 or 410, and the\n\
+             # headers of every HTML answer."
         );
+        let mut constant = |name: &str, value: &str| {
+            let _ = writeln!(out, "map $uri {name} {{\n    default \"{value}\";\n}}");
+        };
+        constant("$feedsvc_redirect_cache_control", &c.redirect);
+        constant("$feedsvc_error_cache_control", &c.error);
+        for (header, value) in crate::routes::HTML_SECURITY_HEADERS {
+            let name = header.to_lowercase().replace('-', "_");
+            constant(&format!("$feedsvc_html_{name}"), value);
+        }
         // A key is a path: one that started otherwise (`~…`) would be read as a regex.
         let usable = |key: &str| key.starts_with('/') && is_nginx_safe(key);
         let (kept, clashing) = self.moved_kept();
@@ -168,6 +177,8 @@ impl Rules {
         for (path, _) in self.gone.iter().filter(|(p, _)| usable(p)) {
             let _ = writeln!(out, "    \"{path}\" 1;");
         }
+        // By route pattern rather than one entry per file, so that a new tag's feeds or a new
+        // month's archive take the feed policy without a reload of nginx.
         let base = regex_escape(&self.base);
         let _ = write!(
             out,
@@ -307,6 +318,11 @@ mod tests {
             "{maps}"
         );
         assert!(maps.contains("\"~^/(tags/[^/]+/)?(atom\\.xml|rss\\.xml|feed\\.json)$\" \"max-age=300, stale-while-revalidate=600\""), "{maps}");
+        assert!(
+            maps.contains("map $uri $feedsvc_html_x_frame_options {\n    default \"DENY\";\n}"),
+            "{maps}"
+        );
+        assert!(maps.contains("$feedsvc_redirect_cache_control {\n    default \"max-age=3600\";"));
         assert!(
             !maps.contains("map_hash_max_size"),
             "small maps need no larger hash"
