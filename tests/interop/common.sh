@@ -82,3 +82,22 @@ run_py() {
   done <<<"$out"
   [ "$rc" = 0 ] || fail "$checker-$1" "exit $rc: $(tail -c 500 <<<"$out")"
 }
+
+# check NAME STEP... -- CONDITION...: PASS when each STEP succeeded (the script's
+# fetched[STEP] is "ok") and CONDITION holds; a failed STEP fails the check without running
+# CONDITION (a `! grep` on a failed fetch would pass). A condition may leave what it saw in
+# $seen, the FAIL line's detail.
+check() {
+  local name=$1 f
+  shift
+  while [ "$1" != -- ]; do
+    f=$1
+    shift
+    if [ "${fetched[$f]:-not done}" != ok ]; then
+      fail "$name" "(not checked: step '$f' failed: ${fetched[$f]:-not done})"
+      return 0
+    fi
+  done
+  shift
+  if "$@"; then pass "$name"; else fail "$name" "${seen:-}"; fi
+}

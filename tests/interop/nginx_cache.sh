@@ -122,22 +122,6 @@ fetch() {
     fetched[$name]=ok
   fi
 }
-# check NAME STEP... -- CONDITION...: PASS when each STEP succeeded and CONDITION holds; a failed
-# STEP fails the check without running CONDITION (a `! grep` on a failed fetch would pass).
-check() {
-  local name=$1 f
-  shift
-  while [ "$1" != -- ]; do
-    f=$1
-    shift
-    if [ "${fetched[$f]:-not done}" != ok ]; then
-      fail "$name" "(not checked: step '$f' failed: ${fetched[$f]:-not done})"
-      return 0
-    fi
-  done
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
 header() { grep -i "^$2:" "$work/$1.h" | sed -n 1p | cut -d' ' -f2- | tr -d '\r' || true; }
 is_header() { [ "$(header "$1" "$2")" = "$3" ]; }
 upstream_count() { grep -c "path=/atom.xml.* status=$1" "$work/serve.err" || true; }

@@ -164,25 +164,8 @@ step() {
 }
 via() { echo "http://127.0.0.1:${port:-$public}$1"; }
 direct() { echo "http://127.0.0.1:$upstream$1"; }
-# check NAME STEP... -- CONDITION...: PASS when each STEP succeeded and CONDITION holds; a failed
-# STEP fails the check without running CONDITION.
-check() {
-  local name=$1 f
-  shift
-  while [ "$1" != -- ]; do
-    f=$1
-    shift
-    if [ "${fetched[$f]:-not done}" != ok ]; then
-      fail "$name" "(not checked: step '$f' failed: ${fetched[$f]:-not done})"
-      return 0
-    fi
-  done
-  shift
-  if "$@"; then pass "$name"; else fail "$name" "$(explain)"; fi
-}
-# explain: what the last condition saw, set by the conditions below.
+# seen: what the last condition saw (check's FAIL detail), set by the conditions below.
 seen=
-explain() { echo "$seen"; }
 header() { grep -i "^$2:" "$work/$1.h" | sed -n 1p | cut -d' ' -f2- | tr -d '\r' || true; }
 is_header() { seen="$2: '$(header "$1" "$2")'"; [ "$(header "$1" "$2")" = "$3" ]; }
 # from_cache NAME: Varnish served NAME from its cache (X-Varnish holds two ids: this request's
