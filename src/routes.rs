@@ -324,14 +324,15 @@ impl CacheControl {
 
 /// Headers every HTML answer carries: a policy that allows no script at all, no framing, and
 /// referrers cut to the origin across sites. `serve` sends them; an export tells its static
-/// server to.
+/// server to. Names in lower case, as the HTTP layer's header names are built from them at
+/// compile time.
 pub const HTML_SECURITY_HEADERS: [(&str, &str); 3] = [
     (
-        "Content-Security-Policy",
+        "content-security-policy",
         "default-src 'none'; style-src 'self'; img-src 'self' https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     ),
-    ("Referrer-Policy", "strict-origin-when-cross-origin"),
-    ("X-Frame-Options", "DENY"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    ("x-frame-options", "DENY"),
 ];
 
 /// What follows from a route for the code that serves it.

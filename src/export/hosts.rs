@@ -403,5 +403,16 @@ mod tests {
             headers.contains("/articles/*\n  Content-Type: text/html; charset=utf-8\n"),
             "{headers}"
         );
+        // serve's security headers on HTML, and only there.
+        let html_rule = headers.split("/articles/*").nth(1).unwrap_or_default();
+        let html_rule = html_rule.split("\n/").next().unwrap_or_default();
+        assert!(html_rule.contains("\n  x-frame-options: DENY"), "{headers}");
+        assert!(
+            html_rule.contains("\n  content-security-policy: default-src 'none';"),
+            "{headers}"
+        );
+        let feed_rule = headers.split("\n/atom.xml\n").nth(1).unwrap_or_default();
+        let feed_rule = feed_rule.split("\n/").next().unwrap_or_default();
+        assert!(!feed_rule.contains("x-frame-options"), "{headers}");
     }
 }

@@ -26,7 +26,8 @@ use crate::routes::Route;
 use crate::store::Store;
 use crate::Result;
 
-pub use files::{Counts, MANIFEST, OWN_DIR};
+pub use files::Counts;
+use files::OWN_DIR;
 
 /// What an export did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
