@@ -101,3 +101,13 @@ check() {
   shift
   if "$@"; then pass "$name"; else fail "$name" "${seen:-}"; fi
 }
+
+# wait_for SECONDS COMMAND...: true as soon as COMMAND succeeds, false after SECONDS.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  while ! "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
+    sleep 0.1
+  done
+}

@@ -26,15 +26,6 @@ cleanup_more() {
   fi
 }
 
-# wait_for SECONDS COMMAND...: true as soon as COMMAND succeeds, false after SECONDS.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  while ! "$@"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
-    sleep 0.1
-  done
-}
 
 nginx=$(command -v nginx || true)
 if [ -z "$nginx" ] && [ -x /usr/sbin/nginx ]; then nginx=/usr/sbin/nginx; fi

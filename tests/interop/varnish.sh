@@ -61,15 +61,6 @@ cleanup_more() {
   done
 }
 
-# wait_for SECONDS COMMAND...: true as soon as COMMAND succeeds, false after SECONDS.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  while ! "$@"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then return 1; fi
-    sleep 0.1
-  done
-}
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 # sleep_until MS: sleeps until the clock reads MS (from now_ms), at once when it is past.
 sleep_until() {
