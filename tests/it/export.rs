@@ -9,14 +9,9 @@ use std::time::{Duration, SystemTime};
 use crate::support::{Server, TestEnv};
 
 fn post(env: &TestEnv, slug: &str, published: &str, tags: &[&str]) {
-    let tags: Vec<String> = tags.iter().map(|t| format!("\"{t}\"")).collect();
-    let text = format!(
-        "+++\ntitle = \"Story {slug}\"\nslug = \"{slug}\"\npublished = \"{published}\"\n\
-         tags = [{}]\n+++\n\nThe body of {slug}: “quoted” — and & more.\n",
-        tags.join(", ")
-    );
-    let file = env.write_article(&format!("{slug}.md"), &text);
-    env.add(&[&file]);
+    let title = format!("Story {slug}");
+    let body = format!("The body of {slug}: “quoted” — and & more.");
+    env.add_posts(&[(&title, slug, published, tags)], &body);
 }
 
 /// A site with list pages past the first, two tags, three months, a renamed and a deleted

@@ -23,37 +23,29 @@ const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=
 fn site(settings: &[(&str, &str)]) -> TestEnv {
     let env = TestEnv::with_settings(settings);
     let body = "Diplomats met again on Tuesday to discuss the agreement. ".repeat(8);
-    let files: Vec<_> = [
-        (
-            "Envoys reopen the Geneva channel",
-            "geneva",
-            "2026-01-10",
-            "[\"Asia\"]",
-        ),
-        (
-            "Shipping resumes in the Yellow Sea",
-            "yellow-sea",
-            "2026-01-20",
-            "[\"Asia\"]",
-        ),
-        (
-            "Cocoa farmers plant shade trees",
-            "cocoa",
-            "2026-02-05",
-            "[]",
-        ),
-    ]
-    .iter()
-    .map(|(title, slug, day, tags)| {
-        let text = format!(
-            "+++\ntitle = \"{title}\"\nslug = \"{slug}\"\npublished = \"{day}T10:00:00Z\"\n\
-             tags = {tags}\n+++\n\n{body}\n"
-        );
-        env.write_article(&format!("{slug}.md"), &text)
-    })
-    .collect();
-    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    env.add(&paths);
+    env.add_posts(
+        &[
+            (
+                "Envoys reopen the Geneva channel",
+                "geneva",
+                "2026-01-10T10:00:00Z",
+                &["Asia"],
+            ),
+            (
+                "Shipping resumes in the Yellow Sea",
+                "yellow-sea",
+                "2026-01-20T10:00:00Z",
+                &["Asia"],
+            ),
+            (
+                "Cocoa farmers plant shade trees",
+                "cocoa",
+                "2026-02-05T10:00:00Z",
+                &[],
+            ),
+        ],
+        &body,
+    );
     env
 }
 

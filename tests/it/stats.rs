@@ -95,22 +95,23 @@ fn site(settings: &[(&str, &str)]) -> TestEnv {
     ));
     configure(&env, settings);
     let body = "Diplomats met again on Tuesday to discuss the agreement. ".repeat(8);
-    let files: Vec<_> = [
-        ("Envoys reopen the Geneva channel", "geneva", "[\"Asia\"]"),
-        ("Cocoa farmers plant shade trees", "cocoa", "[]"),
-    ]
-    .iter()
-    .enumerate()
-    .map(|(i, (title, slug, tags))| {
-        let text = format!(
-            "+++\ntitle = \"{title}\"\nslug = \"{slug}\"\npublished = \"2026-01-1{i}T10:00:00Z\"\n\
-             tags = {tags}\n+++\n\n{body}\n"
-        );
-        env.write_article(&format!("{slug}.md"), &text)
-    })
-    .collect();
-    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    env.add(&paths);
+    env.add_posts(
+        &[
+            (
+                "Envoys reopen the Geneva channel",
+                "geneva",
+                "2026-01-10T10:00:00Z",
+                &["Asia"],
+            ),
+            (
+                "Cocoa farmers plant shade trees",
+                "cocoa",
+                "2026-01-11T10:00:00Z",
+                &[],
+            ),
+        ],
+        &body,
+    );
     env
 }
 

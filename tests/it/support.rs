@@ -220,6 +220,25 @@ impl TestEnv {
         format!("{}articles/{slug}", self.base)
     }
 
+    /// Publishes `(title, slug, published, tags)` articles, each with `body`, in one `add`.
+    pub fn add_posts(&self, posts: &[(&str, &str, &str, &[&str])], body: &str) {
+        let files: Vec<PathBuf> = posts
+            .iter()
+            .map(|(title, slug, published, tags)| {
+                let tags: Vec<String> = tags.iter().map(|t| toml_string(t)).collect();
+                let text = format!(
+                    "+++\ntitle = {}\nslug = \"{slug}\"\npublished = \"{published}\"\n\
+                     tags = [{}]\n+++\n\n{body}\n",
+                    toml_string(title),
+                    tags.join(", ")
+                );
+                self.write_article(&format!("{slug}.md"), &text)
+            })
+            .collect();
+        let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        self.add(&paths);
+    }
+
     /// Writes an input file under `articles/` and returns its path.
     pub fn write_article(&self, name: &str, text: &str) -> PathBuf {
         self.write_bytes(name, text.as_bytes())
