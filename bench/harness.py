@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """The feedsvc benchmark harness; bench/run.sh installs the tools, builds feedsvc and runs this.
 
-Sections (each can be skipped with BENCH_SKIP="serve publish memory hugo"):
-  serve    feedsvc vs Debian's nginx serving the same bytes, wrk, interleaved rounds
+Sections (each can be skipped with BENCH_SKIP="serve idle publish memory hugo"):
+  serve    feedsvc vs Debian's nginx serving the same bytes, wrk, interleaved rounds, at each
+           connection count of BENCH_CONNECTIONS
+  idle     the same pair holding BENCH_IDLE idle keep-alive connections: RSS growth per
+           connection, and the 304 polling rate at 64 connections with them against without
   publish  `feedsvc import` and single `feedsvc add` timings for each size in BENCH_SIZES
   memory   peak RSS (VmHWM) of `feedsvc serve` at the largest size while wrk runs the scenarios
   hugo     rebuild time of a hugo site after adding one post vs `feedsvc add`, same Markdown
@@ -20,6 +23,8 @@ import os
 import platform
 import random
 import re
+import resource
+import selectors
 import shlex
 import shutil
 import signal
@@ -33,8 +38,11 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import generate  # noqa: E402  (bench/generate.py: the article generator)
+from flood import nginx_pids, rss_kib  # noqa: E402  (bench/flood.py: VmRSS of a process tree)
 
 BASE_URL = "http://127.0.0.1:8080/"  # constant: changing it would make feedsvc re-render the site
+IDLE_POLLERS = 64  # wrk connections polling beside the idle ones (section idle)
+KEEPALIVE_SECS = 300  # feedsvc header_timeout_secs = nginx keepalive_timeout: idle ones stay open
 
 
 class HarnessError(Exception):
@@ -86,6 +94,12 @@ def fmt(x, digits=1):
     if x is None or (isinstance(x, float) and x != x):
         return "n/a"
     return f"{x:,.{digits}f}"
+
+
+def open_file_limit():
+    """This process's limit on open files (run.sh raised it; its children inherit it)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft
 
 
 def run(argv, timeout=None, check=True, **kw):
@@ -170,9 +184,10 @@ class Servers:
 # --- the harness -------------------------------------------------------------------------------
 
 
-def site_config(writer, extra=""):
+def site_config(writer, extra="", server=""):
     """The benchmark site's config.toml (feeds rendered with BASE_URL, the database beside it,
-    no samples, no admin listener), with `extra` TOML appended."""
+    no samples, no admin listener), with `server` lines added to [server] and `extra` TOML
+    appended."""
     return f'''# written by {writer}
 [site]
 title = "Benchmark Dispatch"
@@ -182,7 +197,7 @@ description = "Generated articles for the benchmark."
 listen = "127.0.0.1:8080"   # overridden with --listen
 # warn: no access-log line per request (info would log every request and dominate the profile)
 log = "warn"
-[storage]
+{server}[storage]
 database = "feedsvc.db"
 samples = ""
 [admin]
@@ -202,14 +217,17 @@ class Bench:
         self.duration = env_int("BENCH_DURATION", 10)
         self.rounds = env_int("BENCH_ROUNDS", 3)
         self.threads = env_int("BENCH_THREADS", 2)
-        self.connections = env_int("BENCH_CONNECTIONS", 64)
+        self.connections = env_sizes("BENCH_CONNECTIONS", "64 1000")
+        self.idle = env_int("BENCH_IDLE", 10000)
+        # above every connection count used, so that feedsvc never sheds one during a run
+        self.max_connections = max(20000, self.idle + 2 * max(self.connections))
         self.nproc = os.cpu_count() or 1
         self.workers = env_int("BENCH_WORKERS", self.nproc)
         self.adds = env_int("BENCH_ADDS", 20)
         self.hugo_rebuilds = env_int("BENCH_HUGO_REBUILDS", 5)
         self.month_fill = os.environ.get("BENCH_MONTH_FILL", "1").strip() != "0"
         self.skip = set(os.environ.get("BENCH_SKIP", "").split())
-        unknown = self.skip - {"serve", "publish", "memory", "hugo"}
+        unknown = self.skip - {"serve", "idle", "publish", "memory", "hugo"}
         if unknown:
             raise HarnessError(f"BENCH_SKIP: unknown sections {sorted(unknown)}")
         self.out = os.environ.get("BENCH_OUT") or os.path.join(HERE, "results", "latest.md")
@@ -217,10 +235,13 @@ class Bench:
         self.results = {"settings": {
             "serve_n": self.serve_n, "sizes": self.sizes, "hugo_n": self.hugo_n,
             "duration_s": self.duration, "rounds": self.rounds, "wrk_threads": self.threads,
-            "wrk_connections": self.connections, "workers": self.workers, "adds": self.adds,
+            "wrk_connections": self.connections, "idle": self.idle,
+            "max_connections": self.max_connections, "keepalive_s": KEEPALIVE_SECS,
+            "workers": self.workers, "adds": self.adds,
             "hugo_rebuilds": self.hugo_rebuilds, "month_fill": self.month_fill,
             "skip": sorted(self.skip)}}
         self.add_cache = {}  # n -> publishing result (reused by the hugo section)
+        self.serve_site = None  # (site dir, config, import seconds) of sections serve and idle
         self.started = time.time()
 
     # -- archives -------------------------------------------------------------------------------
@@ -266,7 +287,10 @@ class Bench:
         os.makedirs(d)
         cfg = os.path.join(d, "config.toml")
         with open(cfg, "w") as f:
-            f.write(site_config("bench/harness.py"))
+            f.write(site_config("bench/harness.py", server=(
+                f"max_connections = {self.max_connections}\n"
+                f"# idle keep-alive connections stay open through a run (nginx: keepalive_timeout)\n"
+                f"header_timeout_secs = {KEEPALIVE_SECS}\n")))
         return d, cfg
 
     def feedsvc(self, cfg, *args, timeout=None):
@@ -345,12 +369,14 @@ class Bench:
 
     # -- wrk ------------------------------------------------------------------------------------
 
-    def wrk(self, url, headers=(), duration=None, label=""):
+    def wrk_argv(self, url, headers, connections, duration=None):
+        return (["wrk", f"-t{self.threads}", f"-c{connections}",
+                 f"-d{duration or self.duration}s", "--latency"]
+                + [a for h in headers for a in ("-H", h)] + [url])
+
+    def wrk(self, url, headers=(), duration=None, label="", connections=None):
         duration = duration or self.duration
-        argv = ["wrk", f"-t{self.threads}", f"-c{self.connections}", f"-d{duration}s", "--latency"]
-        for h in headers:
-            argv += ["-H", h]
-        argv.append(url)
+        argv = self.wrk_argv(url, headers, connections or self.connections[0], duration)
         proc = run(argv, timeout=duration + 60)
         result = parse_wrk(proc.stdout, proc.stderr, label)
         if result["non_2xx_3xx"] or result["socket_errors"]:
@@ -421,18 +447,22 @@ class Bench:
         os.makedirs(os.path.join(prefix, "logs"))
         port = free_port()
         conf = os.path.join(prefix, "nginx.conf")
+        # every connection of a run may land on one worker; run.sh raised the open-file limit
+        worker_connections = max(16384, self.idle + 2 * max(self.connections))
+        open_files = min(65536, open_file_limit())
         text = f"""# written by bench/harness.py: static files, the same bytes feedsvc serves
 user root;
 worker_processes {self.workers};
 pid {prefix}/nginx.pid;
 error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 4096; }}
+worker_rlimit_nofile {open_files};
+events {{ worker_connections {worker_connections}; }}
 http {{
   access_log off;
   sendfile on;
   tcp_nopush on;
   tcp_nodelay on;
-  keepalive_timeout 65;
+  keepalive_timeout {KEEPALIVE_SECS};
   keepalive_requests 1000000;
   open_file_cache max=1000 inactive=60s;
   open_file_cache_valid 60s;
@@ -469,9 +499,13 @@ http {{
 
     # -- section 1: serving ---------------------------------------------------------------------
 
-    def section_serve(self):
+    def serve_pair(self):
+        """feedsvc on the archive of BENCH_SERVE_N articles (imported once) and nginx on the bytes
+        it served; returns the facts of both, their processes and base URLs."""
         n = self.serve_n
-        d, cfg, import_s = self.import_archive(n)
+        if self.serve_site is None:
+            self.serve_site = self.import_archive(n)
+        _, cfg, _ = self.serve_site
         fs_proc, fs_base = self.start_feedsvc(cfg, "serve")
         article_path = f"/articles/story-{n - 1:06d}"  # the newest article
         export = os.path.join(self.work, "nginx-root")
@@ -483,48 +517,174 @@ http {{
             raise HarnessError("nginx does not serve the bytes exported from feedsvc")
         log(f"nginx serves the exported bytes; feedsvc ETag {fs['etag_gz']}, "
             f"nginx ETag {ng['etag_gz']}; both answer 304")
-        servers = {"feedsvc": (fs_base, fs), "nginx": (ng_base, ng)}
-        runs = {}
+        for facts in (fs, ng):
+            facts.pop("bodies")
+        fs["max_connections"] = self.feedsvc_max_connections(cfg)
+        return {"article_path": article_path, "nginx_conf": ng_conf,
+                "feedsvc": (fs_proc, fs_base, fs), "nginx": (ng_proc, ng_base, ng)}
+
+    def feedsvc_max_connections(self, cfg):
+        """feedsvc's max_connections as in force: it lowers the configured value (with a
+        warning) when the limit on open files is too small for it."""
+        with open(os.path.join(os.path.dirname(cfg), "serve.stderr")) as f:
+            m = re.search(r"lowered.*?allowed\W+(\d+)|allowed\W+(\d+).*?lowered", f.read())
+        return int(m.group(1) or m.group(2)) if m else self.max_connections
+
+    def section_serve(self):
+        pair = self.serve_pair()
+        article_path = pair["article_path"]
+        runs = {}  # connections -> key -> server -> wrk results
         commands = {}
-        for idx in range(4):
-            key = None
-            for rnd in range(self.rounds):
-                for name in ("feedsvc", "nginx"):
-                    base, facts = servers[name]
-                    key, title, url, headers = self.scenarios(base, article_path,
-                                                              facts["etag_gz"])[idx]
-                    if rnd == 0:  # short warm-up, not recorded
-                        self.wrk(url, headers, duration=1, label=f"warm-up {name} {key}")
-                    log(f"wrk {key} round {rnd + 1}/{self.rounds}: {name}")
-                    r = self.wrk(url, headers, label=f"{name} {key}")
-                    runs.setdefault(key, {}).setdefault(name, []).append(r)
-                    commands.setdefault(key, {})[name] = shlex.join(
-                        ["wrk", f"-t{self.threads}", f"-c{self.connections}",
-                         f"-d{self.duration}s", "--latency"]
-                        + [a for h in headers for a in ("-H", h)] + [url])
+        for conns in self.connections:
+            for idx in range(4):
+                for rnd in range(self.rounds):
+                    for name in ("feedsvc", "nginx"):
+                        _, base, facts = pair[name]
+                        key, title, url, headers = self.scenarios(base, article_path,
+                                                                  facts["etag_gz"])[idx]
+                        if rnd == 0:  # short warm-up, not recorded
+                            self.wrk(url, headers, duration=1, connections=conns,
+                                     label=f"warm-up {name} {key} -c{conns}")
+                        log(f"wrk {key} -c{conns} round {rnd + 1}/{self.rounds}: {name}")
+                        r = self.wrk(url, headers, connections=conns,
+                                     label=f"{name} {key} -c{conns}")
+                        runs.setdefault(conns, {}).setdefault(key, {}).setdefault(
+                            name, []).append(r)
+                        commands.setdefault(f"{key} -c{conns}", {})[name] = shlex.join(
+                            self.wrk_argv(url, headers, conns))
+        fs_proc, ng_proc = pair["feedsvc"][0], pair["nginx"][0]
         hwm = read_status(fs_proc.pid)
         self.servers.stop(ng_proc)
         self.servers.stop(fs_proc)
-        table = []
-        for idx, (key, title, _, _) in enumerate(self.scenarios("", article_path, "")):
-            row = {"key": key, "title": title}
-            for name in ("feedsvc", "nginx"):
-                rs = runs[key][name]
-                row[name] = {"rps": median([r["rps"] for r in rs]),
-                             "p99_ms": median([r["p99_ms"] for r in rs]),
-                             "rps_all": [r["rps"] for r in rs],
-                             "p99_all": [r["p99_ms"] for r in rs],
-                             "errors": sum(r["non_2xx_3xx"] + r["socket_errors"] for r in rs)}
-            row["ratio"] = row["feedsvc"]["rps"] / row["nginx"]["rps"]
-            table.append(row)
-        for facts in (fs, ng):
-            facts.pop("bodies")
+        tables = []
+        for conns in self.connections:
+            table = []
+            for key, title, _, _ in self.scenarios("", article_path, ""):
+                row = {"key": key, "title": title}
+                for name in ("feedsvc", "nginx"):
+                    rs = runs[conns][key][name]
+                    row[name] = {"rps": median([r["rps"] for r in rs]),
+                                 "p99_ms": median([r["p99_ms"] for r in rs]),
+                                 "rps_all": [r["rps"] for r in rs],
+                                 "p99_all": [r["p99_ms"] for r in rs],
+                                 "errors": sum(r["non_2xx_3xx"] + r["socket_errors"] for r in rs)}
+                row["ratio"] = row["feedsvc"]["rps"] / row["nginx"]["rps"]
+                table.append(row)
+            tables.append({"connections": conns, "table": table})
         self.results["serve"] = {
-            "n": n, "import_s": import_s, "article_path": article_path, "table": table,
-            "feedsvc": fs, "nginx": ng, "nginx_conf": ng_conf, "commands": commands,
+            "n": self.serve_n, "import_s": self.serve_site[2], "article_path": article_path,
+            "tables": tables, "feedsvc": pair["feedsvc"][2], "nginx": pair["nginx"][2],
+            "nginx_conf": pair["nginx_conf"], "commands": commands,
             "feedsvc_status_after": hwm,
-            "raw": {k: {s: [r["raw"] for r in v] for s, v in by.items()} for k, by in runs.items()},
+            "raw": {conns: {k: {s: [r["raw"] for r in v] for s, v in by.items()}
+                            for k, by in per.items()} for conns, per in runs.items()},
         }
+
+    # -- section 1b: idle connections -----------------------------------------------------------
+
+    def hold(self, base, etag):
+        """Starts the helper process holding BENCH_IDLE idle keep-alive connections to `base`
+        (each has sent one conditional GET and read its 304); returns (process, how many it
+        opened) once all are established."""
+        port = base.rsplit(":", 1)[1]
+        proc = self.servers.start("--hold", [sys.executable, os.path.abspath(__file__), "--hold",
+                                             port, str(self.idle), etag],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline().split()  # "ready ESTABLISHED FAILED", or nothing on a crash
+        if len(line) != 3 or line[0] != "ready":
+            self.servers.stop(proc)
+            raise HarnessError(f"the idle-connection holder failed (exit {proc.poll()})")
+        return proc, int(line[1])
+
+    def release(self, proc):
+        """Ends the holder: its connections close; returns (established, closed by the server
+        while held, failed to establish)."""
+        try:  # closing its stdin tells it to close everything
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise HarnessError("the idle-connection holder did not end within 60 s")
+        self.servers.stop(proc)
+        established, closed, failed = map(int, out.split()[1:4])  # "held E CLOSED FAILED"
+        return established, closed, failed
+
+    def settled_rss(self, pids, timeout=10):
+        """Resident set (kB, summed over `pids()`) once two samples 0.5 s apart agree."""
+        prev = rss_kib(pids())
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            time.sleep(0.5)
+            cur = rss_kib(pids())
+            if abs(cur - prev) <= max(64, prev // 500):
+                return cur
+            prev = cur
+        return prev
+
+    def section_idle(self):
+        pair = self.serve_pair()
+        pids = {"feedsvc": lambda: [pair["feedsvc"][0].pid],
+                "nginx": lambda: nginx_pids(pair["nginx"][0].pid)}
+        res = {}
+        for name in ("feedsvc", "nginx"):
+            _, base, facts = pair[name]
+            _, _, url, headers = self.scenarios(base, pair["article_path"], facts["etag_gz"])[2]
+            self.wrk(url, headers, duration=1, connections=IDLE_POLLERS,
+                     label=f"warm-up {name} 304 idle")
+            res[name] = {"url": url, "headers": headers, "without": [], "with": [], "holds": []}
+        for rnd in range(self.rounds):
+            for name in ("feedsvc", "nginx"):
+                row = res[name]
+                log(f"idle round {rnd + 1}/{self.rounds}: {name}, wrk 304 -c{IDLE_POLLERS} alone")
+                row["without"].append(self.wrk(row["url"], row["headers"],
+                                               connections=IDLE_POLLERS,
+                                               label=f"{name} 304 without idle"))
+                if rnd == 0:  # after a run at 64 connections: what they cost is in it
+                    row["rss_before_kb"] = self.settled_rss(pids[name])
+                log(f"idle round {rnd + 1}/{self.rounds}: {name}, opening {self.idle:,} idle "
+                    f"connections")
+                holder, established = self.hold(pair[name][1], pair[name][2]["etag_gz"])
+                if rnd == 0:
+                    row["rss_after_kb"] = self.settled_rss(pids[name])
+                    row["rss_established"] = established
+                log(f"idle round {rnd + 1}/{self.rounds}: {name}, wrk 304 -c{IDLE_POLLERS} beside "
+                    f"{established:,} idle connections")
+                row["with"].append(self.wrk(row["url"], row["headers"], connections=IDLE_POLLERS,
+                                            label=f"{name} 304 with idle"))
+                held, closed, failed = self.release(holder)
+                row["holds"].append({"established": held, "closed": closed, "failed": failed})
+                if closed + failed > self.idle / 100:
+                    log(f"WARNING: {name} closed {closed} and refused {failed} of the "
+                        f"{self.idle:,} idle connections: this round is invalid")
+                time.sleep(1)  # let the server take in the closes before the next run
+        self.servers.stop(pair["nginx"][0])
+        self.servers.stop(pair["feedsvc"][0])
+        rows = []
+        for name in ("feedsvc", "nginx"):
+            row = res[name]
+            without = median([r["rps"] for r in row["without"]])
+            with_ = median([r["rps"] for r in row["with"]])
+            lost = max(h["closed"] + h["failed"] for h in row["holds"])
+            rows.append({
+                "server": name,
+                "held": min(h["established"] for h in row["holds"]),
+                "rss_before_kb": row["rss_before_kb"], "rss_after_kb": row["rss_after_kb"],
+                "per_conn_bytes": (row["rss_after_kb"] - row["rss_before_kb"]) * 1024
+                / max(1, row["rss_established"]),
+                "rps_without": without, "rps_with": with_, "ratio": with_ / without,
+                "p99_without_ms": median([r["p99_ms"] for r in row["without"]]),
+                "p99_with_ms": median([r["p99_ms"] for r in row["with"]]),
+                "rps_without_all": [r["rps"] for r in row["without"]],
+                "rps_with_all": [r["rps"] for r in row["with"]],
+                "holds": row["holds"],
+                "closed": sum(h["closed"] + h["failed"] for h in row["holds"]),
+                "valid": lost <= self.idle / 100,
+                "errors": sum(r["non_2xx_3xx"] + r["socket_errors"]
+                              for r in row["without"] + row["with"]),
+                "command": shlex.join(self.wrk_argv(row["url"], row["headers"], IDLE_POLLERS)),
+                "raw": {k: [r["raw"] for r in row[k]] for k in ("without", "with")},
+            })
+        self.results["idle"] = {"idle": self.idle, "pollers": IDLE_POLLERS, "rows": rows,
+                                "feedsvc_max_connections": pair["feedsvc"][2]["max_connections"],
+                                "nginx_conf": pair["nginx_conf"]}
 
     # -- section 2: publishing ------------------------------------------------------------------
 
@@ -765,8 +925,7 @@ http {{
         except OSError:
             pass
         commit = first(["git", "-C", self.root, "rev-parse", "--short", "HEAD"])
-        dirty = first(["git", "-C", self.root, "status", "--porcelain", "--", "src", "Cargo.toml",
-                       "Cargo.lock", "templates", "assets"])
+        dirty = first(["git", "-C", self.root, "status", "--porcelain", "--untracked-files=no"])
         return {
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "nproc": self.nproc, "cpu": cpu, "memory": mem,
@@ -774,9 +933,12 @@ http {{
             "os": first(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
             "feedsvc": first([self.bin, "--version"]) + (
                 f" ({self.bin})" if os.environ.get("FEEDSVC_BIN") else " (built by run.sh)"),
-            "commit": commit + (" (with uncommitted changes)" if dirty not in ("", "n/a") else ""),
+            "commit": commit + ("-dirty" if dirty not in ("", "n/a") else ""),
             "nginx": first([self.nginx, "-v"], r"nginx/(\S+)"),
             "wrk": first(["wrk", "-v"], r"wrk (\S+)"),
+            "nginx_workers": self.workers, "feedsvc_workers": self.workers,
+            "wrk_threads": self.threads, "wrk_connections": self.connections,
+            "idle_connections": self.idle, "open_files": open_file_limit(),
             "hugo": first(["hugo", "version"], r"(v[\d.]+\S*)"),
             "python": platform.python_version(),
         }
@@ -793,15 +955,27 @@ http {{
         w("| machine | |")
         w("| --- | --- |")
         for k, label in [("cpu", "CPU"), ("nproc", "cores (nproc)"), ("memory", "memory"),
-                         ("os", "OS"), ("kernel", "kernel"), ("feedsvc", "feedsvc"),
+                         ("os", "OS"), ("kernel", "kernel (`uname -r`)"), ("feedsvc", "feedsvc"),
                          ("commit", "repository commit"), ("nginx", "nginx"), ("wrk", "wrk"),
                          ("hugo", "hugo"), ("python", "python")]:
             w(f"| {label} | {m[k]} |")
+        w(f"| workers | nginx `worker_processes {m['nginx_workers']}`, feedsvc "
+          f"`TOKIO_WORKER_THREADS={m['feedsvc_workers']}` |")
+        w(f"| wrk threads, connections | `-t{m['wrk_threads']}`, "
+          + " and ".join(f"`-c{c}`" for c in m["wrk_connections"])
+          + f"; section idle: `-c{IDLE_POLLERS}` beside {m['idle_connections']:,} idle |")
+        w(f"| open files (`ulimit -n`) | {m['open_files']:,} |")
+        w("")
+        w(f"**wrk and the servers share the same {m['nproc']} cores** (loopback, one machine): "
+          f"the load generator takes CPU from the server under test, so the serving figures are "
+          f"relative, not the capacity of a dedicated server.")
         w("")
         s = r["settings"]
         w(f"Settings: BENCH_SERVE_N={s['serve_n']} BENCH_SIZES=\"{' '.join(map(str, s['sizes']))}\" "
           f"BENCH_HUGO_N={s['hugo_n']} BENCH_DURATION={s['duration_s']} BENCH_ROUNDS={s['rounds']} "
-          f"BENCH_THREADS={s['wrk_threads']} BENCH_CONNECTIONS={s['wrk_connections']} "
+          f"BENCH_THREADS={s['wrk_threads']} "
+          f"BENCH_CONNECTIONS=\"{' '.join(map(str, s['wrk_connections']))}\" "
+          f"BENCH_IDLE={s['idle']} "
           f"BENCH_WORKERS={s['workers']} BENCH_ADDS={s['adds']} "
           f"BENCH_HUGO_REBUILDS={s['hugo_rebuilds']} BENCH_MONTH_FILL={int(s['month_fill'])}"
           + (f" BENCH_SKIP=\"{' '.join(s['skip'])}\"" if s["skip"] else ""))
@@ -813,27 +987,66 @@ http {{
             w("## 1. Serving: feedsvc vs nginx")
             w("")
             w(f"feedsvc serves an archive of {sv['n']:,} articles (`feedsvc serve`, "
-              f"`[server] log = \"warn\"`, so no access-log line per request; "
-              f"`TOKIO_WORKER_THREADS={s['workers']}`: {s['workers']} server threads, one "
-              f"single-threaded tokio runtime each). nginx {m['nginx']} serves the exact bytes feedsvc "
-              f"served, exported to a directory (`atom.xml`, `atom.xml.gz` for `gzip_static`, "
-              f"`{sv['article_path']}`), with `worker_processes {s['workers']}`, sendfile, "
-              f"tcp_nopush, open_file_cache, etag, access_log off. Each wrk run: "
-              f"`wrk -t{s['wrk_threads']} -c{s['wrk_connections']} -d{s['duration_s']}s --latency`, "
-              f"{s['rounds']} rounds per server, interleaved feedsvc, nginx, feedsvc, nginx …, "
-              f"after a 1 s warm-up each; the table gives the median over the rounds.")
+              f"`[server] log = \"warn\"`, so no access-log line per request, "
+              f"`max_connections = {s['max_connections']}`, `header_timeout_secs = "
+              f"{s['keepalive_s']}`; `TOKIO_WORKER_THREADS={s['workers']}`: {s['workers']} server "
+              f"threads, one single-threaded tokio runtime each). nginx {m['nginx']} serves the "
+              f"exact bytes feedsvc served, exported to a directory (`atom.xml`, `atom.xml.gz` "
+              f"for `gzip_static`, `{sv['article_path']}`), with `worker_processes "
+              f"{s['workers']}`, sendfile, tcp_nopush, open_file_cache, etag, access_log off, "
+              f"`keepalive_timeout {s['keepalive_s']}`. Each wrk run: `wrk -t{s['wrk_threads']} "
+              f"-cCONNECTIONS -d{s['duration_s']}s --latency`, {s['rounds']} rounds per server, "
+              f"interleaved feedsvc, nginx, feedsvc, nginx …, after a 1 s warm-up each; the "
+              f"tables give the median over the rounds.")
             w("")
-            w(f"**wrk and both servers share the same {m['nproc']} cores** (loopback, one machine): "
-              f"the load generator takes CPU from the server under test, so these are relative "
-              f"figures, not the capacity of a dedicated server.")
-            w("")
-            w("| scenario | feedsvc req/s | nginx req/s | feedsvc/nginx | feedsvc p99 | nginx p99 |")
-            w("| --- | ---: | ---: | ---: | ---: | ---: |")
-            for row in sv["table"]:
-                f, g = row["feedsvc"], row["nginx"]
-                w(f"| {row['title']} | {fmt(f['rps'], 0)} | {fmt(g['rps'], 0)} | "
-                  f"{row['ratio']:.2f}× | {fmt(f['p99_ms'], 2)} ms | {fmt(g['p99_ms'], 2)} ms |")
-            w("")
+            if sv["feedsvc"]["max_connections"] < s["max_connections"]:
+                w(f"feedsvc lowered `max_connections` to {sv['feedsvc']['max_connections']:,} "
+                  f"to fit the limit on open files ({m['open_files']:,}).")
+                w("")
+            goals = {"identity": 1.0, "gzip": 1.0, "304": 1.2, "article": 1.0}
+            for tb in sv["tables"]:
+                c = tb["connections"]
+                w(f"### {c:,} connections (`wrk -t{s['wrk_threads']} -c{c}`)")
+                w("")
+                w("| scenario | feedsvc req/s | nginx req/s | feedsvc/nginx | feedsvc p99 | "
+                  "nginx p99 |")
+                w("| --- | ---: | ---: | ---: | ---: | ---: |")
+                for row in tb["table"]:
+                    f, g = row["feedsvc"], row["nginx"]
+                    w(f"| {row['title']} | {fmt(f['rps'], 0)} | {fmt(g['rps'], 0)} | "
+                      f"{row['ratio']:.2f}× | {fmt(f['p99_ms'], 2)} ms | "
+                      f"{fmt(g['p99_ms'], 2)} ms |")
+                w("")
+                for row in tb["table"]:
+                    goal = goals[row["key"]]
+                    ok = row["ratio"] >= goal
+                    name = f"{row['key']} req/s ≥ {goal:.1f}× nginx at -c{c}"
+                    w(f"- {name}: {row['ratio']:.2f}× vs {goal:.1f}×, "
+                      f"{'met' if ok else '**not met**'}")
+                    targets.append((name, f"{row['ratio']:.2f}×", ok))
+                worse = [row["key"] for row in tb["table"]
+                         if row["feedsvc"]["p99_ms"] > row["nginx"]["p99_ms"]]
+                p99s = ", ".join(f"{row['key']} {fmt(row['feedsvc']['p99_ms'], 2)} vs "
+                                 f"{fmt(row['nginx']['p99_ms'], 2)} ms" for row in tb["table"])
+                name = f"p99 not worse than nginx (every scenario) at -c{c}"
+                w(f"- {name}: {p99s} (feedsvc vs nginx), "
+                  f"{'met' if not worse else '**not met**'}")
+                targets.append((name, "worse in: " + ", ".join(worse) if worse
+                                else "not worse in any", not worse))
+                w("")
+                errs = [(row["key"], name, row[name]["errors"]) for row in tb["table"]
+                        for name in ("feedsvc", "nginx") if row[name]["errors"]]
+                if errs:
+                    w("**Errors during the runs:** "
+                      + ", ".join(f"{k} {n}: {e}" for k, n, e in errs))
+                    w("")
+                w("All rounds (req/s):")
+                w("")
+                for row in tb["table"]:
+                    w(f"- {row['key']}: feedsvc "
+                      + ", ".join(fmt(x, 0) for x in row["feedsvc"]["rps_all"]) + "; nginx "
+                      + ", ".join(fmt(x, 0) for x in row["nginx"]["rps_all"]))
+                w("")
             fs, ng = sv["feedsvc"], sv["nginx"]
             w(f"Bodies: feed {fs['feed_bytes']:,} bytes identity, {fs['feed_gz_bytes']:,} gzip; "
               f"article page {fs['article_bytes']:,} bytes. Response header bytes "
@@ -841,29 +1054,66 @@ http {{
               + ", ".join(f"{k} {fs['header_bytes'][k]} / {ng['header_bytes'][k]}"
                           for k in ("identity", "gzip", "304", "article"))
               + f". ETags: feedsvc `{fs['etag_gz']}`, nginx `{ng['etag_gz']}` (gzip variant).")
-            errs = [(row["key"], name, row[name]["errors"]) for row in sv["table"]
-                    for name in ("feedsvc", "nginx") if row[name]["errors"]]
-            if errs:
-                w("")
-                w("**Errors during the runs:** " + ", ".join(f"{k} {n}: {e}" for k, n, e in errs))
             w("")
-            w("All rounds (req/s):")
+
+        if "idle" in r:
+            il = r["idle"]
+            w("## 1b. Idle keep-alive connections")
             w("")
-            for row in sv["table"]:
-                w(f"- {row['key']}: feedsvc "
-                  + ", ".join(fmt(x, 0) for x in row["feedsvc"]["rps_all"]) + "; nginx "
-                  + ", ".join(fmt(x, 0) for x in row["nginx"]["rps_all"]))
+            w(f"feedsvc and nginx started afresh as in section 1 (same bytes, same workers; "
+              f"`header_timeout_secs` and "
+              f"`keepalive_timeout` {s['keepalive_s']} s, feedsvc `max_connections` "
+              f"{il['feedsvc_max_connections']:,}). A helper process (Python, selectors) opens "
+              f"{il['idle']:,} keep-alive connections, each sends one conditional GET of "
+              f"`/atom.xml` (gzip, the ETag of the 304 scenario), reads its 304 and stays idle, "
+              f"as aggregators keep connections. RSS is VmRSS (nginx: master and workers summed), "
+              f"read once it settles after the first wrk run without them, just before they "
+              f"open, and again once all are established; growth per connection = difference / connections established "
+              f"(nginx allocates its table of `worker_connections` at start, so that part is in "
+              f"the RSS before). "
+              f"Then wrk runs the 304 scenario (`-t{s['wrk_threads']} -c{il['pollers']} "
+              f"-d{s['duration_s']}s`) without and with the idle connections, interleaved, "
+              f"{s['rounds']} rounds each (a new set of idle connections per round), medians. "
+              f"wrk, the helper and both servers share the machine's cores.")
             w("")
-            by = {row["key"]: row for row in sv["table"]}
-            targets.append(("gzip feed req/s ≥ 1.0× nginx", f"{by['gzip']['ratio']:.2f}×",
-                            by["gzip"]["ratio"] >= 1.0))
-            targets.append(("304 req/s ≥ 1.2× nginx", f"{by['304']['ratio']:.2f}×",
-                            by["304"]["ratio"] >= 1.2))
-            worse = [row["key"] for row in sv["table"]
-                     if row["feedsvc"]["p99_ms"] > row["nginx"]["p99_ms"]]
-            targets.append(("p99 not worse than nginx (every scenario)",
-                            "worse in: " + ", ".join(worse) if worse else "not worse in any",
-                            not worse))
+            w("| server | idle conns held | RSS before | RSS after | growth per idle conn | "
+              "req/s without | req/s with | with/without | p99 without | p99 with | "
+              "conns closed by server |")
+            w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for row in il["rows"]:
+                w(f"| {row['server']} | {row['held']:,} | {row['rss_before_kb'] / 1024:.1f} MB | "
+                  f"{row['rss_after_kb'] / 1024:.1f} MB | {fmt(row['per_conn_bytes'], 0)} B | "
+                  f"{fmt(row['rps_without'], 0)} | {fmt(row['rps_with'], 0)} | "
+                  f"{row['ratio']:.2f} | {fmt(row['p99_without_ms'], 2)} ms | "
+                  f"{fmt(row['p99_with_ms'], 2)} ms | {row['closed']:,} |")
+            w("")
+            for row in il["rows"]:
+                if not row["valid"]:
+                    w(f"**INVALID: {row['server']} closed or refused more than 1% of the "
+                      f"{il['idle']:,} idle connections in a round** "
+                      f"({', '.join(str(h['closed'] + h['failed']) for h in row['holds'])} "
+                      f"per round): its figures do not show {il['idle']:,} connections held.")
+                    w("")
+                if row["errors"]:
+                    w(f"**Errors during the {row['server']} runs:** {row['errors']}")
+                    w("")
+            w("All rounds (req/s, without / with): "
+              + "; ".join(f"{row['server']} "
+                          + ", ".join(f"{fmt(a, 0)} / {fmt(b, 0)}" for a, b in
+                                      zip(row["rps_without_all"], row["rps_with_all"]))
+                          for row in il["rows"]) + ".")
+            w("")
+            fs = il["rows"][0]
+            ok = fs["ratio"] >= 0.9 and fs["valid"]
+            name = (f"feedsvc 304 req/s with {il['idle']:,} idle connections ≥ 0.90× without")
+            w(f"- {name}: {fs['ratio']:.2f} vs 0.90"
+              + ("" if fs["valid"] else " (invalid: idle connections were closed)")
+              + f", {'met' if ok else '**not met**'} (nginx: {il['rows'][1]['ratio']:.2f})")
+            w(f"- RSS growth per idle connection: feedsvc {fmt(fs['per_conn_bytes'], 0)} B, "
+              f"nginx {fmt(il['rows'][1]['per_conn_bytes'], 0)} B")
+            w("")
+            targets.append((name, f"{fs['ratio']:.2f}" + ("" if fs["valid"] else " (invalid)"),
+                            ok))
 
         if "publish" in r:
             pb = r["publish"]
@@ -1010,15 +1260,19 @@ http {{
             for key, by in r["serve"]["commands"].items():
                 for name, cmd in by.items():
                     w(f"{cmd}   # {key}, {name}")
+        if "idle" in r:
+            for row in r["idle"]["rows"]:
+                w(f"{row['command']}   # idle, {row['server']}, without and with "
+                  f"{r['idle']['idle']} idle connections")
         if "hugo" in r:
             w("hugo --quiet --source SITE")
         w("```")
-        if "serve" in r:
+        if "serve" in r or "idle" in r:
             w("")
             w("<details><summary>nginx.conf</summary>")
             w("")
             w("```nginx")
-            w(r["serve"]["nginx_conf"].rstrip())
+            w((r.get("serve") or r["idle"])["nginx_conf"].rstrip())
             w("```")
             w("")
             w("</details>")
@@ -1031,6 +1285,8 @@ http {{
         try:
             if "serve" not in self.skip:
                 self.section_serve()
+            if "idle" not in self.skip:
+                self.section_idle()
             if "publish" not in self.skip:
                 self.section_publish()
             if "memory" not in self.skip:
@@ -1061,6 +1317,93 @@ def read_status(pid):
             if k in ("VmHWM", "VmRSS", "VmPeak", "VmSize", "Threads"):
                 out[k] = int(v.split()[0])
     return out
+
+
+def hold_connections(port, n, etag, in_flight=256, timeout=300):
+    """The idle-connection holder (`harness.py --hold PORT N ETAG`, started by section idle):
+    opens n keep-alive connections to 127.0.0.1:PORT, at most `in_flight` at a time; each sends
+    one conditional GET of /atom.xml (gzip, If-None-Match ETAG), reads its 304 and then stays
+    idle. Prints "ready ESTABLISHED FAILED", holds them until its stdin closes, then prints
+    "held ESTABLISHED CLOSED FAILED" (CLOSED: ended by the server while idle) and exits."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    request = (f"GET /atom.xml HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept-Encoding: gzip\r\n"
+               f"If-None-Match: {etag}\r\nConnection: keep-alive\r\n\r\n").encode()
+    sel = selectors.DefaultSelector()
+    buffers = {}  # socket -> bytes read so far, until its 304 is complete
+    idle = set()
+    opened = failed = closed = 0
+
+    def fail(sock):
+        nonlocal failed
+        failed += 1
+        buffers.pop(sock, None)
+        sel.unregister(sock)
+        sock.close()
+
+    def on_idle(sock):  # readable while idle: the server closed it (or sent something)
+        nonlocal closed
+        try:
+            data = sock.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            closed += 1
+            sel.unregister(sock)
+            sock.close()
+
+    deadline = time.time() + timeout
+    while (opened < n or buffers) and time.time() < deadline:
+        while opened < n and len(buffers) < in_flight:
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            sel.register(sock, selectors.EVENT_WRITE)
+            buffers[sock] = b""
+            opened += 1
+        for key, events in sel.select(timeout=1):
+            sock = key.fileobj
+            if sock in idle:
+                on_idle(sock)
+                continue
+            if events & selectors.EVENT_WRITE:
+                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    fail(sock)
+                    continue
+                sock.send(request)  # a few hundred bytes into an empty socket buffer
+                sel.modify(sock, selectors.EVENT_READ)
+                continue
+            try:
+                data = sock.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                fail(sock)
+                continue
+            buffers[sock] += data
+            head = buffers[sock]
+            if b"\r\n\r\n" in head:
+                del buffers[sock]
+                if head.startswith((b"HTTP/1.1 304 ", b"HTTP/1.0 304 ")):
+                    idle.add(sock)
+                else:
+                    fail(sock)
+    for sock in list(buffers):  # not answered within the timeout
+        fail(sock)
+    print(f"ready {len(idle)} {failed}", flush=True)
+    sel.register(sys.stdin, selectors.EVENT_READ)
+    while True:
+        events = sel.select()
+        if any(key.fileobj is sys.stdin for key, _ in events):
+            if not sys.stdin.readline():
+                break
+        for key, _ in events:
+            if key.fileobj is not sys.stdin:
+                on_idle(key.fileobj)
+    print(f"held {len(idle)} {closed} {failed}", flush=True)
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
 
 
 def to_hugo(text):
@@ -1110,6 +1453,10 @@ HUGO_LAYOUTS = {
 
 
 def main():
+    if sys.argv[1:2] == ["--hold"]:
+        port, n, etag = sys.argv[2:5]
+        hold_connections(int(port), int(n), etag)
+        return
     parser = argparse.ArgumentParser(description="feedsvc benchmark harness (run bench/run.sh)")
     parser.add_argument("--bin", required=True)
     parser.add_argument("--root", required=True)

@@ -10,7 +10,9 @@
 #   BENCH_HUGO_N     posts in the hugo comparison (default 10000)
 #   BENCH_DURATION   seconds per wrk run (default 10)
 #   BENCH_ROUNDS     wrk rounds per server and scenario, interleaved (default 3)
-#   BENCH_THREADS    wrk threads (default 2);  BENCH_CONNECTIONS  wrk connections (default 64)
+#   BENCH_THREADS    wrk threads (default 2)
+#   BENCH_CONNECTIONS  space-separated wrk connection counts of the serving section (default "64 1000")
+#   BENCH_IDLE       idle keep-alive connections held in the idle section (default 10000)
 #   BENCH_WORKERS    nginx worker_processes = feedsvc runtime threads (default: nproc)
 #   BENCH_ADDS       timed `feedsvc add` calls per size (default 20)
 #   BENCH_HUGO_REBUILDS  timed hugo rebuilds (default 5)
@@ -19,7 +21,7 @@
 #   BENCH_WORK       scratch directory (default: a new one under /tmp, removed at the end)
 #   BENCH_KEEP=1     keep the scratch directory (databases, wrk outputs, nginx and hugo sites)
 #   BENCH_OUT        report path (default bench/results/latest.md; a .json with raw numbers beside it)
-#   BENCH_SKIP       space-separated sections to skip: serve publish memory hugo
+#   BENCH_SKIP       space-separated sections to skip: serve idle publish memory hugo
 #
 # Prints a Markdown report on stdout (progress goes to stderr) and writes it to BENCH_OUT.
 # Exits non-zero only when the harness itself fails, never because a target is missed.
@@ -48,6 +50,14 @@ fi
 export PATH="$PATH:/usr/sbin:/sbin"
 # Debian's nginx package starts a system nginx on :80; it does not disturb the benchmark (loopback
 # ports chosen free), so it is left alone.
+
+# --- open files -------------------------------------------------------------------------------
+# wrk -c1000, the idle connections and the servers holding them need file descriptors; the
+# harness and everything it starts inherit this limit (raising the hard limit needs root).
+if ! ulimit -n 65536 2>/dev/null; then
+  ulimit -n "$(ulimit -Hn)"
+  log "cannot raise the open-file limit to 65536; using the hard limit $(ulimit -n)"
+fi
 
 # --- feedsvc binary ---------------------------------------------------------------------------
 if [ -n "${FEEDSVC_BIN:-}" ]; then
