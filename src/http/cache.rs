@@ -1,9 +1,10 @@
 //! The server's view of the published documents: a bounded in-memory cache in front of the
-//! store. Every request checks for commits (an inotify read, and `PRAGMA data_version` after a
-//! change in the database's directory), so what a publish commits is what the very next request
+//! store. Every request checks for commits (three loads from SQLite's WAL index, and `PRAGMA
+//! data_version` when they changed), so what a publish commits is what the very next request
 //! sees. Documents are compressed here, once per version, on their first request.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use crate::config::Config;
 use crate::document::Document;
 use crate::render::assets;
 use crate::routes::{CacheControl, Freshness, Route};
+use crate::store::walindex::WalIndex;
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -27,9 +29,11 @@ const MISS_BYTES: usize = 64;
 
 /// Published documents, as resources ready to answer with.
 pub struct Cache {
-    /// One inotify queue per server thread (see [`set_worker`]): each thread reads its own, so
-    /// the check every request makes takes a lock no other thread wants.
-    watchers: Vec<Mutex<Option<Watcher>>>,
+    /// The database's WAL-index header, read by every request to learn whether anything
+    /// committed (`None` where it cannot be mapped: then every request asks SQLite).
+    wal_index: Option<WalIndex>,
+    /// The [`WalIndex::fingerprint`] the cache was last brought up to date with.
+    seen: AtomicU64,
     monitor: Mutex<Monitor>,
     shared: Arc<Shared>,
     assets: HashMap<String, Arc<Resource>>,
@@ -41,8 +45,8 @@ pub struct Cache {
 #[derive(Default)]
 #[repr(align(128))]
 struct Tally {
-    hits: std::sync::atomic::AtomicU64,
-    misses: std::sync::atomic::AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// What the blocking loads share with the request path.
@@ -67,28 +71,19 @@ struct Policy {
     immutable: HeaderValue,
 }
 
-/// How long after the last event in the database's directory every request still asks SQLite.
-///
-/// A commit writes its frames to the WAL (the kernel queues the event then) and only afterwards
-/// publishes them in the shared WAL index, which is memory and raises no event. A request that
-/// reads the event in between sees the old `data_version`; without this window it would drain
-/// the queue and keep serving the old documents until the next write. Within the window each
-/// request pays one `PRAGMA data_version`; outside it, one non-blocking read.
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The long-lived connection that notices commits by other processes.
+/// The long-lived connection that reads what changed when something committed.
 struct Monitor {
     store: Store,
     data_version: i64,
 }
 
 thread_local! {
-    /// Which of the cache's watchers this thread reads (0 unless [`set_worker`] said otherwise).
+    /// Which server thread this is (0 unless [`set_worker`] said otherwise).
     static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Tells the cache that requests on this thread belong to server thread `index` (of the
-/// `threads` passed to [`Cache::new`]), so they read that thread's inotify queue.
+/// Tells the cache, and the counters kept per server thread, that this thread is server thread
+/// `index` (of the `threads` passed to [`Cache::new`]).
 pub fn set_worker(index: usize) {
     WORKER.with(|w| w.set(index));
 }
@@ -96,83 +91,6 @@ pub fn set_worker(index: usize) {
 /// The server thread this thread is (see [`set_worker`]).
 pub fn worker() -> usize {
     WORKER.with(|w| w.get())
-}
-
-/// The inotify queue and when it last held an event.
-struct Watcher {
-    inotify: inotify::Inotify,
-    last_event: Option<std::time::Instant>,
-    /// The database's file name: events about other files of the directory (the counting's
-    /// database among them) are not the archive changing.
-    name: std::ffi::OsString,
-}
-
-impl Watcher {
-    /// Whether an event about `file` may be a change of the archive: the database, its WAL,
-    /// its shared memory or its journal (or a file the event does not name).
-    fn concerns(&self, file: Option<&std::ffi::OsStr>) -> bool {
-        let Some(file) = file else {
-            return true;
-        };
-        let (file, name) = (file.as_encoded_bytes(), self.name.as_encoded_bytes());
-        file.strip_prefix(name)
-            .is_some_and(|rest| matches!(rest, b"" | b"-wal" | b"-shm" | b"-journal"))
-    }
-}
-
-impl Watcher {
-    /// True when something in the database's directory changed within the last [`SETTLE`]
-    /// (or when that cannot be known).
-    fn recently_changed(&mut self) -> bool {
-        let mut buffer = [0u8; 4096];
-        loop {
-            match self.inotify.read_events(&mut buffer) {
-                Ok(events) => {
-                    let mut any = false;
-                    let mut archive = false;
-                    for event in events {
-                        any = true;
-                        archive |= self.concerns(event.name);
-                    }
-                    if !any {
-                        break;
-                    }
-                    if archive {
-                        self.last_event = Some(std::time::Instant::now());
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => return true,
-            }
-        }
-        self.last_event.is_some_and(|at| at.elapsed() < SETTLE)
-    }
-}
-
-/// An inotify watch on the directory that holds the database and its WAL.
-fn watch_directory(database: &std::path::Path) -> Option<Watcher> {
-    use inotify::WatchMask;
-    let dir = match database.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    let watcher = inotify::Inotify::init().ok()?;
-    watcher
-        .watches()
-        .add(
-            dir,
-            WatchMask::MODIFY
-                | WatchMask::CREATE
-                | WatchMask::DELETE
-                | WatchMask::MOVED_TO
-                | WatchMask::MOVED_FROM,
-        )
-        .ok()?;
-    Some(Watcher {
-        inotify: watcher,
-        last_event: None,
-        name: database.file_name()?.to_os_string(),
-    })
 }
 
 /// What the cache holds, for one store generation.
@@ -295,24 +213,17 @@ impl Cache {
             error: header(texts.error)?,
             immutable: header(texts.immutable)?,
         };
-        // Watch before reading the version, so no commit falls between the two.
-        // Every commit writes the WAL file, and the kernel queues the event during that write,
-        // before the committing process can even exit. A non-blocking read of the queue is one
-        // system call; only when it held events within the last [`SETTLE`] does a request pay
-        // for `PRAGMA data_version` (SQLite locks and reads). `None` where inotify is
-        // unavailable: then every request asks SQLite.
-        let watchers: Vec<_> = (0..threads.max(1))
-            .map(|_| Mutex::new(watch_directory(monitor.path())))
-            .collect();
-        if watchers
-            .iter()
-            .any(|w| w.lock().map_or(true, |w| w.is_none()))
-        {
+        // The fingerprint is read before the version, so no commit falls between the two
+        // unnoticed: one that lands after it changes the fingerprint again.
+        let wal_index = WalIndex::open(monitor.path());
+        if wal_index.is_none() {
             tracing::warn!(
-                "cannot watch the database's directory with inotify (see \
-                 fs.inotify.max_user_instances); every request will ask SQLite for changes"
+                database = %monitor.path().display(),
+                "cannot map the database's WAL index (its -shm file); every request will ask \
+                 SQLite for changes"
             );
         }
+        let seen = wal_index.as_ref().map_or(0, WalIndex::fingerprint);
         let data_version = monitor.data_version()?;
         let generation = monitor.generation()?;
         let assets = assets::documents()
@@ -325,7 +236,8 @@ impl Cache {
             })
             .collect();
         Ok(Cache {
-            watchers,
+            wal_index,
+            seen: AtomicU64::new(seen),
             monitor: Mutex::new(Monitor {
                 store: monitor,
                 data_version,
@@ -344,7 +256,7 @@ impl Cache {
 
     /// Lookups answered from memory, and lookups that went to the store, since the start.
     pub fn hits_and_misses(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
+        use Ordering::Relaxed;
         self.tallies.iter().fold((0, 0), |(h, m), t| {
             (h + t.hits.load(Relaxed), m + t.misses.load(Relaxed))
         })
@@ -352,7 +264,7 @@ impl Cache {
 
     /// The resource at `path`, or `None` when nothing is published there.
     pub async fn lookup(&self, path: &str) -> Result<Option<Arc<Resource>>> {
-        use std::sync::atomic::Ordering::Relaxed;
+        use Ordering::Relaxed;
         let tally = &self.tallies[worker() % self.tallies.len()];
         if let Some(asset) = self.assets.get(path) {
             tally.hits.fetch_add(1, Relaxed);
@@ -375,21 +287,25 @@ impl Cache {
     }
 
     /// Drops entries that changed since the cache's generation. Runs on every request, so it
-    /// first asks the kernel whether anything was written at all (see [`Cache::new`]).
+    /// first reads whether anything committed at all: the WAL index's fingerprint, memory
+    /// shared with every writer, not a system call. Only when it moved does the request ask
+    /// SQLite what changed.
     fn refresh(&self) -> Result<()> {
-        let index = WORKER.with(|w| w.get());
-        let watcher = self.watchers.get(index).unwrap_or(&self.watchers[0]);
-        let changed = watcher
-            .lock()
-            .map_err(poisoned)?
-            .as_mut()
-            .is_none_or(Watcher::recently_changed);
-        if !changed {
+        let fingerprint = self.wal_index.as_ref().map(WalIndex::fingerprint);
+        if fingerprint.is_some_and(|now| now == self.seen.load(Ordering::Acquire)) {
             return Ok(());
         }
         let mut monitor = self.monitor.lock().map_err(poisoned)?;
+        // Recorded once the commits it stands for are dealt with; read before the version,
+        // so a commit landing meanwhile leaves it stale and the next request looks again.
+        let dealt_with = |seen: &AtomicU64| {
+            if let Some(now) = fingerprint {
+                seen.store(now, Ordering::Release);
+            }
+        };
         let version = monitor.store.data_version()?;
         if version == monitor.data_version {
+            dealt_with(&self.seen);
             return Ok(());
         }
         let known = self.shared.entries.read().map_err(poisoned)?.generation;
@@ -398,6 +314,7 @@ impl Cache {
             // A commit that published nothing (the counting's flush, a WebSub subscription):
             // every cached document and page stands.
             monitor.data_version = version;
+            dealt_with(&self.seen);
             return Ok(());
         }
         let mut entries = self.shared.entries.write().map_err(poisoned)?;
@@ -412,6 +329,8 @@ impl Cache {
         entries.documents.remove_all(&on_request);
         entries.generation = generation;
         monitor.data_version = version;
+        drop(entries);
+        dealt_with(&self.seen);
         Ok(())
     }
 }
@@ -612,29 +531,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_the_archives_files_wake_the_cache() {
-        let watcher = watch_directory(std::path::Path::new("/tmp/feedsvc.db")).unwrap();
-        let concerns = |name: &str| watcher.concerns(Some(std::ffi::OsStr::new(name)));
-        for name in [
-            "feedsvc.db",
-            "feedsvc.db-wal",
-            "feedsvc.db-shm",
-            "feedsvc.db-journal",
-        ] {
-            assert!(concerns(name), "{name}");
-        }
-        for name in [
-            "feedsvc-stats.db",
-            "feedsvc-stats.db-wal",
-            "feedsvc.db.bak",
-            "other.db",
-        ] {
-            assert!(!concerns(name), "{name}");
-        }
-        assert!(watcher.concerns(None), "an event naming no file");
-    }
-
     fn resource(body: &'static [u8]) -> Arc<Resource> {
         Arc::new(Resource {
             status: 200,
@@ -696,24 +592,5 @@ mod tests {
             (bounded.len(), bounded.bytes, bounded.order.len()),
             (1, 12, 1)
         );
-    }
-
-    /// The window a commit leaves between its WAL write (the event) and the moment other
-    /// connections see it: after one event, requests keep asking SQLite, even though the
-    /// queue was drained by the first of them.
-    #[test]
-    fn an_event_keeps_requests_asking_for_a_while() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let database = dir.path().join("feedsvc.db");
-        let mut watcher = watch_directory(&database).expect("inotify works here");
-        assert!(!watcher.recently_changed(), "nothing happened yet");
-        std::fs::write(dir.path().join("feedsvc.db-wal"), b"frames").expect("a write");
-        assert!(watcher.recently_changed(), "the write is noticed");
-        assert!(
-            watcher.recently_changed(),
-            "and still counts on the next request, whose queue is empty"
-        );
-        watcher.last_event = Some(std::time::Instant::now() - SETTLE);
-        assert!(!watcher.recently_changed(), "until the window has passed");
     }
 }

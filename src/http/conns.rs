@@ -13,20 +13,22 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
+use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 
-/// Milliseconds since the first call: the clock of "last active".
+/// Milliseconds on the monotonic clock: the clock of "last active". Every read and write of
+/// every connection reads it, and choosing the idlest connection needs no finer grain than
+/// the coarse clock's (a few milliseconds), which the kernel keeps in memory it shares with
+/// the process: a load, not a clock read.
 fn now_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    (now.tv_sec as u64).saturating_mul(1000) + (now.tv_nsec as u64) / 1_000_000
 }
 
 /// [`Activity::waiting`]: nothing sent yet.
@@ -56,7 +58,21 @@ pub struct Activity {
     waiting: AtomicU8,
     /// The connection was asked to close to make room.
     shed_asked: AtomicBool,
-    shed: Notify,
+    /// The server is shutting down.
+    stop_asked: AtomicBool,
+    /// The connection's task, woken when it is asked to close. One registration checked by
+    /// each poll, not a shared notification list: a connection's task is polled twice for
+    /// every request.
+    waker: AtomicWaker,
+}
+
+/// Why a connection is asked to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseRequest {
+    /// To give its place to a new connection (or, in the waiting room, its seat).
+    MakeRoom,
+    /// The server is shutting down.
+    Shutdown,
 }
 
 impl Activity {
@@ -69,7 +85,8 @@ impl Activity {
             seated: AtomicBool::new(seated),
             waiting: AtomicU8::new(SILENT),
             shed_asked: AtomicBool::new(false),
-            shed: Notify::new(),
+            stop_asked: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
         }
     }
 
@@ -110,14 +127,34 @@ impl Activity {
             .compare_exchange(SILENT, SENT_AWAY, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if sent {
-            self.shed.notify_one();
+            self.waker.wake();
         }
         sent
     }
 
-    /// Completes when the connection is asked to close to make room.
-    pub async fn shed_requested(&self) {
-        self.shed.notified().await;
+    /// Why the connection is asked to close, if it is; otherwise the task of `cx` is woken
+    /// when it is.
+    pub fn poll_close_request(&self, cx: &mut Context<'_>) -> Option<CloseRequest> {
+        // Registered before the flags are read, so a request made in between still wakes it.
+        self.waker.register(cx.waker());
+        if self.shed_asked.load(Ordering::Acquire)
+            || self.waiting.load(Ordering::Acquire) == SENT_AWAY
+        {
+            Some(CloseRequest::MakeRoom)
+        } else if self.stop_asked.load(Ordering::Acquire) {
+            Some(CloseRequest::Shutdown)
+        } else {
+            None
+        }
+    }
+
+    /// Completes when the connection is asked to close, saying why.
+    pub async fn close_requested(&self) -> CloseRequest {
+        std::future::poll_fn(|cx| match self.poll_close_request(cx) {
+            Some(request) => Poll::Ready(request),
+            None => Poll::Pending,
+        })
+        .await
     }
 
     /// Marks the start of an answer; the answer is over when the returned guard is dropped
@@ -199,9 +236,19 @@ impl Registry {
         for &(_, i) in &candidates[..count] {
             let conn = &self.conns[i];
             conn.shed_asked.store(true, Ordering::Release);
-            conn.shed.notify_one();
+            conn.waker.wake();
         }
         count
+    }
+
+    /// Asks every connection to close at shutdown: idle ones at once, busy ones once their
+    /// answer is sent.
+    pub fn stop_all(&mut self) {
+        self.prune();
+        for conn in &self.conns {
+            conn.stop_asked.store(true, Ordering::Release);
+            conn.waker.wake();
+        }
     }
 
     fn prune(&mut self) {

@@ -217,13 +217,13 @@ async fn run(
             state: state.clone(),
             peer,
             activity,
-            stopping: stopping.clone(),
         };
         worker.spawn(conn.run(stream, place, places.clone()));
     }
     drop(listener);
     tracing::info!("shutting down: finishing responses in flight");
     let _ = stop.send(true);
+    places.lock().stop_all();
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     if tokio::time::timeout(SHUTDOWN_GRACE, places.permits.acquire_many(all))
         .await
@@ -417,11 +417,10 @@ struct Connection {
     state: Arc<State>,
     peer: SocketAddr,
     activity: Arc<conns::Activity>,
-    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Connection {
-    async fn run(mut self, stream: std::net::TcpStream, place: Place, places: Places) {
+    async fn run(self, stream: std::net::TcpStream, place: Place, places: Places) {
         let _closed = conns::ClosedOnDrop(self.activity.clone());
         let peer = self.peer;
         let stream = match tokio::net::TcpStream::from_std(stream) {
@@ -446,7 +445,8 @@ impl Connection {
                 }
                 // Say so and when to come back, rather than leave the client waiting. The
                 // seat is kept until then, so refusals count against the waiting room.
-                None => return refuse_busy(stream).await,
+                // Boxed: its read buffer would otherwise be part of every connection's task.
+                None => return Box::pin(refuse_busy(stream)).await,
             },
         };
         self.serve(stream, permit).await;
@@ -454,7 +454,7 @@ impl Connection {
 
     /// Waits for the client's first byte, up to `server.first_byte_timeout_secs`; false if
     /// none came, the connection closed, or it was asked to close.
-    async fn first_byte(&mut self, stream: &tokio::net::TcpStream) -> bool {
+    async fn first_byte(&self, stream: &tokio::net::TcpStream) -> bool {
         let deadline = self.state.cfg.server.first_byte_timeout;
         let mut byte = [0u8; 1];
         tokio::select! {
@@ -462,12 +462,11 @@ impl Connection {
                 // False too when sent away from the waiting room just before the byte came.
                 matches!(peeked, Ok(Ok(n)) if n > 0) && self.activity.spoke()
             }
-            _ = self.activity.shed_requested() => false,
-            _ = self.stopping.wait_for(|&s| s) => false,
+            _ = self.activity.close_requested() => false,
         }
     }
 
-    async fn serve(mut self, stream: tokio::net::TcpStream, permit: OwnedSemaphorePermit) {
+    async fn serve(self, stream: tokio::net::TcpStream, permit: OwnedSemaphorePermit) {
         let _permit = permit;
         let peer = self.peer;
         let state = self.state.clone();
@@ -492,29 +491,28 @@ impl Connection {
             .max_headers(MAX_HEADERS)
             .serve_connection(io, service);
         let mut conn = std::pin::pin!(conn);
+        // The connection, closed early when asked to: at once when idle and asked to make
+        // room, after the answer in progress otherwise (and at shutdown).
         let mut closing = false;
-        loop {
-            tokio::select! {
-                ended = conn.as_mut() => {
-                    if let Err(e) = ended {
-                        tracing::debug!(error = %e, %peer, "connection ended with an error");
-                    }
-                    return;
-                }
-                _ = self.activity.shed_requested(), if !closing => {
-                    if self.activity.is_idle() {
+        let ended = std::future::poll_fn(|cx| {
+            if !closing {
+                match self.activity.poll_close_request(cx) {
+                    None => {}
+                    Some(conns::CloseRequest::MakeRoom) if self.activity.is_idle() => {
                         tracing::debug!(%peer, "closed an idle connection to make room");
-                        return;
+                        return std::task::Poll::Ready(Ok(()));
                     }
-                    // Busy: finish the answer in progress, then close.
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-                _ = self.stopping.wait_for(|&s| s), if !closing => {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
+                    Some(_) => {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
             }
+            std::future::Future::poll(conn.as_mut(), cx)
+        })
+        .await;
+        if let Err(e) = ended {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
         }
     }
 }
@@ -651,9 +649,9 @@ async fn schedule(state: Arc<State>) {
 
 /// Answers one request and writes its access-log line.
 async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
-    let started = Instant::now();
     // Fields are gathered only when the line is wanted: under load the log is usually off.
     let logged = tracing::enabled!(target: "feedsvc::access", tracing::Level::INFO).then(|| {
+        let started = Instant::now();
         let user_agent = req
             .headers()
             .get(header::USER_AGENT)
@@ -664,6 +662,7 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
             req.method().clone(),
             req.uri().path().to_string(),
             user_agent,
+            started,
         )
     });
     let mut served = Served::default();
@@ -682,7 +681,7 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
             body_bytes(&response),
         );
     }
-    if let Some((method, path, user_agent)) = logged {
+    if let Some((method, path, user_agent, started)) = logged {
         tracing::info!(
             target: "feedsvc::access",
             %peer,
@@ -948,7 +947,10 @@ fn build(answer: respond::Answer) -> Response<Full<Bytes>> {
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     *response.headers_mut() = answer.headers;
-    respond::add_security_headers(response.headers_mut());
+    // A 304 has no content to protect; caches keep the stored response's headers.
+    if answer.status != 304 {
+        respond::add_security_headers(response.headers_mut());
+    }
     response
 }
 

@@ -205,6 +205,27 @@ impl Resource {
         self.variants.iter().find(|(c, _, _)| *c == coding)
     }
 
+    /// The entity tags of every variant: their content is the same, only the coding differs
+    /// (at most three: identity, brotli, gzip).
+    fn etags(&self) -> EntityTags<'_> {
+        let mut tags = EntityTags::default();
+        for (_, etag, _) in &self.variants {
+            if let (Ok(text), Some(slot)) = (etag.to_str(), tags.tags.get_mut(tags.count)) {
+                *slot = text;
+                tags.count += 1;
+            }
+        }
+        tags
+    }
+
+    /// `Last-Modified` as seconds, when one is sent (without it, `If-Modified-Since` has
+    /// nothing to be compared with).
+    fn last_modified(&self) -> Option<i64> {
+        self.last_modified_header
+            .as_ref()
+            .map(|_| self.last_modified)
+    }
+
     /// True when more than one coding is available, so answers depend on `Accept-Encoding`.
     pub fn is_negotiated(&self) -> bool {
         self.variants.len() > 1
@@ -226,6 +247,20 @@ impl Resource {
     /// whether it [asks for HTML](Resource::asks_for_html).
     pub fn gives_browser_view(&self, asks_for_html: bool) -> bool {
         self.has_browser_view && asks_for_html
+    }
+}
+
+/// The entity tags of a resource's variants, without an allocation.
+#[derive(Default)]
+struct EntityTags<'a> {
+    tags: [&'a str; 3],
+    count: usize,
+}
+
+impl<'a> std::ops::Deref for EntityTags<'a> {
+    type Target = [&'a str];
+    fn deref(&self) -> &[&'a str] {
+        &self.tags[..self.count]
     }
 }
 
@@ -293,37 +328,34 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
     let has_validators = resource.status == 200;
     if has_validators {
         headers.insert(header::ETAG, etag.clone());
-        if let Some(lm) = &resource.last_modified_header {
-            headers.insert(header::LAST_MODIFIED, lm.clone());
-        }
     }
     headers.insert(header::CACHE_CONTROL, resource.cache_control.clone());
+    // WebSub discovery: a subscriber that polls conditionally learns the hub from a 304 too.
     if let Some(link) = &resource.link {
         headers.insert(header::LINK, link.clone());
     }
-    if let Some(location) = &resource.location {
-        headers.insert(header::LOCATION, location.clone());
-    }
-    // A resource has at most three variants (identity, brotli, gzip).
-    let mut all_etags = [""; 3];
-    let mut count = 0;
-    for (_, e, _) in resource.variants.iter().take(all_etags.len()) {
-        if let Ok(text) = e.to_str() {
-            all_etags[count] = text;
-            count += 1;
+    if has_validators && is_not_modified(request, &resource.etags(), resource.last_modified()) {
+        // RFC 9110 §15.4.5: what a 200 would carry of Cache-Control, ETag and Vary (set
+        // above), and Date (hyper's); other metadata only to guide caches: Last-Modified for a
+        // client that validates by date, as one that sends If-None-Match does not need it.
+        if !request.contains_key(header::IF_NONE_MATCH) {
+            if let Some(lm) = &resource.last_modified_header {
+                headers.insert(header::LAST_MODIFIED, lm.clone());
+            }
         }
-    }
-    // Without a `Last-Modified` sent, `If-Modified-Since` has nothing to be compared with.
-    let last_modified = resource
-        .last_modified_header
-        .as_ref()
-        .map(|_| resource.last_modified);
-    if has_validators && is_not_modified(request, &all_etags[..count], last_modified) {
         return Answer {
             status: 304,
             headers,
             body: Bytes::new(),
         };
+    }
+    if has_validators {
+        if let Some(lm) = &resource.last_modified_header {
+            headers.insert(header::LAST_MODIFIED, lm.clone());
+        }
+    }
+    if let Some(location) = &resource.location {
+        headers.insert(header::LOCATION, location.clone());
     }
     headers.insert(header::CONTENT_TYPE, resource.content_type.clone());
     if *coding != Coding::Identity {
@@ -725,15 +757,25 @@ mod tests {
         let a = answer(&r, &headers(&[(header::IF_NONE_MATCH, "\"h\"")]), false);
         assert_eq!(a.status, 304);
         assert!(a.body.is_empty());
-        for h in [
-            header::ETAG,
-            header::LAST_MODIFIED,
-            header::CACHE_CONTROL,
-            header::VARY,
-        ] {
+        for h in [header::ETAG, header::CACHE_CONTROL, header::VARY] {
             assert!(a.headers.contains_key(&h), "304 lacks {h}");
         }
-        assert!(!a.headers.contains_key(header::CONTENT_LENGTH));
+        // Validated by entity tag: the date would guide no cache.
+        for h in [
+            header::LAST_MODIFIED,
+            header::CONTENT_LENGTH,
+            header::CONTENT_TYPE,
+        ] {
+            assert!(!a.headers.contains_key(&h), "304 has {h}");
+        }
+        let since = http_date(r.last_modified);
+        let a = answer(
+            &r,
+            &headers(&[(header::IF_MODIFIED_SINCE, since.as_str())]),
+            false,
+        );
+        assert_eq!(a.status, 304);
+        assert_eq!(a.headers[header::LAST_MODIFIED], since.as_str());
 
         let refuse = headers(&[(header::ACCEPT_ENCODING, "*;q=0")]);
         let get = answer(&r, &refuse, false);

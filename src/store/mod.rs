@@ -6,6 +6,7 @@ mod documents;
 pub mod hub;
 mod migrations;
 pub mod stats;
+pub mod walindex;
 
 pub use articles::ArticleRow;
 

@@ -93,6 +93,53 @@ fn conditional_get_table() {
     assert_eq!(r.body, full.body);
 }
 
+/// RFC 9110 §15.4.5: a 304 carries what the 200 would of Cache-Control, ETag, Vary and Date,
+/// and other metadata only to guide caches. Most polls end in a 304, so it carries nothing
+/// more: Last-Modified only for a client that validates by date, no content headers.
+#[test]
+fn a_304_carries_the_validators_and_freshness_and_no_more() {
+    let (_env, server) = site();
+    let full = server.get("/atom.xml", &[("Accept-Encoding", "gzip")]);
+    let etag = full.expect_header("etag").to_string();
+    let last_modified = full.expect_header("last-modified").to_string();
+    assert_eq!(full.expect_header("x-content-type-options"), "nosniff");
+    let by_tag = server.get(
+        "/atom.xml",
+        &[("Accept-Encoding", "gzip"), ("If-None-Match", &etag)],
+    );
+    let by_date = server.get(
+        "/atom.xml",
+        &[
+            ("Accept-Encoding", "gzip"),
+            ("If-Modified-Since", &last_modified),
+        ],
+    );
+    for (how, r) in [("If-None-Match", &by_tag), ("If-Modified-Since", &by_date)] {
+        assert_eq!(r.status, 304, "{how}");
+        assert_eq!(r.expect_header("etag"), etag, "{how}");
+        assert_eq!(
+            r.header("cache-control"),
+            full.header("cache-control"),
+            "{how}"
+        );
+        assert_eq!(r.header("vary"), full.header("vary"), "{how}");
+        assert!(r.header("date").is_some(), "{how}");
+        for absent in [
+            "content-type",
+            "content-encoding",
+            "content-length",
+            "x-content-type-options",
+        ] {
+            assert_eq!(r.header(absent), None, "{how}: {absent}");
+        }
+    }
+    assert_eq!(by_tag.header("last-modified"), None);
+    assert_eq!(
+        by_date.header("last-modified"),
+        Some(last_modified.as_str())
+    );
+}
+
 #[test]
 fn gzip_is_negotiated() {
     let (_env, server) = site();
@@ -488,14 +535,28 @@ fn new_commits_are_seen_on_the_very_next_request() {
     let env = TestEnv::new();
     env.add_article("First", "first", "2026-01-01T00:00:00Z", "x");
     let server = env.serve();
-    // Warm the cache, including a negative entry for the page that does not exist yet.
-    assert_eq!(server.get("/atom.xml", &[]).status, 200);
-    assert_eq!(server.get("/articles/second", &[]).status, 404);
-    env.add_article("Second", "second", "2026-01-02T00:00:00Z", "y");
-    assert_eq!(server.get("/articles/second", &[]).status, 200);
-    assert!(server.get("/atom.xml", &[]).text().contains("Second"));
-    env.run(&["delete", "second"]).success();
-    assert_eq!(server.get("/articles/second", &[]).status, 410);
+    // Several rounds: each publish is seen by the request right after it, not by luck of
+    // timing once.
+    for round in 0..5 {
+        let (title, slug) = (format!("Second {round}"), format!("second-{round}"));
+        let path = format!("/articles/{slug}");
+        // Warm the cache, including a negative entry for the page that does not exist yet.
+        assert_eq!(server.get("/atom.xml", &[]).status, 200);
+        assert_eq!(server.get(&path, &[]).status, 404);
+        env.add_article(
+            &title,
+            &slug,
+            &format!("2026-01-0{}T00:00:00Z", round + 2),
+            "y",
+        );
+        assert_eq!(server.get(&path, &[]).status, 200, "round {round}");
+        assert!(
+            server.get("/atom.xml", &[]).text().contains(&title),
+            "round {round}"
+        );
+        env.run(&["delete", &slug]).success();
+        assert_eq!(server.get(&path, &[]).status, 410, "round {round}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

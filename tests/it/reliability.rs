@@ -1059,6 +1059,35 @@ fn edit_killed_at_random_moments_leaves_the_article_old_or_new() {
 // ---------------------------------------------------------------------------------------------
 // 4. full disk, read-only files
 
+/// The server reads SQLite's shared memory (`-shm`) through a mapping. A publishing command
+/// that opens the database while the server holds it must find it in use and leave it whole:
+/// if the server had given up SQLite's lock on that file (POSIX drops a process's locks when it
+/// closes any descriptor of the file), the command would shrink it, and here, unable to grow it
+/// back under its file-size limit, leave the server's mapping past the end of the file: the
+/// server's next request would kill it (SIGBUS).
+#[test]
+fn a_publish_leaves_the_servers_shared_memory_whole() {
+    let env = TestEnv::new();
+    env.add_article("Existing", "existing", "2025-02-01T10:00:00Z", "Body.");
+    let server = env.serve();
+    let shm = env.db_path().with_extension("db-shm");
+    for round in 0..3 {
+        assert_eq!(server.get("/atom.xml", &[]).status, 200, "round {round}");
+        let size = std::fs::metadata(&shm).expect("the -shm file").len();
+        let slug = format!("limited-{round}");
+        let file = write_big_article(&env, "Limited", &slug, &hours_after_2025(round), round);
+        let run =
+            run_with_file_size_limit(&env, 16 * 1024, &["add", file.to_str().expect("UTF-8")]);
+        assert_ne!(run.code, 0, "an add under a 16 KB file limit succeeded");
+        assert_eq!(
+            std::fs::metadata(&shm).expect("the -shm file").len(),
+            size,
+            "round {round}: the publish changed the size of the shared memory in use"
+        );
+        assert_eq!(server.get("/atom.xml", &[]).status, 200, "round {round}");
+    }
+}
+
 #[test]
 fn add_that_cannot_grow_its_files_fails_cleanly_and_the_server_keeps_serving() {
     let env = TestEnv::new();

@@ -1,0 +1,186 @@
+//! Noticing commits without a system call: every commit to a database in WAL mode ends by
+//! writing the header of its WAL index, in the shared-memory file (`DATABASE-shm`) that every
+//! connection, in every process, maps (<https://www.sqlite.org/walformat.html>, "The WAL-Index
+//! Header"). A read-only mapping of that header turns "did anything commit since I last
+//! looked?" into three memory loads, exactly as fresh as `PRAGMA data_version`, which reads the
+//! same header when its read transaction begins.
+//!
+//! The one module of feedsvc with `unsafe` code: reading memory that other processes write
+//! needs atomic loads through a raw pointer, which safe Rust cannot express. The mapping is
+//! made by `memmap2` (safely: [`memmap2::MmapRaw`] hands out only pointers), and this module
+//! only ever loads aligned 32-bit words from it.
+#![allow(unsafe_code)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+use rusqlite::{Connection, OpenFlags};
+
+/// `iVersion` of a valid WAL-index header (the only format SQLite writes).
+const WAL_INDEX_VERSION: u32 = 3_007_000;
+/// Offsets, in the first copy of the header (the copy a writer updates last), of `iVersion`,
+/// `iChange` (incremented by every commit), `isInit` (the first byte of its word) and the two
+/// words of `aCksum` (the checksum of every field before it: any change of the header changes
+/// it). The header is in the machine's own byte order.
+const VERSION: usize = 0;
+const CHANGE: usize = 8;
+const IS_INIT: usize = 12;
+const CHECKSUM: [usize; 2] = [40, 44];
+/// Both copies of the header and the checkpoint information after them: the least the file
+/// holds once any connection has read the database in WAL mode.
+const HEADER_BYTES: usize = 136;
+
+/// A read-only view of a database's WAL-index header.
+///
+/// SQLite truncates the shared-memory file only when a process finds that no other process
+/// holds its "DMS" lock, a POSIX record lock, so the lock this process holds is what keeps the
+/// mapped bytes in the file (reading a mapped page past the end of a file raises SIGBUS). Two
+/// things keep that lock: a connection of the index's own, open for as long as it lives; and
+/// the file it mapped, never closed. POSIX drops every lock a process holds on a file as soon
+/// as the process closes *any* descriptor of it, so closing ours would drop the locks of every
+/// SQLite connection of the process, and the next process to open the database would truncate
+/// the file under the mapping (a publish killed the server with SIGBUS until it was kept open).
+pub struct WalIndex {
+    // Declared first, so unmapped before the connection below closes.
+    header: MmapRaw,
+    /// Never used after [`WalIndex::open`]; in a mutex only so the index can be shared
+    /// between threads.
+    _keeper: std::sync::Mutex<Connection>,
+    /// Never closed, even when the index is dropped (see above): one descriptor per process.
+    _file: std::mem::ManuallyDrop<std::fs::File>,
+}
+
+impl WalIndex {
+    /// Maps the WAL-index header of the database at `database`, which must be in WAL mode.
+    /// `None` when it cannot be: no such file, not in WAL mode, a filesystem without shared
+    /// memory, or a header that is not in the documented format. The caller then asks SQLite
+    /// (`PRAGMA data_version`) instead.
+    pub fn open(database: &Path) -> Option<WalIndex> {
+        // Read-write without create, as every connection of the server: a read-only one cannot
+        // open a WAL database whose log another process has just removed.
+        let keeper = Connection::open_with_flags(
+            database,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        keeper
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .ok()?;
+        let mode: String = keeper
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .ok()?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return None;
+        }
+        // A read maps (and, for the first connection of all, initialises) the shared memory
+        // and takes the lock that keeps it from being truncated.
+        keeper
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            .ok()?;
+        let mut shm = database.as_os_str().to_os_string();
+        shm.push("-shm");
+        // From here on the descriptor is never closed, whatever happens (see the struct).
+        let file = std::mem::ManuallyDrop::new(std::fs::File::open(&shm).ok()?);
+        if file.metadata().ok()?.len() < HEADER_BYTES as u64 {
+            return None;
+        }
+        let header = MmapOptions::new()
+            .len(HEADER_BYTES)
+            .map_raw_read_only(&*file)
+            .ok()?;
+        let index = WalIndex {
+            header,
+            _keeper: std::sync::Mutex::new(keeper),
+            _file: file,
+        };
+        let is_init = index.word(IS_INIT).to_ne_bytes()[0];
+        let valid = index.word(VERSION) == WAL_INDEX_VERSION && is_init == 1;
+        valid.then_some(index)
+    }
+
+    /// A value that changes whenever a transaction commits to the database (or the log is
+    /// restarted): the commit counter and the header's checksum. Two requests that read the
+    /// same value saw the same committed state.
+    pub fn fingerprint(&self) -> u64 {
+        let change = u64::from(self.word(CHANGE));
+        let checksum = u64::from(self.word(CHECKSUM[0]) ^ self.word(CHECKSUM[1]).rotate_left(16));
+        (change << 32) | checksum
+    }
+
+    /// The aligned 32-bit word at `offset` of the header, as SQLite last wrote it.
+    fn word(&self, offset: usize) -> u32 {
+        debug_assert!(offset % 4 == 0 && offset + 4 <= HEADER_BYTES);
+        // SAFETY: the mapping is HEADER_BYTES long, starts on a page boundary and lives as long
+        // as `self`; `offset` is a multiple of 4 within it, so the pointer is valid and aligned
+        // for a u32. The bytes stay in the file while `_keeper` holds SQLite's lock (see the
+        // struct). Other processes write them concurrently, which is why they are only ever
+        // read with an atomic load, never through a reference to plain memory; a load does
+        // not write, so the read-only protection of the page is respected.
+        let word = unsafe { AtomicU32::from_ptr(self.header.as_mut_ptr().add(offset).cast()) };
+        // Acquire: pairs with SQLite's write barrier between the two copies of the header.
+        word.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(dir: &Path) -> Connection {
+        let conn = Connection::open(dir.join("db.sqlite")).unwrap();
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        conn
+    }
+
+    #[test]
+    fn every_commit_changes_the_fingerprint_and_reads_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = database(dir.path());
+        let index = WalIndex::open(&dir.path().join("db.sqlite")).expect("a WAL index");
+        let mut seen = vec![index.fingerprint()];
+        for i in 0..50 {
+            writer.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+            let now = index.fingerprint();
+            assert!(
+                !seen.contains(&now),
+                "commit {i} left the fingerprint as it was"
+            );
+            seen.push(now);
+            // Reading changes nothing.
+            let _: i64 = writer
+                .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(index.fingerprint(), now);
+        }
+        // A checkpoint that restarts the log changes it too, and the next commit again.
+        writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        writer.execute("INSERT INTO t VALUES (0)", []).unwrap();
+        assert!(!seen.contains(&index.fingerprint()));
+    }
+
+    #[test]
+    fn a_commit_by_another_process_connection_is_seen() {
+        // Another connection stands for another process: both share the file, as processes do.
+        let dir = tempfile::tempdir().unwrap();
+        let _first = database(dir.path());
+        let index = WalIndex::open(&dir.path().join("db.sqlite")).unwrap();
+        let before = index.fingerprint();
+        let other = Connection::open(dir.path().join("db.sqlite")).unwrap();
+        other.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        assert_ne!(index.fingerprint(), before);
+    }
+
+    #[test]
+    fn no_index_for_a_database_not_in_wal_mode_or_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("plain.sqlite")).unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        assert!(WalIndex::open(&dir.path().join("plain.sqlite")).is_none());
+        assert!(WalIndex::open(&dir.path().join("missing.sqlite")).is_none());
+    }
+}
