@@ -668,7 +668,9 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
     let mut served = Served::default();
     let response = if req.uri().path() == state.hub_path && check_host(&req).is_ok() {
         served.family = crate::routes::Family::Hub;
-        websub::answer(state, req, peer).await
+        // Boxed: hyper keeps room for this future in every connection, idle ones included,
+        // and the hub's is the largest of a request's.
+        Box::pin(websub::answer(state, req, peer)).await
     } else {
         let response = answer(state, &req, peer, &mut served).await;
         count(state, &req, peer, &served, &response);
