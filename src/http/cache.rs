@@ -34,6 +34,9 @@ pub struct Cache {
     wal_index: Option<WalIndex>,
     /// The [`WalIndex::fingerprint`] the cache was last brought up to date with.
     seen: AtomicU64,
+    /// False once the mapped file is found replaced or removed ([`Cache::check_wal_index`]):
+    /// then every request asks SQLite.
+    wal_index_current: std::sync::atomic::AtomicBool,
     monitor: Mutex<Monitor>,
     shared: Arc<Shared>,
     assets: HashMap<String, Arc<Resource>>,
@@ -238,6 +241,7 @@ impl Cache {
         Ok(Cache {
             wal_index,
             seen: AtomicU64::new(seen),
+            wal_index_current: std::sync::atomic::AtomicBool::new(true),
             monitor: Mutex::new(Monitor {
                 store: monitor,
                 data_version,
@@ -286,12 +290,33 @@ impl Cache {
             })?
     }
 
+    /// Checks, now and then, that the mapped WAL index is still the database's: a `-shm` file
+    /// removed or replaced by hand while the server runs would otherwise hide every later
+    /// commit. When it is not, every request asks SQLite from then on (and the server says so).
+    pub fn check_wal_index(&self) {
+        let Some(index) = &self.wal_index else {
+            return;
+        };
+        if self.wal_index_current.load(Ordering::Relaxed) && !index.is_current() {
+            self.wal_index_current.store(false, Ordering::Relaxed);
+            tracing::warn!(
+                database = %self.shared.cfg.storage.database.display(),
+                "the database's -shm file was removed or replaced while serving; every request \
+                 now asks SQLite for changes (restart the server to read it again)"
+            );
+        }
+    }
+
     /// Drops entries that changed since the cache's generation. Runs on every request, so it
     /// first reads whether anything committed at all: the WAL index's fingerprint, memory
     /// shared with every writer, not a system call. Only when it moved does the request ask
     /// SQLite what changed.
     fn refresh(&self) -> Result<()> {
-        let fingerprint = self.wal_index.as_ref().map(WalIndex::fingerprint);
+        let fingerprint = self
+            .wal_index
+            .as_ref()
+            .filter(|_| self.wal_index_current.load(Ordering::Relaxed))
+            .map(WalIndex::fingerprint);
         if fingerprint.is_some_and(|now| now == self.seen.load(Ordering::Acquire)) {
             return Ok(());
         }

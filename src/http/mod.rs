@@ -643,6 +643,7 @@ async fn schedule(state: Arc<State>) {
                 SCHEDULER_RETRY
             }
         };
+        state.cache.check_wal_index();
         tokio::time::sleep(wait).await;
     }
 }

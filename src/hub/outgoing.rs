@@ -213,6 +213,21 @@ mod tests {
                 let mut line = String::new();
                 let _ = reader.read_line(&mut line);
                 log.lock().unwrap().push(line.trim_end().to_string());
+                // The whole request is read before answering: closing a socket with unread
+                // bytes resets the connection, and the client could lose the answer.
+                let mut length = 0usize;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        if name.trim().eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let _ = std::io::Read::read_exact(&mut reader, &mut vec![0u8; length]);
                 let mut stream = stream;
                 let _ = stream.write_all(answer.as_bytes());
                 while endless && stream.write_all(&[b'x'; 8192]).is_ok() {}

@@ -6,13 +6,13 @@
 //! same header when its read transaction begins.
 //!
 //! The one module of feedsvc with `unsafe` code: reading memory that other processes write
-//! needs atomic loads through a raw pointer, which safe Rust cannot express. The mapping is
+//! needs volatile loads through a raw pointer, which safe Rust cannot express. The mapping is
 //! made by `memmap2` (safely: [`memmap2::MmapRaw`] hands out only pointers), and this module
 //! only ever loads aligned 32-bit words from it.
 #![allow(unsafe_code)]
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use memmap2::{MmapOptions, MmapRaw};
 use rusqlite::{Connection, OpenFlags};
@@ -48,7 +48,9 @@ pub struct WalIndex {
     /// between threads.
     _keeper: std::sync::Mutex<Connection>,
     /// Never closed, even when the index is dropped (see above): one descriptor per process.
-    _file: std::mem::ManuallyDrop<std::fs::File>,
+    file: std::mem::ManuallyDrop<std::fs::File>,
+    /// Where the file is: see [`WalIndex::is_current`].
+    shm: std::path::PathBuf,
 }
 
 impl WalIndex {
@@ -78,8 +80,9 @@ impl WalIndex {
         keeper
             .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
             .ok()?;
-        let mut shm = database.as_os_str().to_os_string();
-        shm.push("-shm");
+        // The file SQLite uses: named after the database's path as SQLite resolved it (through
+        // symbolic links), not as the configuration spells it.
+        let shm = std::path::PathBuf::from(format!("{}-shm", keeper.path()?));
         // From here on the descriptor is never closed, whatever happens (see the struct).
         let file = std::mem::ManuallyDrop::new(std::fs::File::open(&shm).ok()?);
         if file.metadata().ok()?.len() < HEADER_BYTES as u64 {
@@ -92,7 +95,8 @@ impl WalIndex {
         let index = WalIndex {
             header,
             _keeper: std::sync::Mutex::new(keeper),
-            _file: file,
+            file,
+            shm,
         };
         let is_init = index.word(IS_INIT).to_ne_bytes()[0];
         let valid = index.word(VERSION) == WAL_INDEX_VERSION && is_init == 1;
@@ -105,21 +109,37 @@ impl WalIndex {
     pub fn fingerprint(&self) -> u64 {
         let change = u64::from(self.word(CHANGE));
         let checksum = u64::from(self.word(CHECKSUM[0]) ^ self.word(CHECKSUM[1]).rotate_left(16));
+        // What the caller reads after this (SQLite's own read of the same header, its
+        // documents) comes after these loads.
+        std::sync::atomic::fence(Ordering::Acquire);
         (change << 32) | checksum
+    }
+
+    /// False once the mapped file is no longer the one at its path (removed, or replaced by
+    /// hand while the server runs): the mapping then shows a file no one writes any more, and
+    /// the caller must ask SQLite instead. One `stat` and one `fstat`; for a periodic check,
+    /// not for every request.
+    pub fn is_current(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(&self.shm), self.file.metadata()) {
+            (Ok(live), Ok(mapped)) => (live.dev(), live.ino()) == (mapped.dev(), mapped.ino()),
+            _ => false,
+        }
     }
 
     /// The aligned 32-bit word at `offset` of the header, as SQLite last wrote it.
     fn word(&self, offset: usize) -> u32 {
         debug_assert!(offset % 4 == 0 && offset + 4 <= HEADER_BYTES);
         // SAFETY: the mapping is HEADER_BYTES long, starts on a page boundary and lives as long
-        // as `self`; `offset` is a multiple of 4 within it, so the pointer is valid and aligned
-        // for a u32. The bytes stay in the file while `_keeper` holds SQLite's lock (see the
-        // struct). Other processes write them concurrently, which is why they are only ever
-        // read with an atomic load, never through a reference to plain memory; a load does
-        // not write, so the read-only protection of the page is respected.
-        let word = unsafe { AtomicU32::from_ptr(self.header.as_mut_ptr().add(offset).cast()) };
-        // Acquire: pairs with SQLite's write barrier between the two copies of the header.
-        word.load(Ordering::Acquire)
+        // as `self`; `offset` is a multiple of 4 within it, so the pointer is valid for reads
+        // and aligned for a u32. The bytes stay in the file while this process holds SQLite's
+        // lock (see the struct). Other processes write them concurrently, as C writes memory
+        // it shares between processes; they are read with a volatile load, which the compiler
+        // may neither elide nor merge, never through a reference, and never written (the
+        // page is mapped read-only, which is also why this is not an atomic: std allows atomic
+        // accesses to read-only memory only in restricted cases). A torn or stale value only
+        // makes the caller ask SQLite once more, or find out at its next request.
+        unsafe { std::ptr::read_volatile(self.header.as_ptr().add(offset).cast::<u32>()) }
     }
 }
 
@@ -173,6 +193,31 @@ mod tests {
         let other = Connection::open(dir.path().join("db.sqlite")).unwrap();
         other.execute("INSERT INTO t VALUES (1)", []).unwrap();
         assert_ne!(index.fingerprint(), before);
+    }
+
+    #[test]
+    fn a_database_opened_through_a_symbolic_link_is_watched_at_its_real_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = database(dir.path());
+        let link = dir.path().join("link.sqlite");
+        std::os::unix::fs::symlink(dir.path().join("db.sqlite"), &link).unwrap();
+        // A stale file where the link's name would put it, as a moved database leaves.
+        std::fs::write(dir.path().join("link.sqlite-shm"), vec![0u8; 32768]).unwrap();
+        let index = WalIndex::open(&link).expect("a WAL index");
+        let before = index.fingerprint();
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        assert_ne!(index.fingerprint(), before);
+        assert!(index.is_current());
+    }
+
+    #[test]
+    fn a_removed_file_is_no_longer_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let _writer = database(dir.path());
+        let index = WalIndex::open(&dir.path().join("db.sqlite")).unwrap();
+        assert!(index.is_current());
+        std::fs::remove_file(dir.path().join("db.sqlite-shm")).unwrap();
+        assert!(!index.is_current());
     }
 
     #[test]
