@@ -34,9 +34,6 @@ pub struct Cache {
     wal_index: Option<WalIndex>,
     /// The [`WalIndex::fingerprint`] the cache was last brought up to date with.
     seen: AtomicU64,
-    /// False once the mapped file is found replaced or removed ([`Cache::check_wal_index`]):
-    /// then every request asks SQLite.
-    wal_index_current: std::sync::atomic::AtomicBool,
     monitor: Mutex<Monitor>,
     shared: Arc<Shared>,
     assets: HashMap<String, Arc<Resource>>,
@@ -226,7 +223,10 @@ impl Cache {
                  SQLite for changes"
             );
         }
-        let seen = wal_index.as_ref().map_or(0, WalIndex::fingerprint);
+        let seen = wal_index
+            .as_ref()
+            .and_then(WalIndex::fingerprint)
+            .unwrap_or(0);
         let data_version = monitor.data_version()?;
         let generation = monitor.generation()?;
         let assets = assets::documents()
@@ -241,7 +241,6 @@ impl Cache {
         Ok(Cache {
             wal_index,
             seen: AtomicU64::new(seen),
-            wal_index_current: std::sync::atomic::AtomicBool::new(true),
             monitor: Mutex::new(Monitor {
                 store: monitor,
                 data_version,
@@ -294,11 +293,11 @@ impl Cache {
     /// removed or replaced by hand while the server runs would otherwise hide every later
     /// commit. When it is not, every request asks SQLite from then on (and the server says so).
     pub fn check_wal_index(&self) {
-        let Some(index) = &self.wal_index else {
-            return;
-        };
-        if self.wal_index_current.load(Ordering::Relaxed) && !index.is_current() {
-            self.wal_index_current.store(false, Ordering::Relaxed);
+        if self
+            .wal_index
+            .as_ref()
+            .is_some_and(WalIndex::notice_replacement)
+        {
             tracing::warn!(
                 database = %self.shared.cfg.storage.database.display(),
                 "the database's -shm file was removed or replaced while serving; every request \
@@ -312,11 +311,7 @@ impl Cache {
     /// shared with every writer, not a system call. Only when it moved does the request ask
     /// SQLite what changed.
     fn refresh(&self) -> Result<()> {
-        let fingerprint = self
-            .wal_index
-            .as_ref()
-            .filter(|_| self.wal_index_current.load(Ordering::Relaxed))
-            .map(WalIndex::fingerprint);
+        let fingerprint = self.wal_index.as_ref().and_then(WalIndex::fingerprint);
         if fingerprint.is_some_and(|now| now == self.seen.load(Ordering::Acquire)) {
             return Ok(());
         }

@@ -12,7 +12,7 @@
 #![allow(unsafe_code)]
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 use rusqlite::{Connection, OpenFlags};
@@ -49,8 +49,10 @@ pub struct WalIndex {
     _keeper: std::sync::Mutex<Connection>,
     /// Never closed, even when the index is dropped (see above): one descriptor per process.
     file: std::mem::ManuallyDrop<std::fs::File>,
-    /// Where the file is: see [`WalIndex::is_current`].
+    /// Where the file is: see [`WalIndex::notice_replacement`].
     shm: std::path::PathBuf,
+    /// False once the mapped file is found to be no longer the database's.
+    current: AtomicBool,
 }
 
 impl WalIndex {
@@ -97,6 +99,7 @@ impl WalIndex {
             _keeper: std::sync::Mutex::new(keeper),
             file,
             shm,
+            current: AtomicBool::new(true),
         };
         let is_init = index.word(IS_INIT).to_ne_bytes()[0];
         let valid = index.word(VERSION) == WAL_INDEX_VERSION && is_init == 1;
@@ -105,26 +108,31 @@ impl WalIndex {
 
     /// A value that changes whenever a transaction commits to the database (or the log is
     /// restarted): the commit counter and the header's checksum. Two requests that read the
-    /// same value saw the same committed state.
-    pub fn fingerprint(&self) -> u64 {
+    /// same value saw the same committed state. `None` once [`WalIndex::notice_replacement`]
+    /// found the mapped file is no longer the database's: the caller must then ask SQLite.
+    pub fn fingerprint(&self) -> Option<u64> {
+        if !self.current.load(Ordering::Relaxed) {
+            return None;
+        }
         let change = u64::from(self.word(CHANGE));
         let checksum = u64::from(self.word(CHECKSUM[0]) ^ self.word(CHECKSUM[1]).rotate_left(16));
         // What the caller reads after this (SQLite's own read of the same header, its
         // documents) comes after these loads.
         std::sync::atomic::fence(Ordering::Acquire);
-        (change << 32) | checksum
+        Some((change << 32) | checksum)
     }
 
-    /// False once the mapped file is no longer the one at its path (removed, or replaced by
-    /// hand while the server runs): the mapping then shows a file no one writes any more, and
-    /// the caller must ask SQLite instead. One `stat` and one `fstat`; for a periodic check,
-    /// not for every request.
-    pub fn is_current(&self) -> bool {
+    /// Checks that the mapped file is still the one at its path: removed, or replaced by hand
+    /// while the server runs, the mapping would show a file no one writes any more and hide
+    /// every later commit. True the one time it finds so; [`WalIndex::fingerprint`] is `None`
+    /// from then on. One `stat` and one `fstat`: for a periodic check, not every request.
+    pub fn notice_replacement(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
-        match (std::fs::metadata(&self.shm), self.file.metadata()) {
+        let is_current = match (std::fs::metadata(&self.shm), self.file.metadata()) {
             (Ok(live), Ok(mapped)) => (live.dev(), live.ino()) == (mapped.dev(), mapped.ino()),
             _ => false,
-        }
+        };
+        !is_current && self.current.swap(false, Ordering::Relaxed)
     }
 
     /// The aligned 32-bit word at `offset` of the header, as SQLite last wrote it.
@@ -160,10 +168,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writer = database(dir.path());
         let index = WalIndex::open(&dir.path().join("db.sqlite")).expect("a WAL index");
-        let mut seen = vec![index.fingerprint()];
+        let mut seen = vec![index.fingerprint().unwrap()];
         for i in 0..50 {
             writer.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
-            let now = index.fingerprint();
+            let now = index.fingerprint().unwrap();
             assert!(
                 !seen.contains(&now),
                 "commit {i} left the fingerprint as it was"
@@ -173,14 +181,14 @@ mod tests {
             let _: i64 = writer
                 .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
                 .unwrap();
-            assert_eq!(index.fingerprint(), now);
+            assert_eq!(index.fingerprint(), Some(now));
         }
         // A checkpoint that restarts the log changes it too, and the next commit again.
         writer
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .unwrap();
         writer.execute("INSERT INTO t VALUES (0)", []).unwrap();
-        assert!(!seen.contains(&index.fingerprint()));
+        assert!(!seen.contains(&index.fingerprint().unwrap()));
     }
 
     #[test]
@@ -207,17 +215,24 @@ mod tests {
         let before = index.fingerprint();
         writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
         assert_ne!(index.fingerprint(), before);
-        assert!(index.is_current());
+        assert!(!index.notice_replacement());
     }
 
     #[test]
-    fn a_removed_file_is_no_longer_current() {
+    fn a_removed_file_is_noticed_and_its_mapping_no_longer_used() {
         let dir = tempfile::tempdir().unwrap();
         let _writer = database(dir.path());
         let index = WalIndex::open(&dir.path().join("db.sqlite")).unwrap();
-        assert!(index.is_current());
+        assert!(!index.notice_replacement());
+        assert!(index.fingerprint().is_some());
         std::fs::remove_file(dir.path().join("db.sqlite-shm")).unwrap();
-        assert!(!index.is_current());
+        assert!(index.notice_replacement(), "found once");
+        assert!(!index.notice_replacement(), "and said once");
+        assert_eq!(
+            index.fingerprint(),
+            None,
+            "the caller asks SQLite from then on"
+        );
     }
 
     #[test]
