@@ -85,8 +85,17 @@ impl Client {
     }
 
     /// `GET url` (a verification of intent).
+    ///
+    /// A kept-alive connection the subscriber closes just as the request goes out fails
+    /// without an answer (the pool's check that it is still open can come a moment too
+    /// early). A GET is safe to repeat (RFC 9110 §9.2.2), so one that fails that way is sent
+    /// once more, on a new connection. A POST is not: a delivery that fails waits for its
+    /// next attempt.
     pub fn get(&self, url: &str) -> Answer {
-        finish(self.agent.get(url).call())
+        match self.agent.get(url).call() {
+            Err(e) if closed_by_peer(&e) => finish(self.agent.get(url).call()),
+            result => finish(result),
+        }
     }
 
     /// `POST url` with `body` and `headers`.
@@ -97,6 +106,19 @@ impl Client {
         }
         finish(request.send(body))
     }
+}
+
+/// True when the error is the peer closing or resetting the connection (not a timeout, a
+/// refusal or a bad answer).
+fn closed_by_peer(error: &ureq::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(error, ureq::Error::Io(e) if matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof
+    ))
 }
 
 fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
@@ -196,41 +218,67 @@ mod tests {
         );
     }
 
-    /// A loopback server answering every connection with `answer`, then (when `endless`)
-    /// bytes without end; returns its address and the request lines it received.
+    /// Reads one whole request from `reader` and returns its request line. The whole request
+    /// is read before answering: closing a socket with unread bytes resets the connection, and
+    /// the client could lose the answer.
+    fn read_request(reader: &mut std::io::BufReader<std::net::TcpStream>) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.trim().eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let _ = std::io::Read::read_exact(reader, &mut vec![0u8; length]);
+        line.trim_end().to_string()
+    }
+
+    /// What a test server does after answering a connection's first request.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Then {
+        /// Closes the connection.
+        Close,
+        /// Sends bytes without end.
+        Endless,
+        /// On its first connection only: reads the next request and closes without an answer
+        /// (as a server whose keep-alive timeout ends just then does); closes the others.
+        DropTheSecond,
+    }
+
+    /// A loopback server answering each connection's first request with `answer`, then doing
+    /// `then`; returns its address and the request lines it received.
     fn server(
         answer: &'static str,
-        endless: bool,
+        then: Then,
     ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        use std::io::{BufRead, BufReader, Write};
+        use std::io::{BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address").to_string();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = seen.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for (n, stream) in listener.incoming().flatten().enumerate() {
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                log.lock().unwrap().push(line.trim_end().to_string());
-                // The whole request is read before answering: closing a socket with unread
-                // bytes resets the connection, and the client could lose the answer.
-                let mut length = 0usize;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = header.split_once(':') {
-                        if name.trim().eq_ignore_ascii_case("content-length") {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                    }
-                }
-                let _ = std::io::Read::read_exact(&mut reader, &mut vec![0u8; length]);
+                let line = read_request(&mut reader);
+                log.lock().unwrap().push(line);
                 let mut stream = stream;
                 let _ = stream.write_all(answer.as_bytes());
-                while endless && stream.write_all(&[b'x'; 8192]).is_ok() {}
+                match then {
+                    Then::Endless => while stream.write_all(&[b'x'; 8192]).is_ok() {},
+                    Then::DropTheSecond if n == 0 => {
+                        let line = read_request(&mut reader);
+                        log.lock().unwrap().push(line);
+                    }
+                    _ => {}
+                }
             }
         });
         (address, seen)
@@ -242,7 +290,7 @@ mod tests {
         // A body without end: the request ends once the cap is read.
         let (endless, _) = server(
             "HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n",
-            true,
+            Then::Endless,
         );
         let started = std::time::Instant::now();
         match client.get(&format!("http://{endless}/cb")) {
@@ -257,7 +305,7 @@ mod tests {
         // A redirect is an answer, not a request to make.
         let (redirecting, seen) = server(
             "HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
-            false,
+            Then::Close,
         );
         assert_eq!(
             client.post(&format!("http://{redirecting}/cb"), &[], b"body"),
@@ -270,6 +318,29 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen, ["POST /cb HTTP/1.1", "GET /cb HTTP/1.1"], "{seen:?}");
+    }
+
+    #[test]
+    fn a_get_on_a_connection_the_subscriber_closed_is_sent_again_and_a_post_is_not() {
+        let answer = "HTTP/1.1 204 No Content\r\n\r\n";
+        let client = Client::new(true, 1);
+        let (address, seen) = server(answer, Then::DropTheSecond);
+        let url = format!("http://{address}/cb");
+        assert_eq!(client.get(&url), Answer::Status(204, Vec::new()));
+        // The kept connection is closed as this GET arrives; it is sent again on a new one.
+        assert_eq!(client.get(&url), Answer::Status(204, Vec::new()));
+        assert_eq!(*seen.lock().unwrap(), ["GET /cb HTTP/1.1"; 3]);
+
+        let client = Client::new(true, 1);
+        let (address, seen) = server(answer, Then::DropTheSecond);
+        let url = format!("http://{address}/cb");
+        assert_eq!(
+            client.post(&url, &[], b"1"),
+            Answer::Status(204, Vec::new())
+        );
+        let second = client.post(&url, &[], b"2");
+        assert!(matches!(second, Answer::Failed(_)), "{second:?}");
+        assert_eq!(*seen.lock().unwrap(), ["POST /cb HTTP/1.1"; 2]);
     }
 
     #[test]
