@@ -36,16 +36,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # start_server CONFIG: `feedsvc serve` with CONFIG, stdout to $work/serve.out, stderr to
 # $work/serve.err; ends the script with a FAIL line unless it prints its listening line within
-# 10 s (it loads its samples first).
+# 30 s (it loads its samples first; a loaded machine once took longer than 10 s).
 start_server() {
   "$bin" --config "$1" serve >"$work/serve.out" 2>"$work/serve.err" &
   server_pid=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     if grep -q listening "$work/serve.out" 2>/dev/null || ! kill -0 "$server_pid" 2>/dev/null; then break; fi
     sleep 0.1
   done
   grep -q listening "$work/serve.out" ||
-    fatal setup "feedsvc serve did not listen within 10 s: $(head -c 500 "$work/serve.err")"
+    fatal setup "feedsvc serve did not listen within 30 s: $(head -c 500 "$work/serve.err")"
 }
 
 # feedsvc ARGS…: the binary with the site's configuration, $work/site/config.toml.

@@ -40,6 +40,17 @@ fatal() { fail "$@"; summary; exit 1; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # ---------------------------------------------------------------------------- tools
+# Every install below, here and in the suites this script runs, retries a failed download and
+# waits for a package manager already running (a fresh machine's daily apt job, say) instead of
+# failing at once. (APT_CONFIG and PIP_* pass to the suites' apt-get and pip when run as root.)
+if [ -z "${APT_CONFIG:-}" ]; then
+  APT_CONFIG="${XDG_CACHE_HOME:-$HOME/.cache}/feedsvc-interop/apt.conf"
+  mkdir -p "$(dirname "$APT_CONFIG")"
+  printf 'Acquire::Retries "5";\nDPkg::Lock::Timeout "300";\n' >"$APT_CONFIG"
+  export APT_CONFIG
+fi
+export PIP_RETRIES="${PIP_RETRIES:-5}" PIP_DEFAULT_TIMEOUT="${PIP_DEFAULT_TIMEOUT:-60}"
+
 apt_install() {
   local log
   log=$(mktemp)

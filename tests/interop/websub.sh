@@ -215,7 +215,14 @@ pass add-2 "published $out"
 # Made while the server is down (killed with SIGKILL): the outbox must deliver it once the
 # server runs again.
 wait_ready 3
-sleep 1 # the hub records the answers to publish 2
+# The hub records the answers to publish 2 after the subscribers have it: wait until nothing is
+# pending (else the kill below would make it deliver publish 2 again after the restart).
+for _ in $(seq 150); do
+  feedsvc subscriptions --json 2>/dev/null |
+    "$py" -c 'import json, sys; sys.exit(any(s["pending"] for s in json.load(sys.stdin)))' &&
+    break
+  sleep 0.2
+done
 cp "$work/serve.err" "$work/serve-1.err"
 kill -KILL "$server_pid"
 wait "$server_pid" 2>/dev/null || true

@@ -401,21 +401,28 @@ fn an_export_cut_short_is_finished_by_the_next() {
 #[test]
 fn a_scheduled_article_is_exported_once_its_moment_has_come() {
     let env = TestEnv::new();
+    // Far enough ahead that the add and the first export surely end before the moment: four
+    // times what an add and an export took just now, at least 5 s (a loaded machine).
+    let started = std::time::Instant::now();
     post(&env, "now", "2025-01-05T10:00:00Z", &[]);
-    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let dir = env.path("export");
+    export(&env, &dir);
+    let lead = (started.elapsed() * 4).max(Duration::from_secs(5));
+    let due = chrono::Utc::now() + chrono::Duration::from_std(lead).expect("a short lead");
     post(
         &env,
         "later",
-        &soon.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        &due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         &[],
     );
-    let dir = env.path("export");
     export(&env, &dir);
     assert!(
         !dir.join("articles/later.html").exists(),
         "exported before its moment"
     );
-    std::thread::sleep(Duration::from_millis(3100));
+    while chrono::Utc::now() < due + chrono::Duration::seconds(1) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     export(&env, &dir);
     assert!(
         dir.join("articles/later.html").exists(),

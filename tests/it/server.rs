@@ -331,7 +331,9 @@ fn max_connections_answers_503_when_every_connection_is_busy() {
         })
         .collect();
     // Until the server's writes wait on the client.
-    std::thread::sleep(Duration::from_millis(1500));
+    for (stream, _) in &busy {
+        crate::support::wait_until_the_sender_waits(stream, 64 << 10);
+    }
     let mut third = connect_and_send(&server, &keep_alive_get("/atom.xml"));
     third.set_read_timeout(Some(CEILING)).expect("read timeout");
     let (status, headers) = read_head(&mut third);
@@ -641,7 +643,7 @@ fn sigterm_finishes_the_responses_in_flight_then_exits() {
     stream
         .write_all(&one.repeat(count))
         .expect("send the requests");
-    std::thread::sleep(Duration::from_millis(500));
+    crate::support::wait_until_the_sender_waits(&stream, 64 << 10);
     let mut first = [0u8; 12];
     stream
         .read_exact(&mut first)

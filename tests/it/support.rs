@@ -70,6 +70,30 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Optio
     }
 }
 
+/// Waits until the server writing to `stream` is held up by it: at least `at_least` bytes wait
+/// unread, and that count has not moved over three looks 200 ms apart (a sender that is only
+/// slow, on a loaded machine, moves it). Reads nothing. Fails after 30 s.
+#[track_caller]
+pub fn wait_until_the_sender_waits(stream: &TcpStream, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut last, mut still) = (0, 0);
+    loop {
+        // FIONREAD: the bytes waiting; unlike a peek, it leaves the socket's blocking mode
+        // (shared with any clone writing on it) alone.
+        let waiting = rustix::io::ioctl_fionread(stream).expect("FIONREAD");
+        still = if waiting == last { still + 1 } else { 0 };
+        last = waiting;
+        if waiting >= at_least && still >= 3 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never waited on the client: {waiting} bytes unread"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// What one run of the binary produced.
 #[derive(Debug, Clone)]
 pub struct Run {

@@ -793,8 +793,11 @@ fn hub_100_a_verified_subscription_gets_each_new_version_unsigned() {
         1,
         "one publish, one delivery"
     );
-    let entry = &listed(&env, &topic, &subscriber.host())[0];
-    assert_eq!(entry["last_status"], 200, "{entry}");
+    // The hub records the answer after the subscriber has it: wait for the record.
+    let entry = wait_for("the delivery's answer is listed", || {
+        let entry = listed(&env, &topic, &subscriber.host()).pop()?;
+        (entry["last_status"] == 200).then_some(entry)
+    });
     assert_eq!(entry["pending"], false, "{entry}");
     assert!(entry["last_delivery"].is_string(), "{entry}");
 }
@@ -1803,7 +1806,7 @@ fn a_hanging_callback_never_slows_serving() {
             "round {round}"
         );
         assert!(
-            took < Duration::from_secs(2),
+            took < Duration::from_secs(5),
             "GET /atom.xml took {took:?} beside hanging callbacks"
         );
         let started = Instant::now();
@@ -1816,7 +1819,7 @@ fn a_hanging_callback_never_slows_serving() {
         let took = started.elapsed();
         assert_eq!(answer.status, 202, "round {round}: {}", answer.text());
         assert!(
-            took < Duration::from_secs(2),
+            took < Duration::from_secs(5),
             "POST /websub took {took:?} beside hanging callbacks"
         );
     }
