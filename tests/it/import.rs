@@ -677,7 +677,7 @@ fn format_overrides_what_the_content_says() {
 
 #[test]
 fn import_by_url_round_trips_ids_titles_dates_and_tags() {
-    let (origin, port, _server) = served_origin();
+    let (origin, authority, _server) = served_origin();
     let key = |a: &Value| {
         let published =
             chrono::DateTime::parse_from_rfc3339(&text(&a["published"])).expect("RFC 3339");
@@ -696,7 +696,7 @@ fn import_by_url_round_trips_ids_titles_dates_and_tags() {
     // Atom and RSS link to their archives (RFC 5005); the JSON Feed links to none.
     for feed in ["atom.xml", "rss.xml"] {
         let copy = TestEnv::new();
-        let url = format!("http://127.0.0.1:{port}/{feed}");
+        let url = format!("http://{authority}/{feed}");
         let run = run_offline(&copy, &["import", &url]);
         assert_eq!(run.code, 0, "{feed}: {}{}", run.stdout, run.stderr);
         // Two entries per feed document: the rest come from the archives it links to.
@@ -737,9 +737,9 @@ fn import_by_url_round_trips_ids_titles_dates_and_tags() {
 /// entry once, however many of its documents carry it.
 #[test]
 fn import_by_url_does_not_report_archive_overlap_as_skipped() {
-    let (_origin, port, _server) = served_origin();
+    let (_origin, authority, _server) = served_origin();
     let copy = TestEnv::new();
-    let url = format!("http://127.0.0.1:{port}/atom.xml");
+    let url = format!("http://{authority}/atom.xml");
     let run = run_offline(&copy, &["import", "--json", &url]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).expect("JSON report");
@@ -750,12 +750,21 @@ fn import_by_url_does_not_report_archive_overlap_as_skipped() {
 // Helpers -----------------------------------------------------------------------------------
 
 /// A site served on a free loopback port, whose own URLs name that port (so every history
-/// link an import follows stays on 127.0.0.1), with four articles in four months and two
+/// link an import follows stays on loopback), with four articles in four months and two
 /// entries per feed document: its feeds link to archives.
-fn served_origin() -> (TestEnv, u16, Server) {
-    let port = free_port();
+///
+/// The origin listens on a loopback address of its own (127.0.13.N): the port found free there
+/// cannot be taken by another test's listener before the server binds it, as other tests
+/// listen on 127.0.0.1.
+fn served_origin() -> (TestEnv, String, Server) {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+    let ip = format!(
+        "127.0.13.{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let authority = free_address(&ip);
     let mut origin = TestEnv::new();
-    origin.base = format!("http://127.0.0.1:{port}/");
+    origin.base = format!("http://{authority}/");
     origin.write_config(&origin.config_text(&[("feeds", "items = 2")]));
     let stories = "\
         Harbour dredging begins|dredging|2025-06-03T09:00:00+02:00|Harbour
@@ -772,9 +781,9 @@ fn served_origin() -> (TestEnv, u16, Server) {
         );
         origin.add(&[&origin.write_article(&format!("{slug}.md"), &text)]);
     }
-    let server = origin.serve_with(&["--listen", &format!("127.0.0.1:{port}")], &[]);
-    assert_eq!(server.addr, format!("127.0.0.1:{port}"));
-    (origin, port, server)
+    let server = origin.serve_with(&["--listen", &authority], &[]);
+    assert_eq!(server.addr, authority);
+    (origin, authority, server)
 }
 
 /// Both Blogger exports.
@@ -896,9 +905,10 @@ fn feed_etag(server: &Server) -> String {
 }
 
 /// A port free on 127.0.0.1 a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
-    listener.local_addr().expect("local address").port()
+/// `ip:port` with a port nobody listens on at `ip` now.
+fn free_address(ip: &str) -> String {
+    let listener = std::net::TcpListener::bind((ip, 0)).expect("bind a port");
+    listener.local_addr().expect("local address").to_string()
 }
 
 /// Runs the binary with no proxy in its environment: a fetch goes straight to 127.0.0.1.
