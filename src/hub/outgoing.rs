@@ -89,11 +89,24 @@ impl Client {
     /// A kept-alive connection the subscriber closes just as the request goes out fails
     /// without an answer (the pool's check that it is still open can come a moment too
     /// early). A GET is safe to repeat (RFC 9110 §9.2.2), so one that fails that way is sent
-    /// once more, on a new connection. A POST is not: a delivery that fails waits for its
-    /// next attempt.
+    /// once more, on a new connection, within what is left of [`REQUEST_TIMEOUT`]. A POST is
+    /// not: a delivery that fails waits for its next attempt.
     pub fn get(&self, url: &str) -> Answer {
+        let started = std::time::Instant::now();
         match self.agent.get(url).call() {
-            Err(e) if closed_by_peer(&e) => finish(self.agent.get(url).call()),
+            Err(e) if closed_by_peer(&e) => {
+                let left = REQUEST_TIMEOUT.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return finish(Err(e));
+                }
+                let again = self
+                    .agent
+                    .get(url)
+                    .config()
+                    .timeout_global(Some(left))
+                    .build();
+                finish(again.call())
+            }
             result => finish(result),
         }
     }
