@@ -334,25 +334,23 @@ pub fn answer(resource: &Resource, request: &HeaderMap, is_head: bool) -> Answer
     if let Some(link) = &resource.link {
         headers.insert(header::LINK, link.clone());
     }
-    if has_validators && is_not_modified(request, &resource.etags(), resource.last_modified()) {
-        // RFC 9110 §15.4.5: what a 200 would carry of Cache-Control, ETag and Vary (set
-        // above), and Date (hyper's); other metadata only to guide caches: Last-Modified for a
-        // client that validates by date, as one that sends If-None-Match does not need it.
-        if !request.contains_key(header::IF_NONE_MATCH) {
-            if let Some(lm) = &resource.last_modified_header {
-                headers.insert(header::LAST_MODIFIED, lm.clone());
-            }
+    let not_modified =
+        has_validators && is_not_modified(request, &resource.etags(), resource.last_modified());
+    // Last-Modified with every 200. On a 304 (RFC 9110 §15.4.5: what a 200 would carry of
+    // Cache-Control, ETag and Vary, set above, and Date, hyper's; other metadata only to guide
+    // caches) only for a client that validates by date: one that sends If-None-Match does not
+    // need it.
+    if has_validators && !(not_modified && request.contains_key(header::IF_NONE_MATCH)) {
+        if let Some(lm) = &resource.last_modified_header {
+            headers.insert(header::LAST_MODIFIED, lm.clone());
         }
+    }
+    if not_modified {
         return Answer {
             status: 304,
             headers,
             body: Bytes::new(),
         };
-    }
-    if has_validators {
-        if let Some(lm) = &resource.last_modified_header {
-            headers.insert(header::LAST_MODIFIED, lm.clone());
-        }
     }
     if let Some(location) = &resource.location {
         headers.insert(header::LOCATION, location.clone());

@@ -49,15 +49,6 @@ fn site(settings: &[(&str, &str)]) -> TestEnv {
     env
 }
 
-/// Rewrites one line of the site's `config.toml`; for the keys the harness writes itself
-/// (`log`, `samples`, `title`, `base_url`), which a second line would duplicate.
-#[track_caller]
-fn replace_setting(env: &TestEnv, old: &str, new: &str) {
-    let text = std::fs::read_to_string(env.config_path()).expect("read config.toml");
-    assert!(text.contains(old), "config.toml has no {old:?}:\n{text}");
-    env.write_config(&text.replacen(old, new, 1));
-}
-
 /// Polls `probe` until it returns something; fails after [`CEILING`].
 #[track_caller]
 fn wait_for<T>(what: &str, probe: impl FnMut() -> Option<T>) -> T {
@@ -802,7 +793,7 @@ fn configure_samples(env: &TestEnv) -> Vec<&'static str> {
         let text = article(title, slug, published, "A sample body.");
         std::fs::write(dir.join(format!("{slug}.md")), text).expect("write a sample");
     }
-    replace_setting(env, "samples = \"\"", "samples = \"samples\"");
+    env.replace_setting("samples = \"\"", "samples = \"samples\"");
     samples.iter().map(|(title, _, _)| *title).collect()
 }
 
@@ -860,7 +851,7 @@ fn samples_are_loaded_by_the_serve_that_creates_the_database_only() {
 #[test]
 fn the_access_log_has_one_line_per_request_at_info_and_none_at_warn() {
     let env = site(&[]);
-    replace_setting(&env, "log = \"warn\"", "log = \"info\"");
+    env.replace_setting("log = \"warn\"", "log = \"info\"");
     let agent = "Mozilla/5.0 (X11; Linux x86_64) FeedReader/2.1";
     let send = |server: &Server| {
         let started = Instant::now();
@@ -900,7 +891,7 @@ fn the_access_log_has_one_line_per_request_at_info_and_none_at_warn() {
     );
     drop(server);
 
-    replace_setting(&env, "log = \"info\"", "log = \"warn\"");
+    env.replace_setting("log = \"info\"", "log = \"warn\"");
     let server = env.serve();
     send(&server);
     // The line is written before the answer is sent: none by now is none at all.
@@ -939,8 +930,7 @@ fn concurrent_first_requests_share_one_compression() {
         .collect();
     let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     env.add(&paths);
-    replace_setting(
-        &env,
+    env.replace_setting(
         "log = \"warn\"",
         "log = \"warn,feedsvc::http::cache=debug\"",
     );
@@ -1048,7 +1038,7 @@ fn refusing_every_available_coding_gets_406_and_nothing_less_does() {
 #[test]
 fn a_406_has_the_content_length_of_its_body_on_get_head_and_in_the_log() {
     let env = site(&[]);
-    replace_setting(&env, "log = \"warn\"", "log = \"info\"");
+    env.replace_setting("log = \"warn\"", "log = \"info\"");
     let server = env.serve();
     let refuse = [("Accept-Encoding", "identity;q=0, *;q=0")];
     let get = server.get("/atom.xml", &refuse);
@@ -1167,8 +1157,8 @@ fn cache_control_is_exact_for_every_kind_of_answer_and_its_304() {
     }
     drop(server);
     // Longer pages, shorter feeds: both stale-while-revalidate rules again.
-    replace_setting(&env, "feed_max_age = 120", "feed_max_age = 45");
-    replace_setting(&env, "page_max_age = 30", "page_max_age = 90");
+    env.replace_setting("feed_max_age = 120", "feed_max_age = 45");
+    env.replace_setting("page_max_age = 30", "page_max_age = 90");
     let server = env.serve();
     let (feed, page) = freshness(45, 90);
     assert_eq!(
@@ -1494,7 +1484,7 @@ fn a_site_rendered_without_browser_views_gets_them_at_the_next_start() {
 fn a_start_that_renders_the_site_again_serves_the_stored_documents_meanwhile() {
     let env = site(&[("storage", "busy_timeout_ms = 120000")]);
     let stored = env.serve().get("/atom.xml", &[]).body;
-    replace_setting(&env, "title = \"Test Wire\"", "title = \"Evening Wire\"");
+    env.replace_setting("title = \"Test Wire\"", "title = \"Evening Wire\"");
     let db = rusqlite::Connection::open(env.db_path()).expect("open the database");
     db.execute_batch("BEGIN IMMEDIATE")
         .expect("take the write lock");
@@ -1668,7 +1658,7 @@ fn a_changed_title_or_base_url_re_renders_every_document() {
         "a restart without a change"
     );
 
-    replace_setting(&env, "title = \"Test Wire\"", "title = \"Evening Wire\"");
+    env.replace_setting("title = \"Test Wire\"", "title = \"Evening Wire\"");
     let retitled = every_document(&env, true);
     for path in TITLED.iter().chain(VIEWS.iter().map(|(key, _)| key)) {
         let (etag, body) = &retitled[path];
@@ -1680,8 +1670,7 @@ fn a_changed_title_or_base_url_re_renders_every_document() {
         assert_eq!(retitled[path], before[path], "{path} holds no title");
     }
 
-    replace_setting(
-        &env,
+    env.replace_setting(
         "base_url = \"http://wire.test/\"",
         "base_url = \"https://news.test/\"",
     );

@@ -219,6 +219,15 @@ impl TestEnv {
         std::fs::write(self.config_path(), text).expect("write config.toml");
     }
 
+    /// Rewrites one line of `config.toml` (a second line would duplicate the key); fails if
+    /// the file has no `old`.
+    #[track_caller]
+    pub fn replace_setting(&self, old: &str, new: &str) {
+        let text = std::fs::read_to_string(self.config_path()).expect("read config.toml");
+        assert!(text.contains(old), "config.toml has no {old:?}:\n{text}");
+        self.write_config(&text.replacen(old, new, 1));
+    }
+
     /// A path inside the site directory.
     pub fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)

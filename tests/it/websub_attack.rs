@@ -435,9 +435,7 @@ fn subscribers_that_never_answer_do_not_hold_up_the_others() {
 /// right after the lock is released the hub may be writing, and an `add` that gave up after
 /// 300 ms would fail the test for nothing.
 fn let_the_commands_wait(env: &TestEnv) {
-    let text = std::fs::read_to_string(env.config_path()).expect("read config.toml");
-    assert!(text.contains("busy_timeout_ms = 300"), "{text}");
-    env.write_config(&text.replacen("busy_timeout_ms = 300", "busy_timeout_ms = 20000", 1));
+    env.replace_setting("busy_timeout_ms = 300", "busy_timeout_ms = 20000");
 }
 
 /// When the store is busy (another process holds the write lock longer than the busy timeout,
